@@ -1,0 +1,1 @@
+"""Transports: in-memory (fast tests, simulation) and WebRTC (aiortc data channels)."""
