@@ -1,6 +1,6 @@
 """Sans-I/O protocol layer: parameters, seeded decisions, message schemas, state machines."""
 
-from .draws import Role, choose_failure, choose_parents, rng_for
+from .draws import Role, choose_failure, choose_parents, rng_for, source_bytes
 from .params import FIELDS, KEEP_RULES, SCHEMES, ParameterError, Params
 
 __all__ = [
@@ -13,4 +13,5 @@ __all__ = [
     "choose_failure",
     "choose_parents",
     "rng_for",
+    "source_bytes",
 ]

@@ -11,6 +11,7 @@ Roles and what they draw, in order:
 * ``Role.PARENT`` (index = parent id): the beta recoded packets a parent uploads (rlnc with
   beta < Q) or which beta stored packets it sends (other schemes).
 * ``Role.NEWCOMER``: the recoding coefficients (rlnc) or the keep order (other schemes).
+* ``Role.SOURCE`` (round 0): the synthetic source bytes, when no file is given.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["Role", "choose_failure", "choose_parents", "rng_for"]
+__all__ = ["Role", "choose_failure", "choose_parents", "rng_for", "source_bytes"]
 
 _MASK = (1 << 64) - 1
 
@@ -32,6 +33,7 @@ class Role(enum.IntEnum):
     ENGINE = 2
     PARENT = 3
     NEWCOMER = 4
+    SOURCE = 5
 
 
 def _mix(x: int) -> int:
@@ -72,3 +74,11 @@ def choose_parents(rng: np.random.Generator, survivors: Sequence[int], count: in
         raise ValueError(f"cannot choose {count} parents among {len(ordered)} survivors")
     picked = rng.choice(len(ordered), size=count, replace=False)
     return tuple(sorted(ordered[int(i)] for i in picked))
+
+
+def source_bytes(seed: int, trial: int, length: int) -> bytes:
+    """Synthetic source data of ``length`` bytes for one trial (used when no file is given)."""
+    if length < 0:
+        raise ValueError(f"length must be >= 0, got {length}")
+    rng = rng_for(seed, trial, 0, Role.SOURCE)
+    return rng.integers(0, 256, size=length, dtype=np.uint8).tobytes()

@@ -1,0 +1,196 @@
+"""A networked loop test: signaling server, engine, collector, N peers and the newcomers.
+
+:class:`Cluster` wires the real parts together for one trial - a signaling server on
+127.0.0.1, every role joined over real websockets, data channels from the chosen transport
+(``webrtc``: aiortc over loopback ICE/DTLS/SCTP; ``memory``: in-process channels) - and
+pumps the server-side :class:`~rlnc_testbed.protocol.rounds.TrialController`. Used by the
+runner, the CLI and the pytest plugin's cluster fixture. Teardown closes every connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from . import wire
+from .protocol.params import Params
+from .protocol.rounds import Finish, Phase, Send, SpawnNewcomer, TrialController
+from .results import TrialRecord
+from .roles.collector import Collector
+from .roles.engine import Engine
+from .roles.node import Node
+from .roles.storage import Newcomer, StoragePeer
+from .signaling.client import SignalingClient
+from .signaling.server import SignalingServer
+from .timeouts import unit
+from .transport.base import Connector
+
+__all__ = ["TRANSPORTS", "Cluster", "run_trial"]
+
+TRANSPORTS = ("memory", "webrtc")
+
+logger = logging.getLogger(__name__)
+
+
+class _Coordinator:
+    """The signaling server's handler: feeds the controller, carries out its actions."""
+
+    def __init__(self, cluster: Cluster, controller: TrialController) -> None:
+        self.cluster = cluster
+        self.controller = controller
+        self.finished = asyncio.Event()
+        self._phase = controller.phase
+        self._deadline_changed = asyncio.Event()
+
+    async def on_join(self, node_id: str, role: str) -> None:
+        self.controller.joined(node_id, role)
+        await self._act()
+
+    async def on_message(self, node_id: str, msg: dict[str, Any]) -> None:
+        self.controller.message(node_id, msg)
+        await self._act()
+
+    async def on_leave(self, node_id: str) -> None:
+        self.controller.left(node_id)
+        await self._act()
+
+    async def watchdog(self) -> None:
+        """End the phase that outlives its deadline (every wait bounded)."""
+        while not self.finished.is_set():
+            units = self.controller.deadline_units()
+            self._deadline_changed.clear()
+            try:
+                async with asyncio.timeout(units * unit()):
+                    await self._deadline_changed.wait()
+            except TimeoutError:
+                self.controller.timed_out()
+                await self._act()
+
+    async def _act(self) -> None:
+        if self.controller.phase is not self._phase:
+            self._phase = self.controller.phase
+            self._deadline_changed.set()
+        for action in self.controller.actions_to_take():
+            if isinstance(action, Send):
+                with contextlib.suppress(Exception):
+                    await self.cluster.server.send(action.to, action.message)
+            elif isinstance(action, SpawnNewcomer):
+                self.cluster.spawn(Newcomer, role="newcomer")
+            elif isinstance(action, Finish):
+                self.finished.set()
+
+
+class Cluster:
+    """One trial's networked system; ``async with Cluster(params, trial) as c: await c.run()``."""
+
+    def __init__(self, params: Params, trial: int = 0, *, transport: str = "webrtc",
+                 data: bytes | None = None, host: str = "127.0.0.1",
+                 interfaces: str = "loopback", log: logging.Logger | None = None) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}; got {transport!r}")
+        self.params = params
+        self.trial = trial
+        self.transport = transport
+        self.data = data
+        self.host = host
+        self.interfaces = interfaces
+        self.log = log or logger
+        self.controller = TrialController(
+            params, trial, packet_bytes=wire.packet_message_size(params.symbols, params.symbol_size))
+        self._coordinator = _Coordinator(self, self.controller)
+        self.server = SignalingServer(host=host, port=0, handler=self._coordinator)
+        self.nodes: list[Node] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._memory: Any = None
+
+    async def __aenter__(self) -> Cluster:
+        await self.server.start()
+        if self.transport == "memory":
+            from .transport.memory import MemoryNetwork
+
+            self._memory = MemoryNetwork()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self) -> TrialRecord:
+        """Start every role, run rounds until 'end' or the max round, and return the record."""
+        watchdog = asyncio.ensure_future(self._coordinator.watchdog())
+        self._tasks.add(watchdog)
+        try:
+            await self._start_node(Collector, role="collector")
+            for _ in range(self.params.peers):
+                await self._start_node(StoragePeer, role="peer")
+            await self._start_node(Engine, role="engine", data=self.data)
+            await self._coordinator.finished.wait()
+        finally:
+            watchdog.cancel()
+        return self.controller.record
+
+    def spawn(self, cls: type[Node], *, role: str, **kwargs: Any) -> None:
+        """Start a node in the background (a newcomer joining mid-trial)."""
+        task = asyncio.ensure_future(self._start_node(cls, role=role, **kwargs))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _start_node(self, cls: type[Node], *, role: str, **kwargs: Any) -> Node:
+        client = await SignalingClient.connect(self.server.url, token=self.server.token,
+                                               role=role)
+        connector = self._connector(client)
+        node = cls(signaling=client, connector=connector, **kwargs)
+        self.nodes.append(node)
+        task = asyncio.ensure_future(node.run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return node
+
+    def _connector(self, client: SignalingClient) -> Connector:
+        if self._memory is not None:
+            return self._memory.connector(client.id)
+        from .transport.webrtc import WebRTCConnector
+
+        async def send_signal(to: str, payload: dict[str, Any]) -> None:
+            await client.send({"type": "signal", "to": to, "payload": payload})
+
+        connector = WebRTCConnector(client.id, send_signal=send_signal,
+                                    interfaces=self.interfaces)
+        client.on_signal = connector.handle_signal
+        return connector
+
+    async def close(self) -> None:
+        """Stop every node and the server; bounded; leaves no task behind."""
+        for node in list(self.nodes):
+            with contextlib.suppress(Exception):
+                await node.shutdown()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=10 * unit())
+        self._tasks.clear()
+        if self._memory is not None:
+            with contextlib.suppress(Exception):
+                await self._memory.close()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(10 * unit()):
+                await self.server.close()
+
+    @property
+    def phase(self) -> Phase:
+        return self.controller.phase
+
+
+async def run_trial(params: Params, trial: int = 0, *, transport: str = "webrtc",
+                    data: bytes | None = None,
+                    configure: Callable[[Cluster], None] | None = None) -> TrialRecord:
+    """Run one loop test over a fresh networked cluster and return its record."""
+    async with Cluster(params, trial, transport=transport, data=data) as cluster:
+        if configure is not None:
+            configure(cluster)
+        return await cluster.run()

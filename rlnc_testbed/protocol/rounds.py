@@ -1,0 +1,352 @@
+"""The signaling server's round control for one loop test, without I/O.
+
+:class:`TrialController` is fed what the server sees (joins, messages, departures, a phase
+deadline passing) and answers with :class:`Action` objects for the server's pump to carry out:
+messages to send, a newcomer to start, the trial's end. It makes the experiment's server-side
+decisions - which peer fails, which parents feed the newcomer - from the seeded generators of
+:mod:`rlnc_testbed.protocol.draws`, so they match the simulator exactly.
+
+Phases of a trial::
+
+    JOINING -> DISTRIBUTING -> (FAILING -> REPAIRING -> COLLECTING) x rounds -> DONE
+
+Collector messages ``nextRound`` / ``end`` move from COLLECTING to the next round or DONE.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..results import RoundRecord, TrialRecord
+from .draws import Role, choose_failure, choose_parents, rng_for
+from .params import Params
+
+__all__ = [
+    "COLLECTOR_ID",
+    "ENGINE_ID",
+    "Action",
+    "Finish",
+    "Phase",
+    "Send",
+    "SpawnNewcomer",
+    "TrialController",
+]
+
+ENGINE_ID = "engine"
+COLLECTOR_ID = "collector"
+
+logger = logging.getLogger(__name__)
+
+
+class Phase(enum.Enum):
+    JOINING = "joining"
+    DISTRIBUTING = "distributing"
+    FAILING = "failing"  # waiting for the newcomer of this round to join
+    REPAIRING = "repairing"  # parents upload, newcomer keeps Q
+    COLLECTING = "collecting"  # every peer uploads to the collector, which decodes
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send ``message`` to node ``to`` over signaling."""
+
+    to: str
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SpawnNewcomer:
+    """Start a newcomer node for ``round``; it joins with role ``newcomer``."""
+
+    round: int
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The trial is over; ``reason`` is ``max-round``, ``end`` or a timeout/error verdict."""
+
+    reason: str
+
+
+Action = Send | SpawnNewcomer | Finish
+
+#: Timeout units allowed per phase (scaled by :func:`rlnc_testbed.timeouts.unit`).
+PHASE_UNITS = {
+    Phase.JOINING: 20.0,
+    Phase.DISTRIBUTING: 20.0,
+    Phase.FAILING: 20.0,
+    Phase.REPAIRING: 10.0,
+    Phase.COLLECTING: 10.0,
+}
+
+_TIMEOUT_VERDICTS = {
+    Phase.JOINING: "setup-timeout",
+    Phase.DISTRIBUTING: "setup-timeout",
+    Phase.FAILING: "repair-timeout",
+    Phase.REPAIRING: "repair-timeout",
+    Phase.COLLECTING: "collect-timeout",
+}
+
+
+@dataclass
+class _Round:
+    number: int
+    failed: int
+    rng: Any
+    newcomer: int = 0
+    parents: tuple[int, ...] = ()
+    newcomer_rank: int = 0
+    kept: int = 0
+    repair_packets: int = 0
+    started: float = 0.0
+    report: dict[str, Any] = field(default_factory=dict)
+    links: list[dict[str, Any]] = field(default_factory=list)
+
+
+class TrialController:
+    """Server-side state machine of one loop test (trial ``trial`` of ``params``)."""
+
+    def __init__(self, params: Params, trial: int, *, packet_bytes: int = 0,
+                 clock: Callable[[], float] = time.monotonic,
+                 log: logging.Logger | None = None) -> None:
+        self._clock = clock
+        self.params = params
+        self.trial = trial
+        self.record = TrialRecord(trial=trial, seed=params.seed)
+        self._log = log or logger
+        self._packet_bytes = packet_bytes
+        self._actions: list[Action] = []
+        self._phase = Phase.JOINING
+        self._roles: dict[str, str] = {}
+        self._alive: list[int] = []
+        self._stored: dict[int, int] = {}
+        self._source_stored = False
+        self._round: _Round | None = None
+        self.finish_reason = ""
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    @property
+    def alive(self) -> tuple[int, ...]:
+        return tuple(self._alive)
+
+    def deadline_units(self) -> float:
+        """Timeout units the current phase may last (0 when DONE)."""
+        return PHASE_UNITS.get(self._phase, 0.0)
+
+    def _set_phase(self, phase: Phase) -> None:
+        if phase is not self._phase:
+            self._log.debug("trial %d: %s -> %s", self.trial, self._phase.value, phase.value)
+            self._phase = phase
+
+    def actions_to_take(self) -> list[Action]:
+        """Return and forget the actions produced so far."""
+        actions, self._actions = self._actions, []
+        return actions
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def joined(self, node_id: str, role: str) -> None:
+        """A client joined signaling with server-assigned ``node_id``."""
+        self._roles[node_id] = role
+        self._send(node_id, {"type": "params", "params": self.params.to_dict(), "trial": self.trial})
+        if role == "newcomer":
+            self._newcomer_joined(node_id)
+        elif self._phase is Phase.JOINING:
+            if role == "peer":
+                self._alive.append(int(node_id))
+            self._maybe_distribute()
+
+    def left(self, node_id: str) -> None:
+        """A client disconnected. A silent loss is caught by the phase deadline."""
+        self._roles.pop(node_id, None)
+
+    def message(self, node_id: str, msg: dict[str, Any]) -> None:
+        """A validated application message from ``node_id``."""
+        kind = msg["type"]
+        handler = getattr(self, "_on_" + kind.replace(" ", "_"), None)
+        if handler is None:
+            self._log.warning("trial %d: ignoring %r from %s in %s", self.trial, kind, node_id,
+                              self._phase.value)
+            return
+        handler(node_id, msg)
+
+    def timed_out(self) -> None:
+        """The current phase's deadline passed."""
+        if self._phase is Phase.DONE:
+            return
+        verdict = _TIMEOUT_VERDICTS[self._phase]
+        self._log.warning("trial %d: %s in phase %s", self.trial, verdict, self._phase.value)
+        if self._round is not None and self._phase is not Phase.DISTRIBUTING:
+            self._record_round(verdict=verdict, error=f"deadline passed in {self._phase.value}")
+        self._finish(verdict)
+
+    # -- message handlers ------------------------------------------------------------------
+
+    def _on_stored(self, node_id: str, msg: dict[str, Any]) -> None:
+        rnd = msg["round"]
+        if self._phase is Phase.DISTRIBUTING and rnd == 0:
+            if node_id == COLLECTOR_ID:
+                self._source_stored = True
+            elif node_id.isdigit() and int(node_id) in self._alive:
+                self._stored[int(node_id)] = msg["count"]
+            if self._source_stored and len(self._stored) == len(self._alive):
+                self._start_round(1)
+        elif (self._phase is Phase.REPAIRING and self._round is not None
+              and rnd == self._round.number and node_id == str(self._round.newcomer)):
+            self._round.newcomer_rank = msg["rank"]
+            self._round.kept = msg["count"]
+            self._round.repair_packets = int(msg.get("received", 0))
+            self._alive = sorted(p for p in self._alive if p != self._round.failed)
+            self._alive.append(self._round.newcomer)
+            self._stored.pop(self._round.failed, None)
+            self._stored[self._round.newcomer] = msg["count"]
+            self._set_phase(Phase.COLLECTING)
+            for peer in self._alive:
+                self._send(str(peer), {"type": "collect", "round": rnd})
+        else:
+            self._unexpected(node_id, msg)
+
+    def _on_sent(self, node_id: str, msg: dict[str, Any]) -> None:
+        if self._round is not None and msg["round"] == self._round.number:
+            link = msg.get("link")
+            if isinstance(link, dict):
+                self._round.links.append(link)
+
+    def _on_collected(self, node_id: str, msg: dict[str, Any]) -> None:
+        if node_id != COLLECTOR_ID or self._phase is not Phase.COLLECTING or self._round is None:
+            self._unexpected(node_id, msg)
+            return
+        if msg["round"] == self._round.number:
+            self._round.report = dict(msg["report"])
+
+    def _on_nextRound(self, node_id: str, msg: dict[str, Any]) -> None:
+        if not self._verdict_from_collector(node_id, msg):
+            return
+        assert self._round is not None
+        self._record_round()
+        if self._round.number >= self.params.rounds:
+            self._finish("max-round")
+        else:
+            self._start_round(self._round.number + 1)
+
+    def _on_end(self, node_id: str, msg: dict[str, Any]) -> None:
+        if not self._verdict_from_collector(node_id, msg):
+            return
+        self._record_round()
+        self._finish("end")
+
+    # -- transitions -----------------------------------------------------------------------
+
+    def _maybe_distribute(self) -> None:
+        ready = (
+            len(self._alive) == self.params.peers
+            and ENGINE_ID in self._roles
+            and COLLECTOR_ID in self._roles
+        )
+        if ready:
+            self._alive.sort()
+            self._set_phase(Phase.DISTRIBUTING)
+            peers = [str(p) for p in self._alive]
+            self._send(ENGINE_ID, {"type": "distribute", "round": 0, "peers": peers})
+
+    def _start_round(self, number: int) -> None:
+        p = self.params
+        rng = rng_for(p.seed, self.trial, number, Role.SERVER)
+        if number <= len(p.failures):
+            failed = p.failures[number - 1]
+            if failed not in self._alive:
+                self._log.error("trial %d: scheduled failure %d is not alive", self.trial, failed)
+                self._finish("error")
+                return
+        else:
+            failed = choose_failure(rng, self._alive)
+        self._round = _Round(number=number, failed=failed, rng=rng, started=self._clock())
+        self._set_phase(Phase.FAILING)
+        self._send(str(failed), {"type": "fail", "round": number})
+        self._actions.append(SpawnNewcomer(round=number))
+
+    def _newcomer_joined(self, node_id: str) -> None:
+        rnd = self._round
+        if self._phase is not Phase.FAILING or rnd is None:
+            self._log.warning("trial %d: unexpected newcomer %s in %s", self.trial, node_id,
+                              self._phase.value)
+            return
+        p = self.params
+        rnd.newcomer = int(node_id)
+        survivors = [x for x in self._alive if x != rnd.failed]
+        rnd.parents = choose_parents(rnd.rng, survivors, p.parents)
+        for other in self._roles:
+            if other != node_id:
+                self._send(other, {"type": "new id", "id": node_id, "round": rnd.number})
+        self._send(node_id, {
+            "type": "expect", "round": rnd.number,
+            "parents": [str(x) for x in rnd.parents], "q": p.per_peer,
+        })
+        for parent in rnd.parents:
+            self._send(str(parent), {
+                "type": "repair", "round": rnd.number, "newcomer": node_id, "beta": p.upload,
+            })
+        self._set_phase(Phase.REPAIRING)
+
+    def _verdict_from_collector(self, node_id: str, msg: dict[str, Any]) -> bool:
+        ok = (node_id == COLLECTOR_ID and self._phase is Phase.COLLECTING
+              and self._round is not None and msg["round"] == self._round.number)
+        if not ok:
+            self._unexpected(node_id, msg)
+        return ok
+
+    def _record_round(self, *, verdict: str | None = None, error: str = "") -> None:
+        rnd = self._round
+        assert rnd is not None
+        report = rnd.report
+        decoded = bool(report.get("decoded", False))
+        verified = bool(report.get("verified", False))
+        if verdict is None:
+            verdict = str(report.get("verdict", "ok" if verified else "error"))
+        repair_packets = rnd.repair_packets
+        collect_packets = int(report.get("packets", 0))
+        self.record.rounds.append(RoundRecord(
+            round=rnd.number,
+            failed=rnd.failed,
+            newcomer=rnd.newcomer or self.params.peers + rnd.number,
+            parents=rnd.parents,
+            newcomer_rank=rnd.newcomer_rank,
+            global_rank=int(report.get("global_rank", 0)),
+            decoded=decoded,
+            verified=verified,
+            verdict=verdict,
+            repair_packets=repair_packets,
+            repair_bytes=repair_packets * self._packet_bytes,
+            collect_packets=collect_packets,
+            collect_bytes=collect_packets * self._packet_bytes,
+            duration=max(0.0, self._clock() - rnd.started),
+            error=error or str(report.get("error", "")),
+            links=list(rnd.links),
+        ))
+
+    def _finish(self, reason: str) -> None:
+        self.finish_reason = reason
+        self._set_phase(Phase.DONE)
+        for node_id in list(self._roles):
+            self._send(node_id, {"type": "close", "reason": reason})
+        self._actions.append(Finish(reason=reason))
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _send(self, to: str, message: dict[str, Any]) -> None:
+        self._actions.append(Send(to=to, message=message))
+
+    def _unexpected(self, node_id: str, msg: dict[str, Any]) -> None:
+        self._log.warning("trial %d: unexpected %r from %s in %s", self.trial, msg.get("type"),
+                          node_id, self._phase.value)

@@ -1,0 +1,1 @@
+"""Roles: asyncio pumps for the engine, storage peers, newcomers and the collector."""

@@ -1,0 +1,214 @@
+"""What every role shares: joining, the command pump, accepting channels, sending batches.
+
+A node is an asyncio pump around two collaborators passed in by the runner: a joined
+signaling client (commands in, reports out) and a transport connector (data channels). It
+makes no experiment decisions of its own beyond what the scheme functions and the seeded
+generators dictate; the round control lives in :mod:`rlnc_testbed.protocol.rounds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from .. import wire
+from ..protocol.params import Params
+from ..timeouts import unit
+from ..transport.base import Channel, ChannelClosed, Connector, TransportError
+from .streams import MessageReader, send_messages
+
+__all__ = ["IDLE_UNITS", "Node", "NodeStopped"]
+
+#: A node that hears nothing from signaling for this many units gives up.
+IDLE_UNITS = 120.0
+
+
+class NodeStopped(Exception):
+    """Raised inside a node to end its run (close or fail command)."""
+
+
+class Node:
+    """Base class of the engine, storage peers, newcomers and the collector."""
+
+    role = "node"
+
+    def __init__(self, *, signaling: Any, connector: Connector,
+                 log: logging.Logger | None = None) -> None:
+        self.signaling = signaling
+        self.connector = connector
+        self.log = log or logging.getLogger(f"rlnc_testbed.roles.{self.role}")
+        self.params: Params | None = None
+        self.trial = 0
+        self.rejected = 0  # malformed or mismatching data-channel messages dropped
+        self.links: list[dict[str, Any]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.stop_reason = ""
+
+    @property
+    def id(self) -> str:
+        return str(self.signaling.id)
+
+    @property
+    def p(self) -> Params:
+        assert self.params is not None, "params not received yet"
+        return self.params
+
+    # -- main loop -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve until the server says close/fail, signaling goes away, or idle too long."""
+        try:
+            msg = await self.signaling.expect("params", timeout=IDLE_UNITS * unit())
+            self.params = Params.from_dict(msg["params"])
+            self.trial = int(msg["trial"])
+            self._spawn(self._accept_loop())
+            await self._command_loop()
+        except NodeStopped:
+            pass
+        except (TimeoutError, ConnectionError) as exc:
+            self.stop_reason = self.stop_reason or f"{type(exc).__name__}: {exc}"
+            self.log.warning("%s %s stops: %s", self.role, self.id, self.stop_reason)
+        finally:
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Cancel every task and close transport and signaling (bounded, idempotent)."""
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5 * unit())
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5 * unit()):
+                await self.connector.close()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5 * unit()):
+                await self.signaling.close()
+
+    async def _command_loop(self) -> None:
+        while True:
+            msg = await self.signaling.recv(timeout=IDLE_UNITS * unit())
+            kind = msg["type"]
+            if kind == "close":
+                self.stop_reason = f"close: {msg.get('reason', '')}"
+                raise NodeStopped
+            if kind == "fail":
+                # This peer fails: it leaves at once, as a crashed browser tab would.
+                self.stop_reason = f"failed in round {msg['round']}"
+                raise NodeStopped
+            handler = getattr(self, "on_" + kind.replace(" ", "_"), None)
+            if handler is None:
+                self.log.debug("%s %s ignores %r", self.role, self.id, kind)
+                continue
+            self._spawn(self._guarded(handler(msg), kind))
+
+    async def _guarded(self, coro: Any, what: str) -> None:
+        try:
+            await coro
+        except NodeStopped:
+            raise
+        except (TimeoutError, TransportError, wire.WireError) as exc:
+            self.log.warning("%s %s: %s failed: %s: %s", self.role, self.id, what,
+                             type(exc).__name__, exc)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.log.error("%s %s: task failed: %r", self.role, self.id, exc)
+
+    # -- data channels ---------------------------------------------------------------------
+
+    async def _accept_loop(self) -> None:
+        while True:
+            channel = await self.connector.accept()
+            self._spawn(self._serve_channel(channel))
+
+    async def _serve_channel(self, channel: Channel) -> None:
+        reader = MessageReader(channel)
+        try:
+            hello = await reader.next()
+            if not isinstance(hello, wire.Hello):
+                raise wire.WireError("expected Hello first", field="type", offset=0)
+            await self.on_channel(hello, reader)
+        except wire.WireError as exc:
+            self.rejected += 1
+            self.log.warning("%s %s: rejected channel from %s: %s", self.role, self.id,
+                             channel.stats.remote, exc)
+        except (TimeoutError, ChannelClosed) as exc:
+            self.log.warning("%s %s: channel from %s ended early: %r", self.role, self.id,
+                             channel.stats.remote, exc)
+        finally:
+            self.links.append(channel.stats.to_dict())
+            with contextlib.suppress(Exception):
+                await channel.close()
+
+    async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> None:
+        """Handle an incoming channel whose Hello was read. Subclasses override."""
+        raise wire.WireError(f"{self.role} accepts no {hello.purpose!r} channel",
+                             field="purpose", offset=0)
+
+    async def read_packets(self, reader: MessageReader) -> list[wire.PacketMessage]:
+        """Read PacketMessages until Done; drop (and count) mismatching ones."""
+        p = self.p
+        packets: list[wire.PacketMessage] = []
+        while True:
+            try:
+                msg = await reader.next()
+            except wire.WireError as exc:
+                self.rejected += 1
+                self.log.warning("%s %s: dropped malformed message: %s", self.role, self.id, exc)
+                continue
+            if isinstance(msg, wire.Done):
+                if msg.count != len(packets):
+                    self.log.warning("%s %s: Done says %d packets, got %d", self.role, self.id,
+                                     msg.count, len(packets))
+                return packets
+            if (isinstance(msg, wire.PacketMessage) and msg.field == p.field
+                    and msg.packet.symbols == p.symbols
+                    and msg.packet.symbol_size == p.symbol_size):
+                packets.append(msg)
+            else:
+                self.rejected += 1
+                self.log.warning("%s %s: dropped unexpected %s", self.role, self.id,
+                                 type(msg).__name__)
+
+    async def send_batch(self, to: str, *, purpose: str, round: int,
+                         messages: Iterable[wire.Message], count: int) -> dict[str, Any]:
+        """Open a channel to ``to``, send Hello, messages and Done, wait for the far end to
+        close (our acknowledgement), and return the link's stats."""
+        channel = await self.connector.open(to, label=f"{purpose}-{round}")
+        try:
+            hello = wire.Hello(sender=self.id, role=self.role, purpose=purpose, round=round)
+            await send_messages(channel, [hello])
+            await send_messages(channel, messages)
+            await send_messages(channel, [wire.Done(count=count, generation=self.trial)])
+            with contextlib.suppress(ChannelClosed):
+                async with asyncio.timeout(10 * unit()):
+                    while True:
+                        await channel.recv()
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
+        stats = channel.stats.to_dict()
+        self.links.append(stats)
+        await self.report("sent", round=round, to=to, count=count,
+                          bytes=channel.stats.bytes_sent, link=stats)
+        return stats
+
+    async def report(self, kind: str, **fields: Any) -> None:
+        await self.signaling.send({"type": kind, **fields})
+
+    def packet_messages(self, packets: Iterable[Any]) -> list[wire.PacketMessage]:
+        return [wire.PacketMessage(generation=self.trial, field=self.p.field, packet=pk)
+                for pk in packets]

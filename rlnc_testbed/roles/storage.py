@@ -1,0 +1,91 @@
+"""Storage peers and newcomers: store Q packets, upload as parents, repair as newcomers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+
+from .. import wire
+from ..coding import CodedPacket, rank
+from ..coding.schemes import newcomer_keep, parent_upload
+from ..protocol.draws import Role, rng_for
+from ..protocol.rounds import COLLECTOR_ID
+from ..timeouts import unit
+from .node import Node
+from .streams import MessageReader
+
+__all__ = ["Newcomer", "StoragePeer"]
+
+
+class StoragePeer(Node):
+    """Stores the packets the engine (or, as a newcomer, its parents) gave it."""
+
+    role = "peer"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stored: list[CodedPacket] = []
+
+    async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> None:
+        if hello.purpose != "store" or hello.sender != "engine":
+            await super().on_channel(hello, reader)
+            return
+        messages = await self.read_packets(reader)
+        self.stored = [m.packet for m in messages]
+        await self.report("stored", round=0, count=len(self.stored),
+                          rank=_rank(self.stored, self.p.field))
+
+    async def on_repair(self, msg: dict[str, Any]) -> None:
+        p = self.p
+        rng = rng_for(p.seed, self.trial, msg["round"], Role.PARENT, int(self.id))
+        upload = parent_upload(p.scheme, self.stored, msg["beta"], field=p.field, rng=rng)
+        await self.send_batch(msg["newcomer"], purpose="repair", round=msg["round"],
+                              messages=self.packet_messages(upload), count=len(upload))
+
+    async def on_collect(self, msg: dict[str, Any]) -> None:
+        await self.send_batch(COLLECTOR_ID, purpose="collect", round=msg["round"],
+                              messages=self.packet_messages(self.stored), count=len(self.stored))
+
+
+class Newcomer(StoragePeer):
+    """Joins after a failure, receives from its P parents and keeps (or recodes to) Q."""
+
+    role = "newcomer"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._uploads: dict[str, list[CodedPacket]] = {}
+        self._arrived = asyncio.Condition()
+        self.newcomer_rank = 0
+
+    async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> None:
+        if hello.purpose != "repair":
+            await super().on_channel(hello, reader)
+            return
+        messages = await self.read_packets(reader)
+        async with self._arrived:
+            self._uploads[hello.sender] = [m.packet for m in messages]
+            self._arrived.notify_all()
+
+    async def on_expect(self, msg: dict[str, Any]) -> None:
+        p = self.p
+        parents: list[str] = list(msg["parents"])
+        async with asyncio.timeout(10 * unit()), self._arrived:
+            await self._arrived.wait_for(lambda: all(x in self._uploads for x in parents))
+        # Parents in ascending id order, whatever order they arrived in.
+        received = [self._uploads[x] for x in sorted(parents, key=int)]
+        flat = [pk for block in received for pk in block]
+        self.newcomer_rank = _rank(flat, p.field)
+        rng = rng_for(p.seed, self.trial, msg["round"], Role.NEWCOMER)
+        self.stored = newcomer_keep(p.scheme, received, msg["q"], field=p.field, keep=p.keep,
+                                    rng=rng)
+        await self.report("stored", round=msg["round"], count=len(self.stored),
+                          rank=self.newcomer_rank, received=len(flat))
+
+
+def _rank(packets: list[CodedPacket], field: int) -> int:
+    if not packets:
+        return 0
+    return int(rank(np.stack([pk.coefficients for pk in packets]), field))

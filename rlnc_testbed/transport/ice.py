@@ -1,0 +1,146 @@
+"""Which local addresses ICE may offer as host candidates: the one place that restricts aioice.
+
+aioice (under aiortc) gathers host candidates from ``aioice.ice.get_host_addresses``, which
+lists every interface address *except* 127.0.0.1. On the test machines only loopback may be
+addressed, so by default we offer exactly ``127.0.0.1``.
+
+How: :func:`install` replaces ``aioice.ice.get_host_addresses`` (once, idempotently) with a
+wrapper that reads a :class:`contextvars.ContextVar`. Outside :func:`host_interfaces` the
+variable is unset and the wrapper calls the original function, so nothing else in the process
+changes behaviour. Inside ``with host_interfaces(...)`` - which the WebRTC connector wraps
+around ``setLocalDescription``, the call that gathers candidates - the wrapper returns the
+chosen addresses. asyncio tasks copy the context when created, so the tasks aiortc spawns for
+gathering see the same choice.
+
+``interfaces`` is ``"loopback"`` (only 127.0.0.1), ``"all"`` (aioice's own choice, for real
+multi-host runs) or a comma-separated list of IP addresses (e.g. hosts in network namespaces).
+
+This module also reads the selected ICE candidate pair of a connection
+(:func:`selected_candidate_pair`), the proof that data crossed a real socket.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import aioice.ice
+
+__all__ = [
+    "LOOPBACK",
+    "host_addresses_for",
+    "host_interfaces",
+    "install",
+    "parse_interfaces",
+    "sdp_candidate_addresses",
+    "selected_candidate_pair",
+]
+
+#: The address offered when ``interfaces == "loopback"``.
+LOOPBACK = "127.0.0.1"
+
+_ORIGINAL: Callable[[bool, bool], list[str]] = aioice.ice.get_host_addresses
+#: None -> aioice's own behaviour; otherwise the exact list of host addresses to offer.
+_CHOSEN: ContextVar[tuple[str, ...] | None] = ContextVar("rlnc_ice_host_addresses", default=None)
+
+
+def parse_interfaces(interfaces: str) -> tuple[str, ...] | None:
+    """Validate ``interfaces``; return the addresses to offer, or None for ``"all"``."""
+    if not isinstance(interfaces, str):
+        raise TypeError(f"interfaces must be a str, got {type(interfaces).__name__}")
+    if interfaces == "loopback":
+        return (LOOPBACK,)
+    if interfaces == "all":
+        return None
+    addresses = tuple(part.strip() for part in interfaces.split(",") if part.strip())
+    if not addresses:
+        raise ValueError(
+            f"interfaces must be 'loopback', 'all' or a comma-separated list of IP addresses, "
+            f"got {interfaces!r}"
+        )
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError(
+                f"interfaces: {address!r} is not an IP address (expected 'loopback', 'all' "
+                f"or a comma-separated list of IP addresses)"
+            ) from None
+    return addresses
+
+
+def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    chosen = _CHOSEN.get()
+    if chosen is None:
+        return _ORIGINAL(use_ipv4, use_ipv6)
+    return host_addresses_for(chosen, use_ipv4=use_ipv4, use_ipv6=use_ipv6)
+
+
+def host_addresses_for(
+    chosen: tuple[str, ...], *, use_ipv4: bool, use_ipv6: bool
+) -> list[str]:
+    """Filter ``chosen`` by IP version the way aioice asks for host addresses."""
+    out = []
+    for address in chosen:
+        version = ipaddress.ip_address(address).version
+        if (version == 4 and use_ipv4) or (version == 6 and use_ipv6):
+            out.append(address)
+    return out
+
+
+def install() -> None:
+    """Route aioice's host-address lookup through :data:`_CHOSEN` (idempotent)."""
+    aioice.ice.get_host_addresses = _get_host_addresses  # type: ignore[assignment]
+
+
+@contextmanager
+def host_interfaces(interfaces: str) -> Iterator[None]:
+    """Within this block (and tasks created in it) ICE gathers host candidates per ``interfaces``."""
+    chosen = parse_interfaces(interfaces)
+    install()
+    token = _CHOSEN.set(chosen)
+    try:
+        yield
+    finally:
+        _CHOSEN.reset(token)
+
+
+def sdp_candidate_addresses(sdp: str) -> list[str]:
+    """Return the connection address of every ``a=candidate`` line of an SDP blob."""
+    addresses = []
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            fields = line.split()
+            if len(fields) < 6:
+                raise ValueError(f"malformed candidate line: {line!r}")
+            addresses.append(fields[4])
+    return addresses
+
+
+def selected_candidate_pair(pc: Any) -> dict[str, Any]:
+    """Describe the nominated ICE pair of an aiortc ``RTCPeerConnection`` ({} if none yet).
+
+    Reads aioice's ``Connection._nominated`` (aiortc offers no public accessor); kept here so
+    that private access lives next to the other aioice detail of this package.
+    """
+    sctp = getattr(pc, "sctp", None)
+    if sctp is None:
+        return {}
+    connection = getattr(sctp.transport.transport, "_connection", None)
+    nominated = getattr(connection, "_nominated", None) or {}
+    pair = nominated.get(1)
+    if pair is None:
+        return {}
+    local, remote = pair.local_candidate, pair.remote_candidate
+    return {
+        "local_address": local.host,
+        "local_port": local.port,
+        "local_type": local.type,
+        "remote_address": remote.host,
+        "remote_port": remote.port,
+        "remote_type": remote.type,
+        "protocol": local.transport.lower(),
+    }
