@@ -262,7 +262,7 @@ class _Reader:
         self.version = 0
         self.events: list[dict[str, Any]] = []
         self.rounds: list[tuple[int, RoundRecord]] = []
-        self.trials: list[TrialRecord] = []
+        self.trials: dict[int, TrialRecord] = {}
         self.points: list[PointSummary] = []
         self.resumes = 0
         self.incomplete = 0
@@ -347,18 +347,21 @@ class _Reader:
                 f"trial {record.trial} says success = {event.get('success')!r} but its "
                 f"rounds give {record.success}"
             )
-        self.trials.append(record)
+        earlier = self.trials.get(record.trial)
+        if earlier is not None:
+            merge_trials([earlier], [record])  # refuses a conflicting duplicate
+        else:
+            self.trials[record.trial] = record
 
     def finish(self, truncated: bool) -> HistoryContents:
         assert self.params is not None
         incomplete = self.incomplete + (self.pending is not None)
-        trials = merge_trials(self.trials)
         return HistoryContents(
             params=self.params,
             version=self.version,
             events=self.events,
             rounds=self.rounds,
-            trials={record.trial: record for record in trials},
+            trials=dict(sorted(self.trials.items())),
             points=self.points,
             resumes=self.resumes,
             truncated=truncated,

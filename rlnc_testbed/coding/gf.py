@@ -64,6 +64,10 @@ GF256_EXP, GF256_LOG, GF256_MUL, GF256_INV = _build_tables()
 
 def check_field(field: object) -> int:
     """Return ``field`` as an int if it is a supported order (2 or 256), else raise ValueError."""
-    if isinstance(field, bool) or not isinstance(field, int | np.integer) or int(field) not in FIELDS:
+    if (
+        isinstance(field, bool)
+        or not isinstance(field, int | np.integer)
+        or int(field) not in FIELDS
+    ):
         raise ValueError(f"field must be 2 or 256 (the field order), got {field!r}")
     return int(field)

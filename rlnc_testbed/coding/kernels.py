@@ -34,7 +34,7 @@ __all__ = [
 
 #: Column chunk (in 8-byte words) of the payload kernels: 32 table rows of this many words
 #: stay in L1/L2 cache while all outputs are updated.
-CHUNK_WORDS = 256
+CHUNK_WORDS = 128
 #: Tables as module globals: numba freezes them into the compiled code.
 MUL = np.ascontiguousarray(GF256_MUL)
 INV = np.ascontiguousarray(GF256_INV)
@@ -72,9 +72,9 @@ def gf256_matmul_words(a: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
             if not used:
                 continue
             # Powers of two: tab[1,2,4,8] = 1,2,4,8 * y; tab[17,18,20,24] = 16..128 * y.
-            src = y[j]
+            src = y[j, c0 : c0 + width]
             for t in range(width):
-                v = src[c0 + t]
+                v = src[t]
                 tab[1, t] = v
                 v = _double(v)
                 tab[2, t] = v
@@ -104,11 +104,11 @@ def gf256_matmul_words(a: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
                 c = a[i, j]
                 if c == 0:
                     continue
-                o = out[i]
+                o = out[i, c0 : c0 + width]
                 tl = tab[c & 15]
                 th = tab[16 + (c >> 4)]
                 for t in range(width):
-                    o[c0 + t] ^= tl[t] ^ th[t]
+                    o[t] ^= tl[t] ^ th[t]
 
 
 @njit(cache=True)

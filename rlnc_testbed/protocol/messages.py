@@ -107,7 +107,8 @@ class MessageSpec:
     optional: Mapping[str, Check] = field(default_factory=dict)
 
 
-_S, _C = "to_server", "to_client"
+_S: Direction = "to_server"
+_C: Direction = "to_client"
 
 #: Message type -> spec. Add a message type by adding one entry here.
 SCHEMA: dict[str, MessageSpec] = {
@@ -116,14 +117,19 @@ SCHEMA: dict[str, MessageSpec] = {
     "error": MessageSpec({"reason": _string}, "both"),
     # client -> server carries "to"; the server relays it with "from" instead.
     "signal": MessageSpec({"payload": _object}, "both", {"to": _node_id}),
-    "params": MessageSpec({"params": _object}, _C),
+    "params": MessageSpec({"params": _object}, _C, {"trial": _count}),
+    "distribute": MessageSpec({"round": _count, "peers": _id_list}, _C),
     "new id": MessageSpec({"id": _node_id, "round": _count}, _C),
     "fail": MessageSpec({"round": _count}, _C),
     "repair": MessageSpec({"round": _count, "newcomer": _node_id, "beta": _count}, _C),
     "expect": MessageSpec({"round": _count, "parents": _id_list, "q": _count}, _C),
     "collect": MessageSpec({"round": _count}, _C),
-    "stored": MessageSpec({"round": _count, "count": _count, "rank": _count}, _S),
-    "sent": MessageSpec({"round": _count, "to": _node_id, "count": _count, "bytes": _count}, _S),
+    "stored": MessageSpec(
+        {"round": _count, "count": _count, "rank": _count}, _S, {"received": _count}
+    ),
+    "sent": MessageSpec(
+        {"round": _count, "to": _node_id, "count": _count, "bytes": _count}, _S, {"link": _object}
+    ),
     "collected": MessageSpec({"round": _count, "report": _object}, _S),
     "nextRound": MessageSpec({"round": _count}, _S),
     "end": MessageSpec({"round": _count, "reason": _string}, _S),

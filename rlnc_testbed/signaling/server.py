@@ -138,9 +138,11 @@ class SignalingServer:
         app = web.Application()
         app.router.add_get("/ws", self._serve_ws)
         app.router.add_get("/health", self._health)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=2 * unit()
+        )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self._port, shutdown_timeout=2 * unit())
+        site = web.TCPSite(runner, self.host, self._port)
         try:
             await site.start()
         except BaseException:

@@ -79,9 +79,7 @@ def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     return host_addresses_for(chosen, use_ipv4=use_ipv4, use_ipv6=use_ipv6)
 
 
-def host_addresses_for(
-    chosen: tuple[str, ...], *, use_ipv4: bool, use_ipv6: bool
-) -> list[str]:
+def host_addresses_for(chosen: tuple[str, ...], *, use_ipv4: bool, use_ipv6: bool) -> list[str]:
     """Filter ``chosen`` by IP version the way aioice asks for host addresses."""
     out = []
     for address in chosen:
@@ -93,12 +91,12 @@ def host_addresses_for(
 
 def install() -> None:
     """Route aioice's host-address lookup through :data:`_CHOSEN` (idempotent)."""
-    aioice.ice.get_host_addresses = _get_host_addresses  # type: ignore[assignment]
+    aioice.ice.get_host_addresses = _get_host_addresses
 
 
 @contextmanager
 def host_interfaces(interfaces: str) -> Iterator[None]:
-    """Within this block (and tasks created in it) ICE gathers host candidates per ``interfaces``."""
+    """In this block (and tasks created in it) ICE offers host candidates per ``interfaces``."""
     chosen = parse_interfaces(interfaces)
     install()
     token = _CHOSEN.set(chosen)

@@ -59,7 +59,7 @@ class MemoryChannel:
         net = self._network
         return net.is_dropped(self.stats.local) or net.is_dropped(self.stats.remote)
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
         """Queue one message for the far end (never blocks: the inbox is unbounded)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"send() takes bytes, got {type(data).__name__}")

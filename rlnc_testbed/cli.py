@@ -1,0 +1,349 @@
+"""The ``rlnc-testbed`` command line: parse options, call the runner, print tables and JSON.
+
+Two subcommands, ``run`` (one scenario file) and ``sweep`` (a grid of parameter points). The
+work is done by :mod:`rlnc_testbed.runner`; this module only turns options into calls and
+results into rich tables, JSON and plots. Invalid input ends with one ``error:`` line on
+stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+from . import __version__
+from .protocol.params import FIELDS, KEEP_RULES, SCHEMES, ParameterError, Params
+from .history import HistoryError
+from .plots import PlotError
+from .results import TrialRecord
+from .runner import RUN_TRANSPORTS, PointResult, expand_grid, run_point, run_sweep
+from .scenario import ScenarioError, load_scenario
+from .summary import SummaryError
+
+__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "build_parser", "main"]
+
+#: Exit status for invalid options, parameters or files.
+EXIT_USAGE = 2
+#: Exit status after Ctrl-C (the history keeps what finished; rerun with --resume).
+EXIT_INTERRUPTED = 130
+#: Runs with at most this many trials also get the per-round table.
+ROUND_TABLE_MAX_TRIALS = 10
+
+#: Errors that mean "bad input": reported as one line and exit status 2.
+_INPUT_ERRORS = (ParameterError, ScenarioError, HistoryError, PlotError, SummaryError)
+
+RunPoint = Callable[..., PointResult]
+RunSweep = Callable[..., list[PointResult]]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``rlnc-testbed`` parser (used by :func:`main` and for ``--help``)."""
+    parser = _Parser(
+        prog="rlnc-testbed",
+        description="Run RLNC distributed-storage experiments (scenario files or grids).",
+        epilog="Exit status: 0 when the run completes (whatever its success rate), 2 for "
+        "invalid options, parameters or files, 130 when interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep}",
+                                parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run one scenario file",
+                         description="Run every trial of one scenario file and print the "
+                         "per-round table (at most 10 trials) and the summary table.")
+    run.add_argument("scenario", metavar="SCENARIO.toml", help="scenario file to run")
+    run.add_argument("--transport", choices=RUN_TRANSPORTS,
+                     help="override the scenario's transport")
+    run.add_argument("--trials", type=_positive_int, help="override params.trials")
+    run.add_argument("--seed", type=_non_negative_int, help="override params.seed")
+    run.add_argument("--rounds", type=_positive_int, help="override params.rounds (max round R)")
+    run.add_argument("--data", metavar="FILE", type=Path,
+                     help="source bytes to store instead of synthetic ones (at most "
+                     "symbols * symbol_size bytes); overrides the scenario's data")
+    _common_outputs(run, plot_help="write a survival curve PNG to PATH")
+    run.add_argument("--history", metavar="PATH", type=Path,
+                     help="stream a JSONL history of every event to PATH")
+    run.add_argument("--resume", action="store_true",
+                     help="with --history: skip the trials PATH already holds")
+
+    sweep = sub.add_parser("sweep", help="run a grid of parameter points",
+                           description="Run every combination of the given values (each "
+                           "option takes one or more) on top of the defaults or --scenario.")
+    sweep.add_argument("--scenario", metavar="FILE", type=Path,
+                       help="take the base parameters from this scenario file")
+    grid = sweep.add_argument_group("grid axes (one or more values each)")
+    grid.add_argument("--scheme", nargs="+", choices=SCHEMES)
+    grid.add_argument("--field", nargs="+", type=int, choices=FIELDS)
+    grid.add_argument("--redundancy", nargs="+", type=_positive_float, help="r, K = ceil(r k)")
+    grid.add_argument("--q", nargs="+", type=_positive_int,
+                      help="Q packets per peer (instead of --redundancy)")
+    grid.add_argument("--parents", nargs="+", type=_positive_int, help="P <= N - 1")
+    grid.add_argument("--keep", nargs="+", choices=KEEP_RULES)
+    grid.add_argument("--beta", nargs="+", type=_positive_int, help="upload per parent <= Q")
+    grid.add_argument("--peers", nargs="+", type=_positive_int, help="N")
+    grid.add_argument("--symbols", nargs="+", type=_positive_int, help="k")
+    grid.add_argument("--symbol-size", nargs="+", type=_positive_int, dest="symbol_size")
+    grid.add_argument("--rounds", nargs="+", type=_positive_int, help="max round R")
+    grid.add_argument("--trials", nargs="+", type=_positive_int)
+    grid.add_argument("--seed", nargs="+", type=_non_negative_int)
+    sweep.add_argument("--transport", choices=RUN_TRANSPORTS, default=None,
+                       help="transport (default: the --scenario's, else sim)")
+    _common_outputs(sweep, plot_help="write success vs P to PATH, and survival and traffic "
+                    "plots next to it (PATH stem + -survival.png / -traffic.png)")
+    sweep.add_argument("--history-dir", metavar="DIR", type=Path,
+                       help="one JSONL history per point in DIR")
+    sweep.add_argument("--resume", action="store_true",
+                       help="with --history-dir: skip trials already recorded")
+    sweep.add_argument("--workers", type=_positive_int, default=1,
+                       help="processes for the sim transport (default 1)")
+    return parser
+
+
+def _common_outputs(parser: argparse.ArgumentParser, *, plot_help: str) -> None:
+    parser.add_argument("--json", metavar="PATH|-",
+                        help="write the results as JSON to PATH, or to stdout with '-' "
+                        "(then no tables are printed)")
+    parser.add_argument("--plot", metavar="PATH", type=Path, help=plot_help)
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bar and no tables")
+
+
+def main(argv: Sequence[str] | None = None, *, run_point: RunPoint = run_point,
+         run_sweep: RunSweep = run_sweep) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        if args.command == "run":
+            return _cmd_run(args, run_point)
+        return _cmd_sweep(args, run_sweep)
+    except (*_INPUT_ERRORS, OSError) as exc:
+        message = _os_message(exc) if isinstance(exc, OSError) else str(exc)
+        print(f"rlnc-testbed {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("rlnc-testbed: interrupted (rerun with --resume to continue a history)",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _os_message(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+# -- run -------------------------------------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
+    scenario = load_scenario(args.scenario)
+    scenario = scenario.with_params(trials=args.trials, seed=args.seed, rounds=args.rounds)
+    scenario = scenario.with_transport(args.transport)
+    data_path = args.data if args.data is not None else scenario.data
+    data = _read_data(data_path, scenario.params) if data_path is not None else None
+    if args.resume and args.history is None:
+        raise ParameterError("--resume needs --history PATH")
+    _check_outputs(args)
+    to_stdout = args.json == "-"
+    with _progress(args.quiet, f"{scenario.name} ({scenario.transport})",
+                   scenario.params.trials) as advance:
+        result = run_point(scenario.params, transport=scenario.transport, data=data,
+                           history=args.history, resume=args.resume,
+                           on_trial=lambda _record: advance(1), name=scenario.name)
+    if args.json is not None:
+        _write_json(result.to_dict(), args.json)
+    if args.plot is not None:
+        from .plots import plot_survival
+
+        plot_survival([result.summary], args.plot)
+    if not (to_stdout or args.quiet):
+        console = _console(sys.stdout)
+        if len(result.trials) <= ROUND_TABLE_MAX_TRIALS:
+            console.print(_rounds_table(result.trials))
+        console.print(_summary_table([result], title=f"{scenario.name} ({scenario.transport})"))
+    return 0
+
+
+def _read_data(path: Path, params: Params) -> bytes:
+    data = path.read_bytes()
+    capacity = params.symbols * params.symbol_size
+    if len(data) > capacity:
+        raise ParameterError(f"data file {path} has {len(data)} bytes; at most symbols * "
+                             f"symbol_size = {capacity} fit")
+    return data
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Fail before running, not after, when an output cannot be written."""
+    targets = [Path(args.json)] if args.json not in (None, "-") else []
+    if args.plot is not None:
+        if args.plot.suffix.lower() != ".png":
+            raise ParameterError(f"--plot path must end in .png; got {str(args.plot)!r}")
+        targets.append(args.plot)
+    for target in targets:
+        if not target.parent.is_dir():
+            raise ParameterError(f"directory does not exist: {str(target.parent)!r}")
+
+
+# -- sweep -----------------------------------------------------------------------------------
+
+
+def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
+    base = Params()
+    transport = args.transport or "sim"
+    if args.scenario is not None:
+        scenario = load_scenario(args.scenario)
+        base = scenario.params
+        transport = args.transport or scenario.transport
+    axes = {name: getattr(args, name) for name in ("scheme", "field", "redundancy", "q",
+                                                   "parents", "keep", "beta", "peers",
+                                                   "symbols", "symbol_size", "rounds",
+                                                   "trials", "seed")
+            if getattr(args, name) is not None}
+    points = expand_grid(base, axes)
+    if args.resume and args.history_dir is None:
+        raise ParameterError("--resume needs --history-dir DIR")
+    _check_outputs(args)
+    to_stdout = args.json == "-"
+    total = sum(p.trials for p in points)
+    with _progress(args.quiet, f"{len(points)} points ({transport})", total) as advance:
+        results = run_sweep(points, transport=transport, history_dir=args.history_dir,
+                            resume=args.resume, workers=args.workers,
+                            on_trial=lambda _record: advance(1))
+    if args.json is not None:
+        _write_json({"points": [r.summary.to_dict() for r in results]}, args.json)
+    if args.plot is not None:
+        from .plots import plot_success_vs_parents, plot_survival, plot_traffic_vs_success
+
+        summaries = [r.summary for r in results]
+        plot_success_vs_parents(summaries, args.plot)
+        plot_survival(summaries, args.plot.with_name(f"{args.plot.stem}-survival.png"))
+        plot_traffic_vs_success(summaries, args.plot.with_name(f"{args.plot.stem}-traffic.png"))
+    if not (to_stdout or args.quiet):
+        _console(sys.stdout).print(_summary_table(results, title=f"sweep ({transport})",
+                                                  grid=True))
+    return 0
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+def _write_json(payload: dict[str, Any], target: str) -> None:
+    text = json.dumps(payload, indent=2)
+    if target == "-":
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    else:
+        Path(target).write_text(text + "\n", encoding="utf-8")
+
+
+def _console(file: IO[str]) -> Any:
+    from rich.console import Console
+
+    return Console(file=file, width=None if file.isatty() else 200, soft_wrap=False)
+
+
+@contextmanager
+def _progress(quiet: bool, label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr (off with --quiet or when stderr is not a terminal)."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(file=sys.stderr), transient=False) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def _rounds_table(trials: Sequence[TrialRecord]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="rounds")
+    for column in ("trial", "round", "failed", "newcomer", "parents", "repair pkts",
+                   "newcomer rank", "global rank", "decoded", "verified", "verdict"):
+        table.add_column(column, justify="right" if column != "verdict" else "left")
+    for trial in trials:
+        for rnd in trial.rounds:
+            table.add_row(str(trial.trial), str(rnd.round), str(rnd.failed), str(rnd.newcomer),
+                          ",".join(map(str, rnd.parents)), str(rnd.repair_packets),
+                          str(rnd.newcomer_rank), str(rnd.global_rank), _yes(rnd.decoded),
+                          _yes(rnd.verified), rnd.verdict)
+    return table
+
+
+def _summary_table(results: Sequence[PointResult], *, title: str, grid: bool = False) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    if grid:
+        for column in ("scheme", "GF", "keep", "r", "Q", "P", "beta", "N", "k", "R"):
+            table.add_column(column, justify="left" if column in ("scheme", "keep") else "right")
+    for column in ("successes/trials", "success rate", "95% CI (Wilson)", "survival",
+                   "repair B/round"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for result in results:
+        s = result.summary
+        row = [f"{s.successes}/{s.trials}", f"{s.success_rate:.3f}",
+               f"[{s.ci95[0]:.3f}, {s.ci95[1]:.3f}]", _survival(s.survival),
+               f"{s.repair_bytes_per_round:.0f}"]
+        if grid:
+            row = [s.scheme, str(s.field), s.keep, f"{s.redundancy:g}", str(s.q), str(s.parents),
+                   str(s.beta), str(s.peers), str(s.symbols), str(s.rounds), *row]
+        table.add_row(*row)
+    return table
+
+
+def _survival(survival: Sequence[float]) -> str:
+    shown = " ".join(f"{v:.2f}" for v in survival[:10])
+    return shown + (" ..." if len(survival) > 10 else "")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"

@@ -1,0 +1,266 @@
+"""PNG figures of experiment points: survival curves, success vs parents, traffic vs success.
+
+matplotlib is imported inside each function and every figure is drawn on its own Agg canvas
+(``Figure`` + ``FigureCanvasAgg``, never pyplot), so importing this module is cheap, the
+global backend of an interactive session is left alone and no figure outlives the call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rlnc_testbed.protocol.params import SCHEMES
+from rlnc_testbed.summary import PointSummary
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["PlotError", "plot_success_vs_parents", "plot_survival", "plot_traffic_vs_success"]
+
+#: Fields that tell points apart; the others in the label only when they vary.
+_PRIMARY = ("scheme", "field", "keep", "redundancy", "peers", "symbols", "rounds", "parents")
+_DERIVED = ("q", "beta")
+_SHORT = {
+    "field": "GF",
+    "keep": "keep",
+    "redundancy": "r",
+    "peers": "N",
+    "symbols": "k",
+    "rounds": "R",
+    "parents": "P",
+    "q": "Q",
+    "beta": "beta",
+}
+_DPI = 110
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+class PlotError(ValueError):
+    """Raised for input that cannot be plotted; the message says what is wrong."""
+
+
+def plot_survival(summaries: Sequence[PointSummary], path: str | os.PathLike[str]) -> Path:
+    """Fraction of trials still retrievable after each round: a panel per scheme, a line per
+    point."""
+    points, target = _check(summaries, path)
+    schemes = _schemes(points)
+    label_fields = _label_fields(points, exclude=("scheme",))
+    most = max(sum(1 for p in points if p.scheme == s) for s in schemes)
+    columns = 1 if most <= 8 else 2
+    fig = _figure(4.6 * len(schemes) + 1.0, 4.2 + 0.12 * max(0, most // columns - 6))
+    axes = fig.subplots(1, len(schemes), sharey=True, squeeze=False)[0]
+    for ax, scheme in zip(axes, schemes, strict=True):
+        mine = sorted((p for p in points if p.scheme == scheme), key=_order)
+        for point, colour in zip(mine, _colours(len(mine)), strict=True):
+            ax.plot(
+                range(1, point.rounds + 1),
+                point.survival,
+                color=colour,
+                marker="o" if point.rounds <= 30 else None,
+                markersize=3,
+                label=_label(point, label_fields),
+            )
+        ax.set_title(scheme)
+        ax.set_xlabel("round")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        if label_fields:
+            ax.legend(fontsize="x-small", loc="lower left", ncols=columns)
+    axes[0].set_ylabel("fraction of trials still retrievable")
+    fig.suptitle(f"Survival per round ({_fixed(points, label_fields)})")
+    return _save(fig, target)
+
+
+def plot_success_vs_parents(
+    summaries: Sequence[PointSummary], path: str | os.PathLike[str]
+) -> Path:
+    """Success rate vs parents P with 95% Wilson error bars: a panel per scheme, a line per r."""
+    points, target = _check(summaries, path)
+    schemes = _schemes(points)
+    label_fields = _label_fields(points, exclude=("scheme", "parents"))
+    if "redundancy" not in label_fields:
+        label_fields = ("redundancy", *label_fields)
+    fig = _figure(4.2 * len(schemes) + 1.0, 4.6)
+    axes = fig.subplots(1, len(schemes), sharey=True, squeeze=False)[0]
+    for ax, scheme in zip(axes, schemes, strict=True):
+        lines = _lines([p for p in points if p.scheme == scheme], label_fields, x="parents")
+        for label, line in lines.items():
+            _errorbar(ax, [p.parents for p in line], line, label)
+        ax.set_title(scheme)
+        ax.set_xlabel("parents P")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", loc="best")
+    axes[0].set_ylabel("success rate (95% CI)")
+    fig.suptitle(f"Success rate vs number of parents ({_fixed(points, label_fields)})")
+    return _save(fig, target)
+
+
+def plot_traffic_vs_success(
+    summaries: Sequence[PointSummary], path: str | os.PathLike[str]
+) -> Path:
+    """Success rate vs mean repair bytes per round, a line per scheme and setting, P marked."""
+    points, target = _check(summaries, path)
+    label_fields = _label_fields(points, exclude=("scheme", "parents"))
+    fig = _figure(7.5, 4.8)
+    ax = fig.add_subplot()
+    for number, scheme in enumerate(_schemes(points)):
+        mine = [p for p in points if p.scheme == scheme]
+        lines = _lines(mine, label_fields, x="repair_bytes_per_round")
+        for index, (label, line) in enumerate(lines.items()):
+            xs = [p.repair_bytes_per_round for p in line]
+            style = {
+                "color": f"C{number % 10}",
+                "marker": _MARKERS[index % len(_MARKERS)],
+                "linestyle": ("-", "--", ":", "-.")[index % 4],
+            }
+            _errorbar(ax, xs, line, f"{scheme} {label}".strip(), **style)
+            for p in line:
+                ax.annotate(
+                    f"P={p.parents}",
+                    (p.repair_bytes_per_round, p.success_rate),
+                    textcoords="offset points",
+                    xytext=(4, -10),
+                    fontsize="x-small",
+                )
+    ax.set_xlabel("mean repair traffic per round (bytes)")
+    ax.set_ylabel("success rate (95% CI)")
+    ax.set_ylim(-0.05, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    ax.set_title(f"Success rate vs repair traffic ({_fixed(points, label_fields)})")
+    return _save(fig, target)
+
+
+def _check(
+    summaries: Sequence[PointSummary], path: str | os.PathLike[str]
+) -> tuple[list[PointSummary], Path]:
+    if isinstance(summaries, PointSummary):
+        raise PlotError("summaries must be a sequence of PointSummary, not a single one")
+    points = list(summaries)
+    if not points:
+        raise PlotError("no summaries to plot")
+    for index, point in enumerate(points):
+        if not isinstance(point, PointSummary):
+            raise PlotError(f"summaries[{index}] is a {type(point).__name__}, not a PointSummary")
+    target = Path(path)
+    if target.suffix.lower() != ".png":
+        raise PlotError(f"plot path must end in .png; got {str(target)!r}")
+    if not target.parent.is_dir():
+        raise PlotError(f"directory for the plot does not exist: {str(target.parent)!r}")
+    return points, target
+
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, target: Path) -> Path:
+    fig.savefig(target, format="png")
+    fig.clear()
+    return target
+
+
+def _schemes(points: list[PointSummary]) -> list[str]:
+    present = {p.scheme for p in points}
+    return [s for s in SCHEMES if s in present] + sorted(present - set(SCHEMES))
+
+
+def _scheme_colours(points: list[PointSummary]) -> dict[str, str]:
+    return {scheme: f"C{i}" for i, scheme in enumerate(_schemes(points))}
+
+
+def _order(point: PointSummary) -> tuple[Any, ...]:
+    return tuple(getattr(point, name) for name in (*_PRIMARY, *_DERIVED))
+
+
+def _label_fields(points: list[PointSummary], *, exclude: tuple[str, ...]) -> tuple[str, ...]:
+    """Fields that vary among the points (Q and beta only where not implied by the others)."""
+    primary = [
+        name
+        for name in _PRIMARY
+        if name not in exclude and len({getattr(p, name) for p in points}) > 1
+    ]
+    chosen = list(primary)
+    for name in _DERIVED:
+        groups: dict[tuple[Any, ...], set[Any]] = {}
+        for p in points:
+            key = tuple(getattr(p, n) for n in _PRIMARY)
+            groups.setdefault(key, set()).add(getattr(p, name))
+        if any(len(values) > 1 for values in groups.values()):
+            chosen.append(name)
+    return tuple(chosen)
+
+
+def _label(point: PointSummary, names: Sequence[str]) -> str:
+    parts = []
+    for name in names:
+        value = getattr(point, name)
+        if name == "scheme":
+            parts.append(str(value))
+        else:
+            text = f"{value:g}" if isinstance(value, int | float) else str(value)
+            parts.append(f"{_SHORT[name]}={text}")
+    return ", ".join(parts) or point.scheme
+
+
+def _fixed(points: list[PointSummary], varying: Sequence[str]) -> str:
+    """The settings shared by every point, for the title."""
+    parts = []
+    for name in ("peers", "symbols", "field", "keep", "rounds"):
+        values = {getattr(p, name) for p in points}
+        if name not in varying and len(values) == 1:
+            value = values.pop()
+            parts.append(f"{_SHORT[name]}={value}" if name != "keep" else f"keep={value}")
+    trials = sorted({p.trials for p in points})
+    parts.append(f"trials={trials[0]}" if len(trials) == 1 else f"trials={trials[0]}-{trials[-1]}")
+    return ", ".join(parts)
+
+
+def _lines(
+    points: list[PointSummary], label_fields: Sequence[str], *, x: str
+) -> dict[str, list[PointSummary]]:
+    """Group points into lines labelled by ``label_fields``, each sorted by ``x``."""
+    lines: dict[str, list[PointSummary]] = {}
+    for point in sorted(points, key=_order):
+        lines.setdefault(_label(point, label_fields), []).append(point)
+    for label, line in lines.items():
+        line.sort(key=lambda p: getattr(p, x))
+        if x == "parents":
+            seen = [p.parents for p in line]
+            if len(seen) != len(set(seen)):
+                raise PlotError(
+                    f"two summaries for {line[0].scheme} ({label}) at the same P; "
+                    "they differ in nothing shown"
+                )
+    return lines
+
+
+def _errorbar(
+    ax: Any, xs: Sequence[float], line: Sequence[PointSummary], label: str, **style: Any
+) -> None:
+    ys = [p.success_rate for p in line]
+    below = [max(0.0, p.success_rate - p.ci95[0]) for p in line]
+    above = [max(0.0, p.ci95[1] - p.success_rate) for p in line]
+    style.setdefault("marker", "o")
+    ax.errorbar(xs, ys, yerr=[below, above], markersize=4, capsize=3, label=label, **style)
+
+
+def _colours(count: int) -> list[Any]:
+    """The default cycle for up to 10 lines, else evenly spaced viridis colours (all distinct)."""
+    if count <= 10:
+        return [f"C{i}" for i in range(count)]
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    return [cmap(i / (count - 1) * 0.92) for i in range(count)]

@@ -1,0 +1,182 @@
+"""The one place that runs experiments: points and sweeps over a chosen transport.
+
+``sim`` runs in-process without a network (the coefficient-only fast path, or the
+full-payload reference when real data is given); ``memory`` and ``webrtc`` run the networked
+roles through :class:`~rlnc_testbed.cluster.Cluster` (signaling over real websockets either
+way; data channels in memory or over aiortc). Trial records stream to a JSONL history as they
+finish, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .history import HistoryWriter, completed_trials
+from .protocol.params import ParameterError, Params
+from .results import TrialRecord
+from .summary import PointSummary, summarize
+
+__all__ = [
+    "RUN_TRANSPORTS",
+    "SWEEP_AXES",
+    "PointResult",
+    "expand_grid",
+    "run_point",
+    "run_sweep",
+    "trial_indices",
+]
+
+RUN_TRANSPORTS = ("sim", "memory", "webrtc")
+#: Params fields a sweep may vary.
+SWEEP_AXES = ("scheme", "field", "redundancy", "q", "parents", "keep", "beta", "peers", "symbols",
+              "symbol_size", "rounds", "trials", "seed")
+#: Trials simulated per progress update on the fast path.
+_SIM_CHUNK = 250
+
+TrialCallback = Callable[[TrialRecord], None]
+
+
+@dataclass
+class PointResult:
+    """All trials of one parameter point, and their summary."""
+
+    params: Params
+    transport: str
+    trials: list[TrialRecord]
+    summary: PointSummary
+    name: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        scenario = {"name": self.name, "transport": self.transport, **self.params.to_dict()}
+        return {
+            "scenario": scenario,
+            "summary": self.summary.to_dict(),
+            "trials": [t.to_dict() for t in self.trials],
+        }
+
+
+def trial_indices(params: Params, *, worker: int = 0, workers: int = 1) -> list[int]:
+    """Trials ``worker`` of ``workers`` runs: disjoint, covering 0..T-1 (seeds never overlap,
+    since every draw is keyed by (seed, trial, ...))."""
+    if not 0 <= worker < workers:
+        raise ValueError(f"worker must be in [0, {workers}); got {worker}")
+    return list(range(worker, params.trials, workers))
+
+
+def run_point(params: Params, *, transport: str = "sim", trials: Sequence[int] | None = None,
+              data: bytes | None = None, history: str | os.PathLike[str] | None = None,
+              resume: bool = False, on_trial: TrialCallback | None = None,
+              workers: int = 1, name: str = "") -> PointResult:
+    """Run the trials of one point (all of them unless ``trials`` is given)."""
+    if transport not in RUN_TRANSPORTS:
+        raise ParameterError(f"transport must be one of {', '.join(RUN_TRANSPORTS)}; "
+                             f"got {transport!r}")
+    wanted = list(range(params.trials)) if trials is None else list(trials)
+    done: dict[int, TrialRecord] = {}
+    if history is not None and resume and Path(history).exists():
+        done = {t: r for t, r in completed_trials(history, params).items() if t in wanted}
+    todo = [t for t in wanted if t not in done]
+    records: dict[int, TrialRecord] = dict(done)
+    for record in done.values():
+        if on_trial is not None:
+            on_trial(record)
+
+    writer = HistoryWriter(history, params=params, resume=resume) if history is not None else None
+    try:
+        def finished(record: TrialRecord) -> None:
+            records[record.trial] = record
+            if writer is not None:
+                for rnd in record.rounds:
+                    writer.round(record.trial, rnd)
+                writer.trial(record)
+            if on_trial is not None:
+                on_trial(record)
+
+        if transport == "sim":
+            _run_sim(params, todo, data=data, workers=workers, finished=finished)
+        else:
+            asyncio.run(_run_networked(params, todo, transport=transport, data=data,
+                                       finished=finished))
+        ordered = [records[t] for t in wanted]
+        summary = summarize(params, ordered)
+        if writer is not None:
+            writer.point(summary)
+    finally:
+        if writer is not None:
+            writer.close()
+    return PointResult(params=params, transport=transport, trials=ordered, summary=summary,
+                       name=name)
+
+
+def _run_sim(params: Params, trials: list[int], *, data: bytes | None, workers: int,
+             finished: TrialCallback) -> None:
+    if data is not None:
+        from .simulation.reference import simulate_trial
+
+        for t in trials:
+            finished(simulate_trial(params, t, data=data))
+        return
+    from .simulation.fast import simulate_point
+
+    for start in range(0, len(trials), _SIM_CHUNK):
+        chunk = trials[start:start + _SIM_CHUNK]
+        for record in simulate_point(params, trials=chunk, workers=workers):
+            finished(record)
+
+
+async def _run_networked(params: Params, trials: list[int], *, transport: str,
+                         data: bytes | None, finished: TrialCallback) -> None:
+    from .cluster import run_trial
+
+    for t in trials:
+        finished(await run_trial(params, t, transport=transport, data=data))
+
+
+def expand_grid(base: Params, axes: Mapping[str, Iterable[Any]]) -> list[Params]:
+    """Every combination of ``axes`` values applied to ``base`` (validated; invalid
+    combinations, e.g. P > N - 1, raise naming the point)."""
+    unknown = sorted(set(axes) - set(SWEEP_AXES))
+    if unknown:
+        raise ParameterError(f"cannot sweep over {', '.join(unknown)}")
+    names = list(axes)
+    values = [list(axes[n]) for n in names]
+    for n, v in zip(names, values, strict=True):
+        if not v:
+            raise ParameterError(f"sweep axis {n} has no values")
+    points = []
+    for combo in itertools.product(*values):
+        changes = dict(zip(names, combo, strict=True))
+        if "q" in changes and changes["q"] is not None:
+            changes.setdefault("redundancy", None)
+        try:
+            points.append(base.with_(**changes))
+        except ParameterError as exc:
+            point = ", ".join(f"{k}={v}" for k, v in changes.items())
+            raise ParameterError(f"invalid sweep point ({point}): {exc}") from None
+    return points
+
+
+def run_sweep(points: Sequence[Params], *, transport: str = "sim",
+              on_point: Callable[[PointResult], None] | None = None,
+              on_trial: TrialCallback | None = None,
+              history_dir: str | os.PathLike[str] | None = None, resume: bool = False,
+              workers: int = 1) -> list[PointResult]:
+    """Run every point in order; ``history_dir`` gets one JSONL history per point."""
+    results = []
+    for index, params in enumerate(points):
+        history = None
+        if history_dir is not None:
+            Path(history_dir).mkdir(parents=True, exist_ok=True)
+            history = Path(history_dir) / f"point-{index:04d}.jsonl"
+        result = run_point(params, transport=transport, history=history, resume=resume,
+                           on_trial=on_trial, workers=workers)
+        if on_point is not None:
+            on_point(result)
+        results.append(result)
+    return results

@@ -1,0 +1,134 @@
+"""Scenario files: TOML data describing one experiment point and what a test expects of it.
+
+A scenario file holds only data::
+
+    name = "three-peers-rlnc"
+    description = "3 peers with RLNC: peer 2 fails, newcomer 4 recodes from 1 and 3"
+    transport = "webrtc"          # sim | memory | webrtc
+    markers = ["webrtc"]          # extra pytest markers (scenario is always added)
+
+    [params]                      # any field of rlnc_testbed.protocol.Params
+    peers = 3
+    symbols = 6
+    redundancy = 2.0
+    parents = 2
+    scheme = "rlnc"
+    failures = [2]
+    rounds = 1
+
+    [expect]                      # optional, checked by the scenario tests
+    success = true                # every trial verified (false: retrieval must fail cleanly)
+    min_success_rate = 0.9        # for loop tests over many trials
+
+Unknown keys are errors naming the key and the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .protocol.params import ParameterError, Params
+
+__all__ = ["SCENARIO_TRANSPORTS", "Scenario", "ScenarioError", "load_scenario", "load_scenarios"]
+
+SCENARIO_TRANSPORTS = ("sim", "memory", "webrtc")
+_TOP_KEYS = {"name", "description", "transport", "markers", "params", "expect", "data"}
+_EXPECT_KEYS = {"success", "min_success_rate", "max_success_rate", "verdict"}
+
+
+class ScenarioError(ValueError):
+    """A scenario file is malformed; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One experiment point plus what a test expects of it."""
+
+    name: str
+    params: Params
+    description: str = ""
+    transport: str = "sim"
+    markers: tuple[str, ...] = ()
+    expect: dict[str, Any] = field(default_factory=dict)
+    data: Path | None = None
+    path: Path | None = None
+
+    def with_params(self, **changes: Any) -> Scenario:
+        """A copy whose params have ``changes`` applied (None values ignored)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            return self
+        return Scenario(self.name, self.params.with_(**changes), self.description,
+                        self.transport, self.markers, self.expect, self.data, self.path)
+
+    def with_transport(self, transport: str | None) -> Scenario:
+        if transport is None:
+            return self
+        _check_transport(transport, self.path)
+        return Scenario(self.name, self.params, self.description, transport, self.markers,
+                        self.expect, self.data, self.path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "transport": self.transport,
+            "params": self.params.to_dict(),
+            "expect": dict(self.expect),
+        }
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate one scenario file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise ScenarioError(f"{path}: unknown key(s): {', '.join(unknown)}")
+    if not isinstance(raw.get("params", {}), dict):
+        raise ScenarioError(f"{path}: [params] must be a table")
+    try:
+        params = Params.from_dict(raw.get("params", {}))
+    except (ParameterError, TypeError) as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+    expect = raw.get("expect", {})
+    if not isinstance(expect, dict):
+        raise ScenarioError(f"{path}: [expect] must be a table")
+    bad = sorted(set(expect) - _EXPECT_KEYS)
+    if bad:
+        raise ScenarioError(f"{path}: unknown [expect] key(s): {', '.join(bad)}")
+    markers = raw.get("markers", [])
+    if not isinstance(markers, list) or not all(isinstance(m, str) for m in markers):
+        raise ScenarioError(f"{path}: markers must be a list of strings")
+    transport = raw.get("transport", "sim")
+    _check_transport(transport, path)
+    data = raw.get("data")
+    return Scenario(
+        name=str(raw.get("name", path.stem)),
+        description=str(raw.get("description", "")),
+        params=params,
+        transport=transport,
+        markers=tuple(markers),
+        expect=dict(expect),
+        data=(path.parent / data) if isinstance(data, str) else None,
+        path=path,
+    )
+
+
+def load_scenarios(directory: str | Path) -> list[Scenario]:
+    """Every ``*.toml`` scenario in ``directory``, sorted by file name."""
+    return [load_scenario(p) for p in sorted(Path(directory).glob("*.toml"))]
+
+
+def _check_transport(transport: object, path: Path | None) -> None:
+    if transport not in SCENARIO_TRANSPORTS:
+        raise ScenarioError(
+            f"{path}: transport must be one of {', '.join(SCENARIO_TRANSPORTS)}; got {transport!r}")

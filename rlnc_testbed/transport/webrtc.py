@@ -1,0 +1,455 @@
+"""WebRTC transport: one aiortc peer connection with one ordered data channel per Channel.
+
+Signaling is the owner's business: a :class:`WebRTCConnector` hands its offers/answers to the
+``send_signal(remote, payload)`` coroutine it was given, and is fed the other side's messages
+through :meth:`WebRTCConnector.handle_signal`. Payloads are ``{"conn", "type", "sdp"}`` where
+``conn`` keys one connection, so a node can have many at once. No trickle ICE: gathering is
+complete before an SDP leaves. Host candidates follow ``interfaces`` (see
+:mod:`rlnc_testbed.transport.ice`; 127.0.0.1 only by default).
+
+Messages of any size are framed transparently: each data-channel message is a 1-byte flag
+(``0x01`` more fragments follow, ``0x00`` last fragment) plus at most ``max_message_size - 1``
+bytes, so a message never exceeds the 64 KiB every WebRTC stack accepts. Sends are paced
+with ``bufferedAmountLowThreshold`` / ``bufferedamountlow``; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+
+from rlnc_testbed.timeouts import unit
+from rlnc_testbed.transport.base import ChannelClosed, LinkStats, TransportError
+from rlnc_testbed.transport.ice import host_interfaces, parse_interfaces, selected_candidate_pair
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "SendSignal",
+    "WebRTCChannel",
+    "WebRTCConnector",
+    "webrtc_connectors",
+    "webrtc_pair",
+]
+
+#: Largest data-channel message we send (RFC 8831 interop size), flag byte included.
+DEFAULT_MAX_MESSAGE_SIZE = 65536
+#: Sends wait while more than this many bytes are queued in the data channel ...
+_HIGH_WATER = 1 << 20
+#: ... until aiortc reports it drained to this many (``bufferedamountlow``).
+_LOW_WATER = 256 << 10
+
+_MORE, _LAST = b"\x01", b"\x00"
+_CLOSED = object()
+
+SendSignal = Callable[[str, dict[str, Any]], Awaitable[None]]
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+
+
+class ChannelState(enum.Enum):
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+async def _close_pc(pc: RTCPeerConnection, logger: Logger) -> None:
+    """``pc.close()`` can hang: bound it."""
+    try:
+        async with asyncio.timeout(5 * unit()):
+            await pc.close()
+    except TimeoutError:
+        logger.warning("RTCPeerConnection.close() timed out after %.1f s", 5 * unit())
+
+
+class WebRTCChannel:
+    """A :class:`~rlnc_testbed.transport.base.Channel` over one aiortc data channel."""
+
+    def __init__(
+        self,
+        pc: RTCPeerConnection,
+        dc: RTCDataChannel,
+        stats: LinkStats,
+        *,
+        logger: Logger,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        on_closed: Callable[[WebRTCChannel], None] | None = None,
+    ) -> None:
+        self.stats = stats
+        self._pc = pc
+        self._dc = dc
+        self._logger = logger
+        self._chunk = max_message_size - 1
+        self._on_closed = on_closed
+        self._state = ChannelState.CONNECTING
+        self._inbox: asyncio.Queue[bytes | object] = asyncio.Queue()
+        self._parts: list[bytes] = []
+        self._error: str | None = None
+        self._dead = False  # the far end or the connection is gone
+        self._opened = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._dc_closed = asyncio.Event()
+        self._close_done: asyncio.Event | None = None
+        dc.bufferedAmountLowThreshold = _LOW_WATER
+        dc.on("open", self._on_open)
+        dc.on("message", self._on_message)
+        dc.on("bufferedamountlow", self._drained.set)
+        dc.on("close", self._on_dc_close)
+        pc.on("connectionstatechange", self._on_connection_state)
+        if dc.readyState == "open":
+            self._on_open()
+
+    @property
+    def peer_connection(self) -> RTCPeerConnection:
+        """The underlying aiortc peer connection (diagnostics and fault-injection tests)."""
+        return self._pc
+
+    @property
+    def closed(self) -> bool:
+        """True once either end closed the channel or the connection died."""
+        return self._dead or self._state is ChannelState.CLOSED
+
+    def _set_state(self, state: ChannelState) -> None:
+        if state is not self._state:
+            self._logger.debug(
+                "channel %s %s->%s: %s -> %s",
+                self.stats.label,
+                self.stats.local,
+                self.stats.remote,
+                self._state.value,
+                state.value,
+            )
+            self._state = state
+
+    # aiortc event handlers (synchronous, called from aiortc's tasks)
+
+    def _on_open(self) -> None:
+        if self._state is ChannelState.CONNECTING:
+            self._set_state(ChannelState.OPEN)
+        self._opened.set()
+
+    def _on_message(self, message: bytes | str) -> None:
+        if isinstance(message, str) or not message or message[:1] not in (_MORE, _LAST):
+            self._error = f"unframed message from {self.stats.remote} on {self.stats.label!r}"
+            self._mark_dead()
+            return
+        self._parts.append(message[1:])
+        if message[:1] == _LAST:
+            data = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+            self._parts = []
+            self._inbox.put_nowait(data)
+
+    def _on_dc_close(self) -> None:
+        self._dc_closed.set()
+        self._mark_dead()
+
+    def _on_connection_state(self) -> None:
+        if self._pc.connectionState in ("failed", "closed"):
+            self._mark_dead()
+
+    def _mark_dead(self) -> None:
+        """The far end is gone: readers see the queued messages, then ChannelClosed."""
+        self._dead = True
+        self._inbox.put_nowait(_CLOSED)
+        self._opened.set()
+        self._drained.set()
+
+    async def wait_open(self) -> None:
+        """Wait until the data channel is open (the caller bounds this)."""
+        await self._opened.wait()
+        if self._dc.readyState != "open":
+            raise ChannelClosed(f"channel {self.stats.label!r} closed before it opened")
+
+    def _check_sendable(self) -> None:
+        if self._dead or self._state is ChannelState.CLOSED or self._dc.readyState != "open":
+            raise ChannelClosed(f"channel {self.stats.label!r} to {self.stats.remote} is closed")
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """Send one message (fragmented if needed); waits, bounded, while the buffer is full."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"send() takes bytes, got {type(data).__name__}")
+        view = memoryview(data).cast("B")
+        size = len(view)
+        offset = 0
+        while True:
+            while self._dc.bufferedAmount > _HIGH_WATER:
+                self._drained.clear()
+                try:
+                    async with asyncio.timeout(10 * unit()):
+                        await self._drained.wait()
+                except TimeoutError:
+                    raise TransportError(
+                        f"send to {self.stats.remote} on {self.stats.label!r} stalled: "
+                        f"{self._dc.bufferedAmount} bytes unsent after {10 * unit():.1f} s"
+                    ) from None
+            self._check_sendable()
+            end = offset + self._chunk
+            self._dc.send((_MORE if end < size else _LAST) + view[offset:end])
+            offset = end
+            if offset >= size:
+                break
+        self.stats.messages_sent += 1
+        self.stats.bytes_sent += size
+
+    async def recv(self) -> bytes:
+        """Next message in order; ChannelClosed once closed. Bound it with your own timeout."""
+        if self._state is ChannelState.CLOSED:
+            raise ChannelClosed(f"channel {self.stats.label!r} to {self.stats.remote} is closed")
+        item = await self._inbox.get()
+        if item is _CLOSED:
+            self._inbox.put_nowait(_CLOSED)
+            if self._error is not None:
+                raise TransportError(self._error)
+            raise ChannelClosed(f"channel {self.stats.label!r} closed by {self.stats.remote}")
+        assert isinstance(item, bytes)
+        self.stats.messages_received += 1
+        self.stats.bytes_received += len(item)
+        return item
+
+    async def close(self) -> None:
+        """Close the data channel (gracefully, bounded) and its peer connection (bounded)."""
+        if self._close_done is not None:
+            async with asyncio.timeout(10 * unit()):
+                await self._close_done.wait()
+            return
+        self._close_done = asyncio.Event()
+        self._set_state(ChannelState.CLOSED)
+        self._inbox.put_nowait(_CLOSED)
+        self._opened.set()
+        self._drained.set()
+        try:
+            if self._dc.readyState in ("open", "closing") and self._pc.connectionState not in (
+                "failed",
+                "closed",
+            ):
+                self._dc.close()
+                try:
+                    async with asyncio.timeout(unit()):
+                        await self._dc_closed.wait()
+                except TimeoutError:
+                    self._logger.debug("data channel %s: no close from peer", self.stats.label)
+            await _close_pc(self._pc, self._logger)
+        finally:
+            self._close_done.set()
+            if self._on_closed is not None:
+                self._on_closed(self)
+
+
+class WebRTCConnector:
+    """Opens and accepts :class:`WebRTCChannel` for one node; signaling goes via the owner."""
+
+    def __init__(
+        self,
+        node_id: str,
+        *,
+        send_signal: SendSignal,
+        interfaces: str = "loopback",
+        logger: Logger | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
+        if not isinstance(node_id, str) or not node_id:
+            raise ValueError(f"node_id must be a non-empty str, got {node_id!r}")
+        if not callable(send_signal):
+            raise TypeError("send_signal must be an async callable (remote, payload)")
+        parse_interfaces(interfaces)
+        if not isinstance(max_message_size, int) or not 2 <= max_message_size <= 1 << 18:
+            raise ValueError(f"max_message_size must be in [2, 262144], got {max_message_size!r}")
+        self.node_id = node_id
+        self.interfaces = interfaces
+        self._send_signal = send_signal
+        self._logger: Logger = logger or logging.getLogger(__name__)
+        self._max_message_size = max_message_size
+        self._ids = itertools.count()
+        self._answers: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._pcs: set[RTCPeerConnection] = set()
+        self._channels: set[WebRTCChannel] = set()
+        self._accepted: asyncio.Queue[WebRTCChannel | object] = asyncio.Queue()
+        self._closed = False
+
+    def _new_pc(self) -> RTCPeerConnection:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._pcs.add(pc)
+        return pc
+
+    def _wrap(self, pc: RTCPeerConnection, dc: RTCDataChannel, remote: str) -> WebRTCChannel:
+        channel = WebRTCChannel(
+            pc,
+            dc,
+            LinkStats(self.node_id, remote, dc.label),
+            logger=self._logger,
+            max_message_size=self._max_message_size,
+            on_closed=self._forget,
+        )
+        self._channels.add(channel)
+        return channel
+
+    def _forget(self, channel: WebRTCChannel) -> None:
+        self._channels.discard(channel)
+        self._pcs.discard(channel.peer_connection)
+
+    async def open(self, remote: str, *, label: str) -> WebRTCChannel:
+        """Offer a connection to ``remote`` and wait (bounded) until its channel is open."""
+        if not isinstance(remote, str) or not remote:
+            raise ValueError(f"remote must be a non-empty node id, got {remote!r}")
+        if not isinstance(label, str):
+            raise TypeError(f"label must be a str, got {type(label).__name__}")
+        if self._closed:
+            raise TransportError(f"connector {self.node_id!r} is closed")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        conn = f"{self.node_id}/{next(self._ids)}/{secrets.token_hex(4)}"
+        pc = self._new_pc()
+        channel = self._wrap(pc, pc.createDataChannel(label, ordered=True), remote)
+        answer: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self._answers[conn] = answer
+        try:
+            async with asyncio.timeout(10 * unit()):
+                offer = await pc.createOffer()
+                with host_interfaces(self.interfaces):  # setLocalDescription gathers
+                    await pc.setLocalDescription(offer)
+                offer = pc.localDescription
+                await self._send_signal(
+                    remote, {"conn": conn, "type": offer.type, "sdp": offer.sdp}
+                )
+                reply = await answer
+                await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+                await channel.wait_open()
+        except Exception as exc:
+            await channel.close()
+            raise TransportError(
+                f"{self.node_id}: could not open channel {label!r} to {remote!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            self._answers.pop(conn, None)
+        channel.stats.info.update(selected_candidate_pair(pc))
+        channel.stats.info["connection"] = conn
+        channel.stats.info["setup_seconds"] = loop.time() - started
+        return channel
+
+    async def handle_signal(self, sender: str, payload: dict[str, Any]) -> None:
+        """Feed one signaling message from ``sender``; an offer is answered before returning."""
+        if not isinstance(payload, dict):
+            raise TransportError(f"signal from {sender!r} is not an object: {payload!r}")
+        kind, conn, sdp = payload.get("type"), payload.get("conn"), payload.get("sdp")
+        if kind not in ("offer", "answer") or not isinstance(conn, str) or not isinstance(sdp, str):
+            raise TransportError(
+                f"signal from {sender!r} must have 'type' offer|answer, str 'conn' and str "
+                f"'sdp'; got keys {sorted(payload)} type={kind!r}"
+            )
+        if kind == "answer":
+            future = self._answers.get(conn)
+            if future is None or future.done():
+                self._logger.debug(
+                    "%s: late or unknown answer %s from %s", self.node_id, conn, sender
+                )
+            else:
+                future.set_result(payload)
+            return
+        if self._closed:
+            return
+        pc = self._new_pc()
+
+        def on_datachannel(dc: RTCDataChannel) -> None:
+            channel = self._wrap(pc, dc, sender)
+            channel.stats.info.update(selected_candidate_pair(pc))
+            channel.stats.info["connection"] = conn
+            self._accepted.put_nowait(channel)
+
+        pc.on("datachannel", on_datachannel)
+        try:
+            async with asyncio.timeout(10 * unit()):
+                await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+                with host_interfaces(self.interfaces):
+                    await pc.setLocalDescription(await pc.createAnswer())
+                answer = pc.localDescription
+                await self._send_signal(
+                    sender, {"conn": conn, "type": answer.type, "sdp": answer.sdp}
+                )
+        except Exception as exc:
+            self._pcs.discard(pc)
+            await _close_pc(pc, self._logger)
+            raise TransportError(
+                f"{self.node_id}: could not answer {conn} from {sender!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    async def accept(self) -> WebRTCChannel:
+        """Wait for the next channel opened to us; bound it with your own timeout."""
+        if self._closed:
+            raise TransportError(f"connector {self.node_id!r} is closed")
+        item = await self._accepted.get()
+        if not isinstance(item, WebRTCChannel):
+            self._accepted.put_nowait(item)
+            raise TransportError(f"connector {self.node_id!r} is closed")
+        if not item.stats.info.get("local_address"):
+            item.stats.info.update(selected_candidate_pair(item.peer_connection))
+        return item
+
+    async def close(self) -> None:
+        """Close every channel and peer connection of this node (each bounded)."""
+        if self._closed:
+            return
+        self._closed = True
+        for future in self._answers.values():
+            if not future.done():
+                future.cancel()
+        await asyncio.gather(*(channel.close() for channel in list(self._channels)))
+        await asyncio.gather(*(_close_pc(pc, self._logger) for pc in list(self._pcs)))
+        self._pcs.clear()
+        self._accepted.put_nowait(_CLOSED)
+
+
+@asynccontextmanager
+async def webrtc_connectors(
+    *node_ids: str,
+    interfaces: str = "loopback",
+    on_signal: Callable[[str, str, dict[str, Any]], None] | None = None,
+) -> AsyncIterator[dict[str, WebRTCConnector]]:
+    """Connectors wired to each other directly (no signaling server); always closed.
+
+    ``on_signal(sender, receiver, payload)`` sees every signaling message (e.g. to check SDPs).
+    """
+    connectors: dict[str, WebRTCConnector] = {}
+
+    def sender_for(source: str) -> SendSignal:
+        async def send_signal(target: str, payload: dict[str, Any]) -> None:
+            if on_signal is not None:
+                on_signal(source, target, payload)
+            if target not in connectors:
+                raise TransportError(f"no node {target!r} among {sorted(connectors)}")
+            await connectors[target].handle_signal(source, payload)
+
+        return send_signal
+
+    for node_id in node_ids:
+        if node_id in connectors:
+            raise ValueError(f"duplicate node id {node_id!r}")
+        connectors[node_id] = WebRTCConnector(
+            node_id, send_signal=sender_for(node_id), interfaces=interfaces
+        )
+    try:
+        yield connectors
+    finally:
+        await asyncio.gather(*(c.close() for c in connectors.values()))
+
+
+@asynccontextmanager
+async def webrtc_pair(
+    *,
+    label: str = "test",
+    interfaces: str = "loopback",
+    on_signal: Callable[[str, str, dict[str, Any]], None] | None = None,
+) -> AsyncIterator[tuple[WebRTCChannel, WebRTCChannel]]:
+    """Two connected channel ends ``(a -> b, b -> a)`` over real WebRTC; always torn down."""
+    async with webrtc_connectors("a", "b", interfaces=interfaces, on_signal=on_signal) as nodes:
+        async with asyncio.timeout(20 * unit()):
+            ab = await nodes["a"].open("b", label=label)
+            ba = await nodes["b"].accept()
+        yield ab, ba

@@ -1,0 +1,32 @@
+"""Run every scenario file in this directory as a test (loop scenarios as several shards).
+
+Cases, ids and marks come from :func:`rlnc_testbed.pytest_plugin.scenario_cases`; the
+assertions from each file's ``[expect]`` table via
+:func:`rlnc_testbed.pytest_plugin.check_expectations` (see there why rate bounds are checked
+on each shard's confidence interval and again, merged, in the terminal summary).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rlnc_testbed.pytest_plugin import ScenarioCase, check_expectations, scenario_cases
+from rlnc_testbed.runner import PointResult
+
+__all__: list[str] = []
+
+HERE = Path(__file__).parent
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" in metafunc.fixturenames:
+        metafunc.parametrize("case", scenario_cases(HERE, metafunc.config))
+
+
+def test_scenario(case: ScenarioCase, rlnc_scenario_runner: Callable[..., PointResult]) -> None:
+    result = rlnc_scenario_runner(case.scenario, shard=case.shard, shards=case.shards)
+    trials = range(case.shard, case.scenario.params.trials, case.shards)
+    check_expectations(case.scenario, result, trials)

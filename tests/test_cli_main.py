@@ -1,0 +1,257 @@
+"""The ``rlnc-testbed`` command line: run, sweep, outputs, and one-line errors with status 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rlnc_testbed.cli import EXIT_INTERRUPTED, EXIT_USAGE, build_parser, main
+from rlnc_testbed.protocol.params import SCHEMES, Params
+from rlnc_testbed.runner import RUN_TRANSPORTS, run_point
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = """\
+name = "tiny"
+transport = "sim"
+markers = ["loop"]
+
+[params]
+peers = 4
+symbols = 6
+symbol_size = 16
+redundancy = 2.0
+parents = 2
+rounds = 3
+trials = 4
+seed = 7
+"""
+TINY_PARAMS = Params(peers=4, symbols=6, symbol_size=16, redundancy=2.0, parents=2, rounds=3,
+                     trials=4, seed=7)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY, encoding="utf-8")
+    return path
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    assert main([*argv, "--json", "-"]) == 0
+    out = capsys.readouterr().out
+    return json.loads(out)  # the whole of stdout is one JSON document
+
+
+def test_run_prints_round_and_summary_tables(tiny: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["run", str(tiny)]) == 0
+    out = capsys.readouterr().out
+    expected = run_point(TINY_PARAMS, transport="sim")
+    assert "verdict" in out and "newcomer rank" in out  # the per-round table (4 trials)
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    assert len(rows) == sum(len(t.rounds) for t in expected.trials) + 1  # + summary row
+    s = expected.summary
+    assert f"{s.successes}/{s.trials}" in out
+    assert f"[{s.ci95[0]:.3f}, {s.ci95[1]:.3f}]" in out
+
+
+def test_run_json_matches_runner_and_has_the_documented_shape(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+):
+    doc = run_json(capsys, "run", str(tiny))
+    assert set(doc) == {"scenario", "summary", "trials"}
+    assert doc["scenario"]["name"] == "tiny" and doc["scenario"]["transport"] == "sim"
+    expected = run_point(TINY_PARAMS, transport="sim", name="tiny").to_dict()
+    assert doc["summary"] == expected["summary"]
+    assert [t["trial"] for t in doc["trials"]] == [0, 1, 2, 3]
+    assert set(doc["trials"][0]) == {"trial", "seed", "success", "rounds"}
+    strip = [[{k: v for k, v in r.items() if k != "duration"} for r in t["rounds"]]
+             for t in doc["trials"]]
+    want = [[{k: v for k, v in r.items() if k != "duration"} for r in t["rounds"]]
+            for t in expected["trials"]]
+    assert strip == want
+
+
+def test_run_overrides_reach_the_params(tiny: Path, capsys: pytest.CaptureFixture[str]):
+    doc = run_json(capsys, "run", str(tiny), "--trials", "3", "--seed", "11", "--rounds", "2")
+    assert (doc["scenario"]["trials"], doc["scenario"]["seed"], doc["scenario"]["rounds"]) == (
+        3, 11, 2)
+    assert len(doc["trials"]) == 3 and len(doc["summary"]["survival"]) == 2
+    assert all(len(t["rounds"]) <= 2 for t in doc["trials"])
+
+
+def test_run_with_data_uses_the_full_payload_path(tiny: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]):
+    data = tmp_path / "data.bin"
+    data.write_bytes(bytes(range(90)))
+    doc = run_json(capsys, "run", str(tiny), "--data", str(data), "--trials", "2")
+    assert [t["trial"] for t in doc["trials"]] == [0, 1]
+    # the decided outcome does not depend on the payload bytes
+    fast = run_json(capsys, "run", str(tiny), "--trials", "2")
+    assert [t["success"] for t in doc["trials"]] == [t["success"] for t in fast["trials"]]
+
+
+def test_run_writes_json_file_plot_and_history_and_resumes(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    out, png, hist = tmp_path / "r.json", tmp_path / "s.png", tmp_path / "h.jsonl"
+    argv = ["run", str(tiny), "--json", str(out), "--plot", str(png), "--history", str(hist),
+            "--quiet"]
+    assert main([*argv, "--trials", "2"]) == 0
+    assert capsys.readouterr().out == ""  # --quiet: no tables
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(json.loads(out.read_text())["trials"]) == 2
+    calls: list[int] = []
+
+    def counting_run_point(*args: Any, **kwargs: Any) -> Any:
+        user = kwargs["on_trial"]
+        kwargs["on_trial"] = lambda record: (calls.append(record.trial), user(record))
+        return run_point(*args, **kwargs)
+
+    assert main([*argv, "--trials", "4", "--resume"], run_point=counting_run_point) == 0
+    assert sorted(calls) == [0, 1, 2, 3]  # resumed trials are reported too
+    events = [json.loads(line)["event"] for line in hist.read_text().splitlines()]
+    assert events.count("resume") == 1 and events.count("trial") == 4
+    assert len(json.loads(out.read_text())["trials"]) == 4
+
+
+def test_sweep_json_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    png = tmp_path / "sweep.png"
+    doc = run_json(capsys, "sweep", "--peers", "5", "--symbols", "6", "--symbol-size", "8",
+                   "--scheme", "rlnc", "replication", "--parents", "1", "2",
+                   "--redundancy", "2", "--rounds", "3", "--trials", "5", "--plot", str(png))
+    points = doc["points"]
+    assert len(points) == 4
+    assert {(p["scheme"], p["parents"]) for p in points} == {
+        (s, p) for s in ("rlnc", "replication") for p in (1, 2)}
+    assert all(p["trials"] == 5 and p["peers"] == 5 and len(p["survival"]) == 3 for p in points)
+    for name in ("sweep.png", "sweep-survival.png", "sweep-traffic.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sweep_table_names_every_point(capsys: pytest.CaptureFixture[str]):
+    assert main(["sweep", "--peers", "5", "--symbols", "6", "--symbol-size", "8",
+                 "--parents", "1", "2", "3", "--trials", "3", "--rounds", "2"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    assert len(rows) == 3 and all("rlnc" in r for r in rows)
+
+
+def test_sweep_takes_base_params_from_a_scenario(tiny: Path, capsys: pytest.CaptureFixture[str]):
+    doc = run_json(capsys, "sweep", "--scenario", str(tiny), "--parents", "1", "3")
+    assert [(p["peers"], p["parents"], p["trials"]) for p in doc["points"]] == [(4, 1, 4),
+                                                                               (4, 3, 4)]
+
+
+BAD_TOML = "name = \n"
+UNKNOWN_SCHEME = TINY.replace("parents = 2", 'parents = 2\nscheme = "fountain"')
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["run", "{tmp}/missing.toml"], "cannot read"),
+        (["run", "{bad}"], "not valid TOML"),
+        (["run", "{unknown}"], "scheme must be one of"),
+        (["run", "{tiny}", "--trials", "0"], "--trials"),
+        (["run", "{tiny}", "--transport", "carrier-pigeon"], "--transport"),
+        (["run", "{tiny}", "--resume"], "--resume needs --history"),
+        (["run", "{tiny}", "--plot", "{tmp}/x.jpg"], "must end in .png"),
+        (["run", "{tiny}", "--json", "{tmp}/no/such/dir/x.json"], "directory does not exist"),
+        (["run", "{tiny}", "--data", "{tmp}/nothing.bin"], "nothing.bin"),
+        (["sweep", "--parents", "10"], "P must be <= N - 1"),
+        (["sweep", "--redundancy", "0.1"], "Q = floor"),
+        (["sweep", "--scheme", "fountain"], "invalid choice: 'fountain'"),
+        (["sweep", "--beta", "9"], "beta must be <= Q"),
+        (["sweep", "--field", "3"], "--field"),
+        (["sweep", "--parents"], "expected at least one argument"),
+        (["explode"], "invalid choice: 'explode'"),
+    ],
+)
+def test_invalid_input_is_one_line_and_status_2(
+    argv: list[str], needle: str, tmp_path: Path, tiny: Path,
+    capsys: pytest.CaptureFixture[str],
+):
+    bad, unknown = tmp_path / "bad.toml", tmp_path / "unknown.toml"
+    bad.write_text(BAD_TOML)
+    unknown.write_text(UNKNOWN_SCHEME)
+    argv = [a.format(tmp=tmp_path, bad=bad, unknown=unknown, tiny=tiny) for a in argv]
+    assert main(argv) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("rlnc-testbed") and "error:" in lines[0]
+    assert needle in lines[0]
+    assert "Traceback" not in captured.err
+
+
+def test_data_larger_than_the_point_holds_is_refused(tiny: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]):
+    data = tmp_path / "big.bin"
+    data.write_bytes(bytes(97))
+    assert main(["run", str(tiny), "--data", str(data)]) == EXIT_USAGE
+    assert "97 bytes; at most symbols * symbol_size = 96" in capsys.readouterr().err
+
+
+def test_interrupt_exits_130_with_a_hint(tiny: Path, capsys: pytest.CaptureFixture[str]):
+    def interrupted(*_args: Any, **_kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    assert main(["run", str(tiny)], run_point=interrupted) == EXIT_INTERRUPTED
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_help_is_true_to_the_code(capsys: pytest.CaptureFixture[str]):
+    parser = build_parser()
+    texts = {}
+    for command in ("run", "sweep"):
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args([command, "--help"])
+        assert exc.value.code == 0
+        texts[command] = capsys.readouterr().out
+    for transport in RUN_TRANSPORTS:
+        assert transport in texts["run"] and transport in texts["sweep"]
+    for scheme in SCHEMES:
+        assert scheme in texts["sweep"]
+    for option in ("--trials", "--seed", "--rounds", "--data", "--json", "--plot", "--history",
+                   "--resume"):
+        assert option in texts["run"]
+    for option in ("--scheme", "--field", "--redundancy", "--parents", "--keep", "--beta",
+                   "--peers", "--symbols", "--symbol-size", "--history-dir", "--workers"):
+        assert option in texts["sweep"]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def test_module_entry_point_help_in_a_subprocess():
+    proc = subprocess.run([sys.executable, "-m", "rlnc_testbed", "--help"], capture_output=True,
+                          text=True, timeout=60, env=_env(), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: rlnc-testbed" in proc.stdout and "run" in proc.stdout and "sweep" in proc.stdout
+
+
+def test_module_entry_point_run_json_in_a_subprocess(tiny: Path):
+    proc = subprocess.run([sys.executable, "-m", "rlnc_testbed", "run", str(tiny), "--json", "-"],
+                          capture_output=True, text=True, timeout=120, env=_env(), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["summary"]["trials"] == 4 and len(doc["trials"]) == 4
+    assert proc.stderr == ""  # not a TTY: no progress bar
+
+
+def test_module_entry_point_error_in_a_subprocess(tmp_path: Path):
+    proc = subprocess.run([sys.executable, "-m", "rlnc_testbed", "sweep", "--parents", "10"],
+                          capture_output=True, text=True, timeout=60, env=_env(), cwd=ROOT)
+    assert proc.returncode == 2
+    assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1

@@ -1,0 +1,133 @@
+"""Simulator behaviour: seeded draws, determinism, workers, statistical cross-checks, errors."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from rlnc_testbed.protocol.draws import Role, rng_for
+from rlnc_testbed.protocol.params import ParameterError, Params
+from rlnc_testbed.simulation import simulate_point, simulate_trial, simulate_trials_fast
+from rlnc_testbed.simulation.fast import PhiloxReset, _one_key, _round_keys
+from rlnc_testbed.stats import wilson_interval
+
+
+def _draws(rng: np.random.Generator) -> list[object]:
+    """A mix of the calls the simulator makes, including ones that leave buffered bits."""
+    return [
+        int(rng.integers(10)),
+        rng.choice(9, size=3, replace=False).tolist(),
+        rng.integers(0, 256, size=(3, 5), dtype=np.uint8).tolist(),
+        rng.integers(0, 2, size=7, dtype=np.uint8).tolist(),
+        rng.permutation(6).tolist(),
+        rng.random(),
+    ]
+
+
+def test_reset_generator_gives_the_rng_for_stream() -> None:
+    gens = PhiloxReset()
+    cases = [(0, 0, 0, Role.ENGINE, 0), (5, 3, 2, Role.PARENT, 7), (2**63 - 1, 10**6, 9, Role.SERVER, 0)]
+    for seed, trial, rnd, role, index in cases:
+        want = _draws(rng_for(seed, trial, rnd, role, index))
+        # twice: the second reset must also clear what the first stream left buffered
+        for _ in range(2):
+            assert _draws(gens.at(_one_key(seed, trial, rnd, int(role), index))) == want
+    keys = _round_keys(4, 6, 3, 2)
+    for c, rnd in enumerate((3, 4)):
+        for j, role in enumerate((Role.SERVER, Role.NEWCOMER)):
+            assert _draws(gens.at(keys[c, j])) == _draws(rng_for(4, 6, rnd, role))
+
+
+def test_same_seed_same_records_and_trials_differ() -> None:
+    p = Params(peers=8, symbols=10, symbol_size=4, redundancy=2.0, parents=2, rounds=6, seed=9)
+    first = [r.to_dict() for r in simulate_trials_fast(p, range(5))]
+    again = [r.to_dict() for r in simulate_trials_fast(p, [0, 1, 2, 3, 4])]
+    assert first == again
+    assert simulate_trial(p, 2).to_dict()["rounds"][0]["parents"] == first[2]["rounds"][0]["parents"]
+    decisions = {tuple((r["failed"], *r["parents"]) for r in rec["rounds"]) for rec in first}
+    assert len(decisions) == 5  # each trial draws its own failures and parents
+    other_seed = simulate_trials_fast(p.with_(seed=10), range(5))
+    assert [r.to_dict() for r in other_seed] != first
+
+
+def test_two_workers_give_the_same_records_as_one() -> None:
+    p = Params(peers=10, symbols=20, redundancy=2.0, parents=2, rounds=10, trials=40, seed=5)
+    one = simulate_point(p, workers=1)
+    two = simulate_point(p, workers=2)
+    assert [r.trial for r in one] == list(range(40))
+    assert [r.to_dict() for r in two] == [r.to_dict() for r in one]
+    picked = simulate_point(p, trials=[30, 3, 17], workers=2)
+    assert [r.to_dict() for r in picked] == [one[t].to_dict() for t in (30, 3, 17)]
+
+
+def _replication_success(n: int, k: int, q: int, parents: int, rounds: int, rng: random.Random) -> bool:
+    """Independent model of replication + keep=shuffle, with sets of symbol indices."""
+    stored = {peer: [(j % k) for j in range((peer - 1) * q, peer * q)] for peer in range(1, n + 1)}
+    for r in range(1, rounds + 1):
+        failed = rng.choice(sorted(stored))
+        del stored[failed]
+        chosen = rng.sample(sorted(stored), parents)
+        flat = [s for peer in sorted(chosen) for s in stored[peer]]  # beta = Q: all of it
+        stored[n + r] = rng.sample(flat, min(q, len(flat)))
+        if len({s for block in stored.values() for s in block}) < k:
+            return False
+    return True
+
+
+def test_replication_success_rate_agrees_with_an_independent_model() -> None:
+    n, k, parents, rounds = 10, 20, 3, 10
+    p = Params(peers=n, symbols=k, redundancy=4.0, parents=parents, scheme="replication",
+               rounds=rounds, seed=123)  # fmt: skip
+    records = simulate_point(p, trials=range(600))
+    wins = sum(r.success for r in records)
+    for record in records:  # the rank of unit vectors is the number of distinct symbols
+        assert all(r.global_rank <= k and r.verified == (r.global_rank == k) for r in record.rounds)
+    rng = random.Random(2024)
+    model_trials = 6000
+    model = sum(_replication_success(n, k, p.per_peer, parents, rounds, rng) for _ in range(model_trials))
+    lo, hi = wilson_interval(wins, len(records))
+    assert 0.2 < wins / len(records) < 0.8  # a point where the rate says something
+    assert lo <= model / model_trials <= hi, (wins, model)
+
+
+def test_rlnc_with_enough_parents_keeps_data() -> None:
+    # P * Q = 5 * 4 = 20 >= k: the information-flow min-cut stays >= k, so GF(2^8) RLNC survives.
+    p = Params(peers=10, symbols=20, redundancy=2.0, parents=5, scheme="rlnc", rounds=10, seed=77)
+    records = simulate_point(p, trials=range(300), workers=2)
+    assert sum(r.success for r in records) / len(records) >= 0.99
+    # with one parent a newcomer's rank is <= Q < k, and data is lost more often
+    few = simulate_trials_fast(p.with_(parents=1), range(300))
+    assert all(r.newcomer_rank <= p.per_peer for rec in few for r in rec.rounds)
+    assert sum(r.success for r in few) / len(few) < 0.9
+
+
+def test_bad_inputs_are_refused_by_name() -> None:
+    p = Params(peers=4, symbols=4, q=2, parents=1, rounds=3, failures=(2, 2))
+    with pytest.raises(ParameterError, match=r"failures\[1\] = 2 is not alive"):
+        simulate_trial(p, 0)
+    with pytest.raises(ParameterError, match=r"failures\[1\] = 2 is not alive"):
+        simulate_trials_fast(p, [0])
+    ok = p.with_(failures=())
+    for bad in (-1, 1.5, True, "0"):
+        with pytest.raises(ValueError, match="trial must be an integer"):
+            simulate_trials_fast(ok, [bad])  # type: ignore[list-item]
+        with pytest.raises(ValueError, match="trial must be an integer"):
+            simulate_trial(ok, bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="workers must be"):
+        simulate_point(ok, workers=0)
+    with pytest.raises(ValueError, match="at most symbols"):
+        simulate_trial(ok, 0, data=bytes(4 * 220 + 1))
+    with pytest.raises(TypeError, match="params must be a Params"):
+        simulate_trials_fast({"peers": 4}, [0])  # type: ignore[arg-type]
+
+
+def test_user_data_is_verified_and_default_trials_are_used() -> None:
+    p = Params(peers=5, symbols=6, symbol_size=5, q=3, parents=2, rounds=4, trials=3, seed=1)
+    record = simulate_trial(p, 0, data=b"hello, rlnc")
+    assert record.rounds[0].verified
+    assert [r.outcome() for r in record.rounds] == [
+        r.outcome() for r in simulate_trial(p, 0).rounds
+    ]
+    assert [r.trial for r in simulate_point(p)] == [0, 1, 2]
