@@ -60,7 +60,9 @@ def _median(fn: Callable[[], object], repeats: int) -> float:
 
 def _grid(trials: int) -> list[Params]:
     return [
-        Params(peers=10, symbols=20, redundancy=r / 2, parents=p, scheme=s, rounds=10, trials=trials)
+        Params(
+            peers=10, symbols=20, redundancy=r / 2, parents=p, scheme=s, rounds=10, trials=trials
+        )
         for s in SCHEMES
         for r in range(3, 14)
         for p in range(1, 10)
@@ -87,8 +89,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"numba compile (empty cache): {cold:.2f} s; load from cache: {cached:.2f} s")
     warm_up()
 
-    point = Params(peers=10, symbols=20, redundancy=2.0, parents=3, scheme="rlnc", field=256,
-                   rounds=10, trials=trials)  # fmt: skip
+    point = Params(
+        peers=10,
+        symbols=20,
+        redundancy=2.0,
+        parents=3,
+        scheme="rlnc",
+        field=256,
+        rounds=10,
+        trials=trials,
+    )
     records = simulate_point(point)
     rounds = sum(len(r.rounds) for r in records)
     success = sum(r.success for r in records) / len(records)
@@ -96,12 +106,16 @@ def main(argv: list[str] | None = None) -> None:
     two = _median(lambda: simulate_point(point, workers=2), repeats)
     ref_n = max(20, trials // 100)
     ref = _median(lambda: [simulate_trial(point, t) for t in range(ref_n)], repeats) / ref_n
-    print(f"point r=2 P=3 rlnc GF(2^8) N=10 k=20 R=10: {trials} trials, {rounds} rounds played, "
-          f"success {success:.3f}")  # fmt: skip
+    print(
+        f"point r=2 P=3 rlnc GF(2^8) N=10 k=20 R=10: {trials} trials, {rounds} rounds played, "
+        f"success {success:.3f}"
+    )
     print(f"  1 worker : {one:.2f} s ({one / rounds * 1e6:.1f} us/round)  [target <= 5 s]")
     print(f"  2 workers: {two:.2f} s (speed-up x{one / two:.2f})")
-    print(f"  reference: {ref * 1e3:.2f} ms/trial; fast {one / trials * 1e3:.3f} ms/trial "
-          f"(x{ref / (one / trials):.0f})")  # fmt: skip
+    print(
+        f"  reference: {ref * 1e3:.2f} ms/trial; fast {one / trials * 1e3:.3f} ms/trial "
+        f"(x{ref / (one / trials):.0f})"
+    )
 
     grid = _grid(grid_trials)
     grid_rounds = sum(_run_point(p) for p in grid)

@@ -87,38 +87,57 @@ def build_parser() -> argparse.ArgumentParser:
         "invalid options, parameters or files, 130 when interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep}",
-                                parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{run,sweep}", parser_class=_Parser
+    )
 
-    run = sub.add_parser("run", help="run one scenario file",
-                         description="Run every trial of one scenario file and print the "
-                         "per-round table (at most 10 trials) and the summary table.")
+    run = sub.add_parser(
+        "run",
+        help="run one scenario file",
+        description="Run every trial of one scenario file and print the "
+        "per-round table (at most 10 trials) and the summary table.",
+    )
     run.add_argument("scenario", metavar="SCENARIO.toml", help="scenario file to run")
-    run.add_argument("--transport", choices=RUN_TRANSPORTS,
-                     help="override the scenario's transport")
+    run.add_argument(
+        "--transport", choices=RUN_TRANSPORTS, help="override the scenario's transport"
+    )
     run.add_argument("--trials", type=_positive_int, help="override params.trials")
     run.add_argument("--seed", type=_non_negative_int, help="override params.seed")
     run.add_argument("--rounds", type=_positive_int, help="override params.rounds (max round R)")
-    run.add_argument("--data", metavar="FILE", type=Path,
-                     help="source bytes to store instead of synthetic ones (at most "
-                     "symbols * symbol_size bytes); overrides the scenario's data")
+    run.add_argument(
+        "--data",
+        metavar="FILE",
+        type=Path,
+        help="source bytes to store instead of synthetic ones (at most "
+        "symbols * symbol_size bytes); overrides the scenario's data",
+    )
     _common_outputs(run, plot_help="write a survival curve PNG to PATH")
-    run.add_argument("--history", metavar="PATH", type=Path,
-                     help="stream a JSONL history of every event to PATH")
-    run.add_argument("--resume", action="store_true",
-                     help="with --history: skip the trials PATH already holds")
+    run.add_argument(
+        "--history", metavar="PATH", type=Path, help="stream a JSONL history of every event to PATH"
+    )
+    run.add_argument(
+        "--resume", action="store_true", help="with --history: skip the trials PATH already holds"
+    )
 
-    sweep = sub.add_parser("sweep", help="run a grid of parameter points",
-                           description="Run every combination of the given values (each "
-                           "option takes one or more) on top of the defaults or --scenario.")
-    sweep.add_argument("--scenario", metavar="FILE", type=Path,
-                       help="take the base parameters from this scenario file")
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a grid of parameter points",
+        description="Run every combination of the given values (each "
+        "option takes one or more) on top of the defaults or --scenario.",
+    )
+    sweep.add_argument(
+        "--scenario",
+        metavar="FILE",
+        type=Path,
+        help="take the base parameters from this scenario file",
+    )
     grid = sweep.add_argument_group("grid axes (one or more values each)")
     grid.add_argument("--scheme", nargs="+", choices=SCHEMES)
     grid.add_argument("--field", nargs="+", type=int, choices=FIELDS)
     grid.add_argument("--redundancy", nargs="+", type=_positive_float, help="r, K = ceil(r k)")
-    grid.add_argument("--q", nargs="+", type=_positive_int,
-                      help="Q packets per peer (instead of --redundancy)")
+    grid.add_argument(
+        "--q", nargs="+", type=_positive_int, help="Q packets per peer (instead of --redundancy)"
+    )
     grid.add_argument("--parents", nargs="+", type=_positive_int, help="P <= N - 1")
     grid.add_argument("--keep", nargs="+", choices=KEEP_RULES)
     grid.add_argument("--beta", nargs="+", type=_positive_int, help="upload per parent <= Q")
@@ -128,30 +147,49 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--rounds", nargs="+", type=_positive_int, help="max round R")
     grid.add_argument("--trials", nargs="+", type=_positive_int)
     grid.add_argument("--seed", nargs="+", type=_non_negative_int)
-    sweep.add_argument("--transport", choices=RUN_TRANSPORTS, default=None,
-                       help="transport (default: the --scenario's, else sim)")
-    _common_outputs(sweep, plot_help="write success vs P to PATH, and survival and traffic "
-                    "plots next to it (PATH stem + -survival.png / -traffic.png)")
-    sweep.add_argument("--history-dir", metavar="DIR", type=Path,
-                       help="one JSONL history per point in DIR")
-    sweep.add_argument("--resume", action="store_true",
-                       help="with --history-dir: skip trials already recorded")
-    sweep.add_argument("--workers", type=_positive_int, default=1,
-                       help="processes for the sim transport (default 1)")
+    sweep.add_argument(
+        "--transport",
+        choices=RUN_TRANSPORTS,
+        default=None,
+        help="transport (default: the --scenario's, else sim)",
+    )
+    _common_outputs(
+        sweep,
+        plot_help="write success vs P to PATH, and survival and traffic "
+        "plots next to it (PATH stem + -survival.png / -traffic.png)",
+    )
+    sweep.add_argument(
+        "--history-dir", metavar="DIR", type=Path, help="one JSONL history per point in DIR"
+    )
+    sweep.add_argument(
+        "--resume", action="store_true", help="with --history-dir: skip trials already recorded"
+    )
+    sweep.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="processes for the sim transport (default 1)",
+    )
     return parser
 
 
 def _common_outputs(parser: argparse.ArgumentParser, *, plot_help: str) -> None:
-    parser.add_argument("--json", metavar="PATH|-",
-                        help="write the results as JSON to PATH, or to stdout with '-' "
-                        "(then no tables are printed)")
+    parser.add_argument(
+        "--json",
+        metavar="PATH|-",
+        help="write the results as JSON to PATH, or to stdout with '-' "
+        "(then no tables are printed)",
+    )
     parser.add_argument("--plot", metavar="PATH", type=Path, help=plot_help)
-    parser.add_argument("--quiet", "-q", action="store_true",
-                        help="no progress bar and no tables")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no tables")
 
 
-def main(argv: Sequence[str] | None = None, *, run_point: RunPoint = run_point,
-         run_sweep: RunSweep = run_sweep) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    run_point: RunPoint = run_point,
+    run_sweep: RunSweep = run_sweep,
+) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
     try:
@@ -167,8 +205,9 @@ def main(argv: Sequence[str] | None = None, *, run_point: RunPoint = run_point,
         print(f"rlnc-testbed {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("rlnc-testbed: interrupted (rerun with --resume to continue a history)",
-              file=sys.stderr)
+        print(
+            "rlnc-testbed: interrupted (rerun with --resume to continue a history)", file=sys.stderr
+        )
         return EXIT_INTERRUPTED
 
 
@@ -190,11 +229,18 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
         raise ParameterError("--resume needs --history PATH")
     _check_outputs(args)
     to_stdout = args.json == "-"
-    with _progress(args.quiet, f"{scenario.name} ({scenario.transport})",
-                   scenario.params.trials) as advance:
-        result = run_point(scenario.params, transport=scenario.transport, data=data,
-                           history=args.history, resume=args.resume,
-                           on_trial=lambda _record: advance(1), name=scenario.name)
+    with _progress(
+        args.quiet, f"{scenario.name} ({scenario.transport})", scenario.params.trials
+    ) as advance:
+        result = run_point(
+            scenario.params,
+            transport=scenario.transport,
+            data=data,
+            history=args.history,
+            resume=args.resume,
+            on_trial=lambda _record: advance(1),
+            name=scenario.name,
+        )
     if args.json is not None:
         _write_json(result.to_dict(), args.json)
     if args.plot is not None:
@@ -213,8 +259,10 @@ def _read_data(path: Path, params: Params) -> bytes:
     data = path.read_bytes()
     capacity = params.symbols * params.symbol_size
     if len(data) > capacity:
-        raise ParameterError(f"data file {path} has {len(data)} bytes; at most symbols * "
-                             f"symbol_size = {capacity} fit")
+        raise ParameterError(
+            f"data file {path} has {len(data)} bytes; at most symbols * "
+            f"symbol_size = {capacity} fit"
+        )
     return data
 
 
@@ -240,11 +288,25 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
         scenario = load_scenario(args.scenario)
         base = scenario.params
         transport = args.transport or scenario.transport
-    axes = {name: getattr(args, name) for name in ("scheme", "field", "redundancy", "q",
-                                                   "parents", "keep", "beta", "peers",
-                                                   "symbols", "symbol_size", "rounds",
-                                                   "trials", "seed")
-            if getattr(args, name) is not None}
+    axes = {
+        name: getattr(args, name)
+        for name in (
+            "scheme",
+            "field",
+            "redundancy",
+            "q",
+            "parents",
+            "keep",
+            "beta",
+            "peers",
+            "symbols",
+            "symbol_size",
+            "rounds",
+            "trials",
+            "seed",
+        )
+        if getattr(args, name) is not None
+    }
     points = expand_grid(base, axes)
     if args.resume and args.history_dir is None:
         raise ParameterError("--resume needs --history-dir DIR")
@@ -252,9 +314,14 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
     to_stdout = args.json == "-"
     total = sum(p.trials for p in points)
     with _progress(args.quiet, f"{len(points)} points ({transport})", total) as advance:
-        results = run_sweep(points, transport=transport, history_dir=args.history_dir,
-                            resume=args.resume, workers=args.workers,
-                            on_trial=lambda _record: advance(1))
+        results = run_sweep(
+            points,
+            transport=transport,
+            history_dir=args.history_dir,
+            resume=args.resume,
+            workers=args.workers,
+            on_trial=lambda _record: advance(1),
+        )
     if args.json is not None:
         _write_json({"points": [r.summary.to_dict() for r in results]}, args.json)
     if args.plot is not None:
@@ -265,8 +332,7 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
         plot_survival(summaries, args.plot.with_name(f"{args.plot.stem}-survival.png"))
         plot_traffic_vs_success(summaries, args.plot.with_name(f"{args.plot.stem}-traffic.png"))
     if not (to_stdout or args.quiet):
-        _console(sys.stdout).print(_summary_table(results, title=f"sweep ({transport})",
-                                                  grid=True))
+        _console(sys.stdout).print(_summary_table(results, title=f"sweep ({transport})", grid=True))
     return 0
 
 
@@ -306,15 +372,35 @@ def _rounds_table(trials: Sequence[TrialRecord]) -> Any:
     from rich.table import Table
 
     table = Table(title="rounds")
-    for column in ("trial", "round", "failed", "newcomer", "parents", "repair pkts",
-                   "newcomer rank", "global rank", "decoded", "verified", "verdict"):
+    for column in (
+        "trial",
+        "round",
+        "failed",
+        "newcomer",
+        "parents",
+        "repair pkts",
+        "newcomer rank",
+        "global rank",
+        "decoded",
+        "verified",
+        "verdict",
+    ):
         table.add_column(column, justify="right" if column != "verdict" else "left")
     for trial in trials:
         for rnd in trial.rounds:
-            table.add_row(str(trial.trial), str(rnd.round), str(rnd.failed), str(rnd.newcomer),
-                          ",".join(map(str, rnd.parents)), str(rnd.repair_packets),
-                          str(rnd.newcomer_rank), str(rnd.global_rank), _yes(rnd.decoded),
-                          _yes(rnd.verified), rnd.verdict)
+            table.add_row(
+                str(trial.trial),
+                str(rnd.round),
+                str(rnd.failed),
+                str(rnd.newcomer),
+                ",".join(map(str, rnd.parents)),
+                str(rnd.repair_packets),
+                str(rnd.newcomer_rank),
+                str(rnd.global_rank),
+                _yes(rnd.decoded),
+                _yes(rnd.verified),
+                rnd.verdict,
+            )
     return table
 
 
@@ -325,17 +411,37 @@ def _summary_table(results: Sequence[PointResult], *, title: str, grid: bool = F
     if grid:
         for column in ("scheme", "GF", "keep", "r", "Q", "P", "beta", "N", "k", "R"):
             table.add_column(column, justify="left" if column in ("scheme", "keep") else "right")
-    for column in ("successes/trials", "success rate", "95% CI (Wilson)", "survival",
-                   "repair B/round"):
+    for column in (
+        "successes/trials",
+        "success rate",
+        "95% CI (Wilson)",
+        "survival",
+        "repair B/round",
+    ):
         table.add_column(column, justify="right", no_wrap=True)
     for result in results:
         s = result.summary
-        row = [f"{s.successes}/{s.trials}", f"{s.success_rate:.3f}",
-               f"[{s.ci95[0]:.3f}, {s.ci95[1]:.3f}]", _survival(s.survival),
-               f"{s.repair_bytes_per_round:.0f}"]
+        row = [
+            f"{s.successes}/{s.trials}",
+            f"{s.success_rate:.3f}",
+            f"[{s.ci95[0]:.3f}, {s.ci95[1]:.3f}]",
+            _survival(s.survival),
+            f"{s.repair_bytes_per_round:.0f}",
+        ]
         if grid:
-            row = [s.scheme, str(s.field), s.keep, f"{s.redundancy:g}", str(s.q), str(s.parents),
-                   str(s.beta), str(s.peers), str(s.symbols), str(s.rounds), *row]
+            row = [
+                s.scheme,
+                str(s.field),
+                s.keep,
+                f"{s.redundancy:g}",
+                str(s.q),
+                str(s.parents),
+                str(s.beta),
+                str(s.peers),
+                str(s.symbols),
+                str(s.rounds),
+                *row,
+            ]
         table.add_row(*row)
     return table
 

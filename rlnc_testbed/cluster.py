@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import wire
@@ -28,9 +28,15 @@ from .signaling.server import SignalingServer
 from .timeouts import unit
 from .transport.base import Connector
 
-__all__ = ["TRANSPORTS", "Cluster", "run_trial"]
+__all__ = ["DEFAULT_ROLES", "TRANSPORTS", "Cluster", "run_trial"]
 
 TRANSPORTS = ("memory", "webrtc")
+DEFAULT_ROLES: dict[str, type[Node]] = {
+    "engine": Engine,
+    "collector": Collector,
+    "peer": StoragePeer,
+    "newcomer": Newcomer,
+}
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +84,7 @@ class _Coordinator:
                 with contextlib.suppress(Exception):
                     await self.cluster.server.send(action.to, action.message)
             elif isinstance(action, SpawnNewcomer):
-                self.cluster.spawn(Newcomer, role="newcomer")
+                self.cluster.spawn(self.cluster.roles["newcomer"], role="newcomer")
             elif isinstance(action, Finish):
                 self.finished.set()
 
@@ -88,7 +94,8 @@ class Cluster:
 
     def __init__(self, params: Params, trial: int = 0, *, transport: str = "webrtc",
                  data: bytes | None = None, host: str = "127.0.0.1",
-                 interfaces: str = "loopback", log: logging.Logger | None = None) -> None:
+                 interfaces: str = "loopback", roles: Mapping[str, type[Node]] | None = None,
+                 log: logging.Logger | None = None) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}; got {transport!r}")
         self.params = params
@@ -98,6 +105,8 @@ class Cluster:
         self.host = host
         self.interfaces = interfaces
         self.log = log or logger
+        #: Node class per role; replace one to inject faults (silent, polluting, ...).
+        self.roles: dict[str, type[Node]] = {**DEFAULT_ROLES, **(roles or {})}
         self.controller = TrialController(
             params, trial, packet_bytes=wire.packet_message_size(params.symbols, params.symbol_size))
         self._coordinator = _Coordinator(self, self.controller)
@@ -124,10 +133,10 @@ class Cluster:
         watchdog = asyncio.ensure_future(self._coordinator.watchdog())
         self._tasks.add(watchdog)
         try:
-            await self._start_node(Collector, role="collector")
+            await self._start_node(self.roles["collector"], role="collector")
             for _ in range(self.params.peers):
-                await self._start_node(StoragePeer, role="peer")
-            await self._start_node(Engine, role="engine", data=self.data)
+                await self._start_node(self.roles["peer"], role="peer")
+            await self._start_node(self.roles["engine"], role="engine", data=self.data)
             await self._coordinator.finished.wait()
         finally:
             watchdog.cancel()
@@ -187,10 +196,10 @@ class Cluster:
 
 
 async def run_trial(params: Params, trial: int = 0, *, transport: str = "webrtc",
-                    data: bytes | None = None,
+                    data: bytes | None = None, roles: Mapping[str, type[Node]] | None = None,
                     configure: Callable[[Cluster], None] | None = None) -> TrialRecord:
     """Run one loop test over a fresh networked cluster and return its record."""
-    async with Cluster(params, trial, transport=transport, data=data) as cluster:
+    async with Cluster(params, trial, transport=transport, data=data, roles=roles) as cluster:
         if configure is not None:
             configure(cluster)
         return await cluster.run()

@@ -87,7 +87,8 @@ class RlncOptions:
 def _transport(text: str) -> str:
     if text not in SCENARIO_TRANSPORTS:
         raise argparse.ArgumentTypeError(
-            f"must be one of {', '.join(SCENARIO_TRANSPORTS)}; got {text!r}")
+            f"must be one of {', '.join(SCENARIO_TRANSPORTS)}; got {text!r}"
+        )
     return text
 
 
@@ -137,8 +138,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rlnc-testbed", "rlnc-testbed scenarios and fixtures")
     for suffix, convert, text in _OPTIONS:
         dest = "rlnc_" + suffix.replace("-", "_")
-        group.addoption(f"--rlnc-{suffix}", dest=dest, type=convert, default=None,
-                        metavar=suffix.upper().replace("-", "_"), help=text)
+        group.addoption(
+            f"--rlnc-{suffix}",
+            dest=dest,
+            type=convert,
+            default=None,
+            metavar=suffix.upper().replace("-", "_"),
+            help=text,
+        )
         parser.addini(dest, help=f"default for --rlnc-{suffix}: {text}", default=None)
 
 
@@ -199,10 +206,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     o = get_options(config)
-    return (f"rlnc-testbed: transport={o.transport or 'per scenario'}, "
-            f"trials={o.trials or 'per scenario'}, max-rounds={o.max_rounds or 'per scenario'}, "
-            f"seed={'per scenario' if o.seed is None else o.seed}, shards={o.shards}, "
-            f"timeout-factor={o.timeout_factor or os.environ.get('RLNC_TIMEOUT_FACTOR', '1')}")
+    return (
+        f"rlnc-testbed: transport={o.transport or 'per scenario'}, "
+        f"trials={o.trials or 'per scenario'}, max-rounds={o.max_rounds or 'per scenario'}, "
+        f"seed={'per scenario' if o.seed is None else o.seed}, shards={o.shards}, "
+        f"timeout-factor={o.timeout_factor or os.environ.get('RLNC_TIMEOUT_FACTOR', '1')}"
+    )
 
 
 # -- scenario items ----------------------------------------------------------------------------
@@ -239,8 +248,9 @@ def scenario_cases(directory: str | Path, config: pytest.Config) -> list[Any]:
         shards = min(options.shards, p.trials) if "loop" in scenario.markers else 1
         for shard in range(shards):
             case_id = scenario.name if shards == 1 else f"{scenario.name}-shard{shard}of{shards}"
-            cases.append(pytest.param(ScenarioCase(scenario, shard, shards), id=case_id,
-                                      marks=marks))
+            cases.append(
+                pytest.param(ScenarioCase(scenario, shard, shards), id=case_id, marks=marks)
+            )
     return cases
 
 
@@ -281,12 +291,16 @@ def check_expectations(scenario: Scenario, result: PointResult, trials: Sequence
     rate = result.summary.success_rate
     if "min_success_rate" in expect:
         bound = float(expect["min_success_rate"])
-        assert hi >= bound, (f"success rate {rate:.3f} (95% CI [{lo:.3f}, {hi:.3f}]) is "
-                             f"significantly below min_success_rate {bound}")
+        assert hi >= bound, (
+            f"success rate {rate:.3f} (95% CI [{lo:.3f}, {hi:.3f}]) is "
+            f"significantly below min_success_rate {bound}"
+        )
     if "max_success_rate" in expect:
         bound = float(expect["max_success_rate"])
-        assert lo <= bound, (f"success rate {rate:.3f} (95% CI [{lo:.3f}, {hi:.3f}]) is "
-                             f"significantly above max_success_rate {bound}")
+        assert lo <= bound, (
+            f"success rate {rate:.3f} (95% CI [{lo:.3f}, {hi:.3f}]) is "
+            f"significantly above max_success_rate {bound}"
+        )
 
 
 def _final_verdict(trial: TrialRecord) -> str:
@@ -334,13 +348,19 @@ def rlnc_scenario_runner(
         scenario = rlnc_options.apply(scenario)
         trials = list(range(shard, scenario.params.trials, shards))
         if not trials:
-            raise ValueError(f"shard {shard} of {shards} has no trials "
-                             f"(the scenario has {scenario.params.trials})")
+            raise ValueError(
+                f"shard {shard} of {shards} has no trials "
+                f"(the scenario has {scenario.params.trials})"
+            )
         data = scenario.data.read_bytes() if scenario.data is not None else None
-        result = rlnc_run_point(scenario.params, transport=scenario.transport, trials=trials,
-                                data=data, name=scenario.name)
-        payload = {**result.to_dict(), "shard": [shard, shards],
-                   "expect": dict(scenario.expect)}
+        result = rlnc_run_point(
+            scenario.params,
+            transport=scenario.transport,
+            trials=trials,
+            data=data,
+            name=scenario.name,
+        )
+        payload = {**result.to_dict(), "shard": [shard, shards], "expect": dict(scenario.expect)}
         request.node.user_properties.append((RESULT_PROPERTY, json.dumps(payload)))
         return result
 
@@ -368,8 +388,9 @@ async def cluster_factory() -> AsyncIterator[Callable[..., Any]]:
 
     async with AsyncExitStack() as stack:
 
-        async def make(params: Params, trial: int = 0, *, transport: str = "webrtc",
-                       data: bytes | None = None) -> Cluster:
+        async def make(
+            params: Params, trial: int = 0, *, transport: str = "webrtc", data: bytes | None = None
+        ) -> Cluster:
             cluster = Cluster(params, trial, transport=transport, data=data)
             return await stack.enter_async_context(cluster)
 
@@ -400,8 +421,10 @@ class _ResultCollector:
         options = get_options(self.config)
         tr = terminalreporter
         tr.write_sep("=", "rlnc-testbed results")
-        header = (f"{'scenario':<34} {'transport':<9} {'trials':>7} {'successes':>9} "
-                  f"{'rate':>6}  {'CI95':<15} {'shards':>6}  expect")
+        header = (
+            f"{'scenario':<34} {'transport':<9} {'trials':>7} {'successes':>9} "
+            f"{'rate':>6}  {'CI95':<15} {'shards':>6}  expect"
+        )
         tr.write_line(header)
         for key in sorted(self.results):
             merged = _merge_payloads(self.results[key])
@@ -411,7 +434,8 @@ class _ResultCollector:
                 f"{merged['scenario']['name']:<34} {merged['scenario']['transport']:<9} "
                 f"{s['trials']:>7} {s['successes']:>9} {s['success_rate']:>6.3f}  "
                 f"[{lo:.3f}, {hi:.3f}] {len(self.results[key]):>6}  "
-                f"{_expect_status(merged['expect'], s)}")
+                f"{_expect_status(merged['expect'], s)}"
+            )
             if options.report is not None:
                 _write_report(options.report, merged)
 
@@ -424,10 +448,13 @@ def _merge_payloads(payloads: list[dict[str, Any]]) -> dict[str, Any]:
     params = Params.from_dict({k: v for k, v in first.items() if k not in ("name", "transport")})
     groups = [[TrialRecord.from_dict(t) for t in p["trials"]] for p in payloads]
     summary = merge(params, *groups)
-    trials = sorted({t.trial: t for group in groups for t in group}.values(),
-                    key=lambda t: t.trial)
-    return {"scenario": first, "summary": summary.to_dict(),
-            "trials": [t.to_dict() for t in trials], "expect": payloads[0].get("expect", {})}
+    trials = sorted({t.trial: t for group in groups for t in group}.values(), key=lambda t: t.trial)
+    return {
+        "scenario": first,
+        "summary": summary.to_dict(),
+        "trials": [t.to_dict() for t in trials],
+        "expect": payloads[0].get("expect", {}),
+    }
 
 
 def _expect_status(expect: dict[str, Any], summary: dict[str, Any]) -> str:
@@ -454,10 +481,8 @@ def _write_report(directory: Path, merged: dict[str, Any]) -> None:
 
     directory.mkdir(parents=True, exist_ok=True)
     name = _safe_name(merged["scenario"]["name"])
-    (directory / f"{name}.json").write_text(json.dumps(merged, indent=2) + "\n",
-                                            encoding="utf-8")
-    plot_survival([PointSummary.from_dict(merged["summary"])],
-                  directory / f"{name}-survival.png")
+    (directory / f"{name}.json").write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    plot_survival([PointSummary.from_dict(merged["summary"])], directory / f"{name}-survival.png")
 
 
 def _safe_name(name: str) -> str:

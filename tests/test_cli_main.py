@@ -32,8 +32,9 @@ rounds = 3
 trials = 4
 seed = 7
 """
-TINY_PARAMS = Params(peers=4, symbols=6, symbol_size=16, redundancy=2.0, parents=2, rounds=3,
-                     trials=4, seed=7)
+TINY_PARAMS = Params(
+    peers=4, symbols=6, symbol_size=16, redundancy=2.0, parents=2, rounds=3, trials=4, seed=7
+)
 
 
 @pytest.fixture
@@ -71,23 +72,31 @@ def test_run_json_matches_runner_and_has_the_documented_shape(
     assert doc["summary"] == expected["summary"]
     assert [t["trial"] for t in doc["trials"]] == [0, 1, 2, 3]
     assert set(doc["trials"][0]) == {"trial", "seed", "success", "rounds"}
-    strip = [[{k: v for k, v in r.items() if k != "duration"} for r in t["rounds"]]
-             for t in doc["trials"]]
-    want = [[{k: v for k, v in r.items() if k != "duration"} for r in t["rounds"]]
-            for t in expected["trials"]]
+    strip = [
+        [{k: v for k, v in r.items() if k != "duration"} for r in t["rounds"]]
+        for t in doc["trials"]
+    ]
+    want = [
+        [{k: v for k, v in r.items() if k != "duration"} for r in t["rounds"]]
+        for t in expected["trials"]
+    ]
     assert strip == want
 
 
 def test_run_overrides_reach_the_params(tiny: Path, capsys: pytest.CaptureFixture[str]):
     doc = run_json(capsys, "run", str(tiny), "--trials", "3", "--seed", "11", "--rounds", "2")
     assert (doc["scenario"]["trials"], doc["scenario"]["seed"], doc["scenario"]["rounds"]) == (
-        3, 11, 2)
+        3,
+        11,
+        2,
+    )
     assert len(doc["trials"]) == 3 and len(doc["summary"]["survival"]) == 2
     assert all(len(t["rounds"]) <= 2 for t in doc["trials"])
 
 
-def test_run_with_data_uses_the_full_payload_path(tiny: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]):
+def test_run_with_data_uses_the_full_payload_path(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
     data = tmp_path / "data.bin"
     data.write_bytes(bytes(range(90)))
     doc = run_json(capsys, "run", str(tiny), "--data", str(data), "--trials", "2")
@@ -101,8 +110,17 @@ def test_run_writes_json_file_plot_and_history_and_resumes(
     tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     out, png, hist = tmp_path / "r.json", tmp_path / "s.png", tmp_path / "h.jsonl"
-    argv = ["run", str(tiny), "--json", str(out), "--plot", str(png), "--history", str(hist),
-            "--quiet"]
+    argv = [
+        "run",
+        str(tiny),
+        "--json",
+        str(out),
+        "--plot",
+        str(png),
+        "--history",
+        str(hist),
+        "--quiet",
+    ]
     assert main([*argv, "--trials", "2"]) == 0
     assert capsys.readouterr().out == ""  # --quiet: no tables
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -123,21 +141,63 @@ def test_run_writes_json_file_plot_and_history_and_resumes(
 
 def test_sweep_json_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     png = tmp_path / "sweep.png"
-    doc = run_json(capsys, "sweep", "--peers", "5", "--symbols", "6", "--symbol-size", "8",
-                   "--scheme", "rlnc", "replication", "--parents", "1", "2",
-                   "--redundancy", "2", "--rounds", "3", "--trials", "5", "--plot", str(png))
+    doc = run_json(
+        capsys,
+        "sweep",
+        "--peers",
+        "5",
+        "--symbols",
+        "6",
+        "--symbol-size",
+        "8",
+        "--scheme",
+        "rlnc",
+        "replication",
+        "--parents",
+        "1",
+        "2",
+        "--redundancy",
+        "2",
+        "--rounds",
+        "3",
+        "--trials",
+        "5",
+        "--plot",
+        str(png),
+    )
     points = doc["points"]
     assert len(points) == 4
     assert {(p["scheme"], p["parents"]) for p in points} == {
-        (s, p) for s in ("rlnc", "replication") for p in (1, 2)}
+        (s, p) for s in ("rlnc", "replication") for p in (1, 2)
+    }
     assert all(p["trials"] == 5 and p["peers"] == 5 and len(p["survival"]) == 3 for p in points)
     for name in ("sweep.png", "sweep-survival.png", "sweep-traffic.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_sweep_table_names_every_point(capsys: pytest.CaptureFixture[str]):
-    assert main(["sweep", "--peers", "5", "--symbols", "6", "--symbol-size", "8",
-                 "--parents", "1", "2", "3", "--trials", "3", "--rounds", "2"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--peers",
+                "5",
+                "--symbols",
+                "6",
+                "--symbol-size",
+                "8",
+                "--parents",
+                "1",
+                "2",
+                "3",
+                "--trials",
+                "3",
+                "--rounds",
+                "2",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("│")]
     assert len(rows) == 3 and all("rlnc" in r for r in rows)
@@ -145,8 +205,10 @@ def test_sweep_table_names_every_point(capsys: pytest.CaptureFixture[str]):
 
 def test_sweep_takes_base_params_from_a_scenario(tiny: Path, capsys: pytest.CaptureFixture[str]):
     doc = run_json(capsys, "sweep", "--scenario", str(tiny), "--parents", "1", "3")
-    assert [(p["peers"], p["parents"], p["trials"]) for p in doc["points"]] == [(4, 1, 4),
-                                                                               (4, 3, 4)]
+    assert [(p["peers"], p["parents"], p["trials"]) for p in doc["points"]] == [
+        (4, 1, 4),
+        (4, 3, 4),
+    ]
 
 
 BAD_TOML = "name = \n"
@@ -175,7 +237,10 @@ UNKNOWN_SCHEME = TINY.replace("parents = 2", 'parents = 2\nscheme = "fountain"')
     ],
 )
 def test_invalid_input_is_one_line_and_status_2(
-    argv: list[str], needle: str, tmp_path: Path, tiny: Path,
+    argv: list[str],
+    needle: str,
+    tmp_path: Path,
+    tiny: Path,
     capsys: pytest.CaptureFixture[str],
 ):
     bad, unknown = tmp_path / "bad.toml", tmp_path / "unknown.toml"
@@ -192,8 +257,9 @@ def test_invalid_input_is_one_line_and_status_2(
     assert "Traceback" not in captured.err
 
 
-def test_data_larger_than_the_point_holds_is_refused(tiny: Path, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]):
+def test_data_larger_than_the_point_holds_is_refused(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
     data = tmp_path / "big.bin"
     data.write_bytes(bytes(97))
     assert main(["run", str(tiny), "--data", str(data)]) == EXIT_USAGE
@@ -220,11 +286,30 @@ def test_help_is_true_to_the_code(capsys: pytest.CaptureFixture[str]):
         assert transport in texts["run"] and transport in texts["sweep"]
     for scheme in SCHEMES:
         assert scheme in texts["sweep"]
-    for option in ("--trials", "--seed", "--rounds", "--data", "--json", "--plot", "--history",
-                   "--resume"):
+    for option in (
+        "--trials",
+        "--seed",
+        "--rounds",
+        "--data",
+        "--json",
+        "--plot",
+        "--history",
+        "--resume",
+    ):
         assert option in texts["run"]
-    for option in ("--scheme", "--field", "--redundancy", "--parents", "--keep", "--beta",
-                   "--peers", "--symbols", "--symbol-size", "--history-dir", "--workers"):
+    for option in (
+        "--scheme",
+        "--field",
+        "--redundancy",
+        "--parents",
+        "--keep",
+        "--beta",
+        "--peers",
+        "--symbols",
+        "--symbol-size",
+        "--history-dir",
+        "--workers",
+    ):
         assert option in texts["sweep"]
 
 
@@ -235,15 +320,27 @@ def _env() -> dict[str, str]:
 
 
 def test_module_entry_point_help_in_a_subprocess():
-    proc = subprocess.run([sys.executable, "-m", "rlnc_testbed", "--help"], capture_output=True,
-                          text=True, timeout=60, env=_env(), cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlnc_testbed", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "usage: rlnc-testbed" in proc.stdout and "run" in proc.stdout and "sweep" in proc.stdout
 
 
 def test_module_entry_point_run_json_in_a_subprocess(tiny: Path):
-    proc = subprocess.run([sys.executable, "-m", "rlnc_testbed", "run", str(tiny), "--json", "-"],
-                          capture_output=True, text=True, timeout=120, env=_env(), cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlnc_testbed", "run", str(tiny), "--json", "-"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["summary"]["trials"] == 4 and len(doc["trials"]) == 4
@@ -251,7 +348,13 @@ def test_module_entry_point_run_json_in_a_subprocess(tiny: Path):
 
 
 def test_module_entry_point_error_in_a_subprocess(tmp_path: Path):
-    proc = subprocess.run([sys.executable, "-m", "rlnc_testbed", "sweep", "--parents", "10"],
-                          capture_output=True, text=True, timeout=60, env=_env(), cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlnc_testbed", "sweep", "--parents", "10"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+        cwd=ROOT,
+    )
     assert proc.returncode == 2
     assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1

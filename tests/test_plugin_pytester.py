@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rlnc_testbed.protocol.params import Params
+from rlnc_testbed import pytest_plugin
 from rlnc_testbed.pytest_plugin import MARKERS
 from rlnc_testbed.runner import run_point
 
@@ -19,9 +20,17 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO_MODULE = (ROOT / "scenarios" / "test_scenarios.py").read_text(encoding="utf-8")
 
-#: Load the plugin explicitly unless the installed entry point already does.
+#: Load the plugin explicitly unless the installed entry point already does. In-process runs
+#: get the imported module object (``-p`` would warn that the module, imported above, cannot
+#: be assertion-rewritten any more); subprocess runs get ``-p``.
 _INSTALLED = any(ep.name == "rlnc_testbed" for ep in entry_points(group="pytest11"))
 PLUGIN = [] if _INSTALLED else ["-p", "rlnc_testbed.pytest_plugin"]
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """``runpytest_inprocess`` with the plugin loaded once."""
+    return pytester.runpytest_inprocess(*args, plugins=[] if _INSTALLED else [pytest_plugin])
+
 
 INI = """\
 [pytest]
@@ -51,8 +60,9 @@ seed = 3
 [expect]
 {expect}
 """
-LOOP_PARAMS = Params(peers=5, symbols=6, symbol_size=8, redundancy=1.5, parents=2, rounds=4,
-                     trials=10, seed=3)
+LOOP_PARAMS = Params(
+    peers=5, symbols=6, symbol_size=8, redundancy=1.5, parents=2, rounds=4, trials=10, seed=3
+)
 
 
 @pytest.fixture
@@ -71,7 +81,7 @@ def summary_rows(output: str) -> dict[str, list[str]]:
     lines = output.splitlines()
     start = next(i for i, line in enumerate(lines) if "rlnc-testbed results" in line)
     rows = {}
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if line.startswith("=") or not line.strip():
             break
         rows[line.split()[0]] = line.split()
@@ -94,16 +104,32 @@ def test_options_reach_the_rlnc_options_fixture(tester: pytest.Pytester):
             assert rlnc_options.timeout_factor == 2.5
             assert unit() == 2.5
     """)
-    result = tester.runpytest_inprocess(
-        *PLUGIN, "--rlnc-transport", "memory", "--rlnc-trials", "7", "--rlnc-max-rounds", "3",
-        "--rlnc-seed", "0", "--rlnc-report", "out", "--rlnc-shards", "2",
-        "--rlnc-timeout-factor", "2.5")
+    result = run(
+        tester,
+        "--rlnc-transport",
+        "memory",
+        "--rlnc-trials",
+        "7",
+        "--rlnc-max-rounds",
+        "3",
+        "--rlnc-seed",
+        "0",
+        "--rlnc-report",
+        "out",
+        "--rlnc-shards",
+        "2",
+        "--rlnc-timeout-factor",
+        "2.5",
+    )
     result.assert_outcomes(passed=1)
 
 
 def test_ini_twins_and_option_precedence(pytester: pytest.Pytester):
-    pytester.makeini(INI.format(extra="rlnc_transport = sim\nrlnc_trials = 5\nrlnc_shards = 3\n"
-                                "rlnc_timeout_factor = 4"))
+    pytester.makeini(
+        INI.format(
+            extra="rlnc_transport = sim\nrlnc_trials = 5\nrlnc_shards = 3\nrlnc_timeout_factor = 4"
+        )
+    )
     pytester.makepyfile("""
         import os
 
@@ -115,9 +141,9 @@ def test_ini_twins_and_option_precedence(pytester: pytest.Pytester):
     """)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EXPECT_TRIALS", "5")
-        pytester.runpytest_inprocess(*PLUGIN).assert_outcomes(passed=1)
+        run(pytester).assert_outcomes(passed=1)
         mp.setenv("EXPECT_TRIALS", "9")
-        pytester.runpytest_inprocess(*PLUGIN, "--rlnc-trials", "9").assert_outcomes(passed=1)
+        run(pytester, "--rlnc-trials", "9").assert_outcomes(passed=1)
 
 
 @pytest.mark.parametrize(
@@ -130,10 +156,9 @@ def test_ini_twins_and_option_precedence(pytester: pytest.Pytester):
         (["--rlnc-seed", "-3"], "must be >= 0"),
     ],
 )
-def test_bad_option_values_are_usage_errors(tester: pytest.Pytester, args: list[str],
-                                            needle: str):
+def test_bad_option_values_are_usage_errors(tester: pytest.Pytester, args: list[str], needle: str):
     tester.makepyfile("def test_nothing():\n    pass\n")
-    result = tester.runpytest_inprocess(*PLUGIN, *args)
+    result = run(tester, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{args[0]}*{needle}*"])
 
@@ -141,46 +166,54 @@ def test_bad_option_values_are_usage_errors(tester: pytest.Pytester, args: list[
 def test_bad_ini_value_is_a_usage_error(pytester: pytest.Pytester):
     pytester.makeini(INI.format(extra="rlnc_shards = 0"))
     pytester.makepyfile("def test_nothing():\n    pass\n")
-    result = pytester.runpytest_inprocess(*PLUGIN)
+    result = run(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*rlnc_shards*must be >= 1*"])
 
 
 def test_markers_are_registered_and_strict_markers_accepts_them(tester: pytest.Pytester):
-    listed = tester.runpytest_inprocess(*PLUGIN, "--markers")
+    listed = run(tester, "--markers")
     listed.stdout.fnmatch_lines([f"@pytest.mark.{name}: {text}" for name, text in MARKERS.items()])
     decorators = "\n".join(f"@pytest.mark.{name}" for name in MARKERS)
     tester.makepyfile(f"import pytest\n\n{decorators}\ndef test_marked():\n    pass\n")
-    tester.runpytest_inprocess(*PLUGIN, "--strict-markers").assert_outcomes(passed=1)
+    run(tester, "--strict-markers").assert_outcomes(passed=1)
 
 
 def test_report_header_names_the_overrides(tester: pytest.Pytester):
     tester.makepyfile("def test_nothing():\n    pass\n")
-    result = tester.runpytest_inprocess(*PLUGIN, "--rlnc-transport", "sim", "--rlnc-seed", "4")
+    result = run(tester, "--rlnc-transport", "sim", "--rlnc-seed", "4")
     result.stdout.fnmatch_lines(
-        ["rlnc-testbed: transport=sim, trials=per scenario, *seed=4, shards=4*"])
+        ["rlnc-testbed: transport=sim, trials=per scenario, *seed=4, shards=4*"]
+    )
 
 
 def test_scenario_items_ids_and_marks(tester: pytest.Pytester):
-    webrtc = LOOP.format(scheme="rlnc", expect="").replace('"tiny-loop"', '"rtc"').replace(
-        'transport = "sim"\nmarkers = ["loop"]', 'transport = "webrtc"\nmarkers = ["webrtc"]')
+    webrtc = (
+        LOOP.format(scheme="rlnc", expect="")
+        .replace('"tiny-loop"', '"rtc"')
+        .replace(
+            'transport = "sim"\nmarkers = ["loop"]', 'transport = "webrtc"\nmarkers = ["webrtc"]'
+        )
+    )
     write_scenarios(tester, loop=LOOP.format(scheme="rlnc", expect=""), rtc=webrtc)
-    result = tester.runpytest_inprocess(*PLUGIN, "--co", "-q", "--rlnc-shards", "3")
-    result.stdout.fnmatch_lines([
-        "test_scen.py::test_scenario[tiny-loop-shard0of3]",
-        "test_scen.py::test_scenario[tiny-loop-shard1of3]",
-        "test_scen.py::test_scenario[tiny-loop-shard2of3]",
-        "test_scen.py::test_scenario[rtc]",
-    ])
-    slow = tester.runpytest_inprocess(*PLUGIN, "--co", "-q", "-m", "slow and webrtc")
+    result = run(tester, "--co", "-q", "--rlnc-shards", "3")
+    result.stdout.fnmatch_lines(
+        [
+            "test_scen.py::test_scenario[tiny-loop-shard0of3]",
+            "test_scen.py::test_scenario[tiny-loop-shard1of3]",
+            "test_scen.py::test_scenario[tiny-loop-shard2of3]",
+            "test_scen.py::test_scenario[rtc]",
+        ]
+    )
+    slow = run(tester, "--co", "-q", "-m", "slow and webrtc")
     slow.stdout.fnmatch_lines(["test_scen.py::test_scenario[rtc]", "*1/5 tests collected*"])
-    loop = tester.runpytest_inprocess(*PLUGIN, "--co", "-q", "-m", "loop and scenario")
+    loop = run(tester, "--co", "-q", "-m", "loop and scenario")
     loop.stdout.fnmatch_lines(["*4/5 tests collected*"])
 
 
 def test_terminal_summary_merges_shards_and_writes_the_report(tester: pytest.Pytester):
     write_scenarios(tester, loop=LOOP.format(scheme="rlnc", expect="min_success_rate = 0.1"))
-    result = tester.runpytest_inprocess(*PLUGIN, "--rlnc-shards", "2", "--rlnc-report", "rep")
+    result = run(tester, "--rlnc-shards", "2", "--rlnc-report", "rep")
     result.assert_outcomes(passed=2)
     expected = run_point(LOOP_PARAMS, transport="sim").summary
     row = summary_rows(result.stdout.str())["tiny-loop"]
@@ -194,8 +227,9 @@ def test_terminal_summary_merges_shards_and_writes_the_report(tester: pytest.Pyt
 
 def test_terminal_summary_merges_across_xdist_workers(tester: pytest.Pytester):
     write_scenarios(tester, loop=LOOP.format(scheme="rlnc", expect=""))
-    result = tester.runpytest_subprocess(*PLUGIN, "-p", "xdist", "-n", "2", "--rlnc-shards", "4",
-                                         timeout=120)
+    result = tester.runpytest_subprocess(
+        *PLUGIN, "-p", "no:benchmark", "-n", "2", "--rlnc-shards", "4", timeout=120
+    )
     result.assert_outcomes(passed=4)
     expected = run_point(LOOP_PARAMS, transport="sim").summary
     row = summary_rows(result.stdout.str())["tiny-loop"]
@@ -207,11 +241,13 @@ def test_expectations_fail_with_a_reason(tester: pytest.Pytester):
     write_scenarios(
         tester,
         never=LOOP.format(scheme="replication", expect="min_success_rate = 0.99").replace(
-            "tiny-loop", "never"),
-        every=LOOP.format(scheme="replication", expect="success = true").replace(
-            "tiny-loop", "every").replace('markers = ["loop"]', "markers = []"),
+            "tiny-loop", "never"
+        ),
+        every=LOOP.format(scheme="replication", expect="success = true")
+        .replace("tiny-loop", "every")
+        .replace('markers = ["loop"]', "markers = []"),
     )
-    result = tester.runpytest_inprocess(*PLUGIN, "--rlnc-shards", "1")
+    result = run(tester, "--rlnc-shards", "1")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*significantly below min_success_rate 0.99*"])
     result.stdout.fnmatch_lines(["*trials not verified (trial: verdict)*"])
@@ -221,17 +257,20 @@ def test_expectations_fail_with_a_reason(tester: pytest.Pytester):
 
 def test_expected_failure_with_verdict(tester: pytest.Pytester):
     too_few = LOOP.format(scheme="rlnc", expect='success = false\nverdict = "undecodable"')
-    too_few = too_few.replace("redundancy = 1.5", "redundancy = 1.0").replace(
-        'markers = ["loop"]', 'markers = ["failure_path"]').replace("trials = 10", "trials = 3")
+    too_few = (
+        too_few.replace("redundancy = 1.5", "redundancy = 1.0")
+        .replace('markers = ["loop"]', 'markers = ["failure_path"]')
+        .replace("trials = 10", "trials = 3")
+    )
     write_scenarios(tester, few=too_few)
-    result = tester.runpytest_inprocess(*PLUGIN, "--strict-markers")
+    result = run(tester, "--strict-markers")
     result.assert_outcomes(passed=1)
     assert "success=false: ok" in result.stdout.str()
 
 
 def test_malformed_scenario_is_a_collection_error_naming_the_file(tester: pytest.Pytester):
     write_scenarios(tester, broken="name = \n")
-    result = tester.runpytest_inprocess(*PLUGIN)
+    result = run(tester)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*broken.toml: not valid TOML*"])
 
@@ -265,4 +304,4 @@ def test_signaling_server_and_cluster_factory_fixtures(tester: pytest.Pytester):
                 with pytest.raises(RuntimeError, match="not started"):
                     cluster.server.port
     """)
-    tester.runpytest_inprocess(*PLUGIN, "-p", "no:randomly").assert_outcomes(passed=3)
+    run(tester, "-p", "no:randomly").assert_outcomes(passed=3)

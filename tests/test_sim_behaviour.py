@@ -28,7 +28,11 @@ def _draws(rng: np.random.Generator) -> list[object]:
 
 def test_reset_generator_gives_the_rng_for_stream() -> None:
     gens = PhiloxReset()
-    cases = [(0, 0, 0, Role.ENGINE, 0), (5, 3, 2, Role.PARENT, 7), (2**63 - 1, 10**6, 9, Role.SERVER, 0)]
+    cases = [
+        (0, 0, 0, Role.ENGINE, 0),
+        (5, 3, 2, Role.PARENT, 7),
+        (2**63 - 1, 10**6, 9, Role.SERVER, 0),
+    ]
     for seed, trial, rnd, role, index in cases:
         want = _draws(rng_for(seed, trial, rnd, role, index))
         # twice: the second reset must also clear what the first stream left buffered
@@ -45,7 +49,9 @@ def test_same_seed_same_records_and_trials_differ() -> None:
     first = [r.to_dict() for r in simulate_trials_fast(p, range(5))]
     again = [r.to_dict() for r in simulate_trials_fast(p, [0, 1, 2, 3, 4])]
     assert first == again
-    assert simulate_trial(p, 2).to_dict()["rounds"][0]["parents"] == first[2]["rounds"][0]["parents"]
+    assert (
+        simulate_trial(p, 2).to_dict()["rounds"][0]["parents"] == first[2]["rounds"][0]["parents"]
+    )
     decisions = {tuple((r["failed"], *r["parents"]) for r in rec["rounds"]) for rec in first}
     assert len(decisions) == 5  # each trial draws its own failures and parents
     other_seed = simulate_trials_fast(p.with_(seed=10), range(5))
@@ -62,7 +68,9 @@ def test_two_workers_give_the_same_records_as_one() -> None:
     assert [r.to_dict() for r in picked] == [one[t].to_dict() for t in (30, 3, 17)]
 
 
-def _replication_success(n: int, k: int, q: int, parents: int, rounds: int, rng: random.Random) -> bool:
+def _replication_success(
+    n: int, k: int, q: int, parents: int, rounds: int, rng: random.Random
+) -> bool:
     """Independent model of replication + keep=shuffle, with sets of symbol indices."""
     stored = {peer: [(j % k) for j in range((peer - 1) * q, peer * q)] for peer in range(1, n + 1)}
     for r in range(1, rounds + 1):
@@ -86,7 +94,9 @@ def test_replication_success_rate_agrees_with_an_independent_model() -> None:
         assert all(r.global_rank <= k and r.verified == (r.global_rank == k) for r in record.rounds)
     rng = random.Random(2024)
     model_trials = 6000
-    model = sum(_replication_success(n, k, p.per_peer, parents, rounds, rng) for _ in range(model_trials))
+    model = sum(
+        _replication_success(n, k, p.per_peer, parents, rounds, rng) for _ in range(model_trials)
+    )
     lo, hi = wilson_interval(wins, len(records))
     assert 0.2 < wins / len(records) < 0.8  # a point where the rate says something
     assert lo <= model / model_trials <= hi, (wins, model)

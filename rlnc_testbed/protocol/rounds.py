@@ -332,7 +332,8 @@ class TrialController:
             collect_bytes=collect_packets * self._packet_bytes,
             duration=max(0.0, self._clock() - rnd.started),
             error=error or str(report.get("error", "")),
-            links=list(rnd.links),
+            links=list(rnd.links) + [
+                link for link in report.get("links", []) if isinstance(link, dict)],
         ))
 
     def _finish(self, reason: str) -> None:

@@ -25,6 +25,7 @@ class Collector(Node):
         self.source: bytes | None = None
         self._rounds: dict[int, dict[str, list[Any]]] = {}
         self._judged: set[int] = set()
+        self._links: dict[int, list[dict[str, Any]]] = {}
         self._lock = asyncio.Lock()
 
     async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> None:
@@ -35,6 +36,7 @@ class Collector(Node):
             async with self._lock:
                 senders = self._rounds.setdefault(hello.round, {})
                 senders[hello.sender] = [m.packet for m in messages]
+                self._links.setdefault(hello.round, []).append(reader.channel.stats.to_dict())
                 if len(senders) == self.p.peers and hello.round not in self._judged:
                     self._judged.add(hello.round)
                     await self._judge(hello.round, senders)
@@ -84,7 +86,7 @@ class Collector(Node):
         verdict = "ok" if verified else ("undecodable" if not decoded else "corrupt")
         report = {"global_rank": decoder.rank, "decoded": decoded, "verified": verified,
                   "verdict": verdict, "packets": packets, "rejected": self.rejected,
-                  "error": error}
+                  "error": error, "links": self._links.pop(round, [])}
         await self.report("collected", round=round, report=report)
         if verified:
             await self.report("nextRound", round=round)

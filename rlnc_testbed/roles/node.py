@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import wire
 from ..protocol.params import Params
+from ..signaling.client import SignalingError
 from ..timeouts import unit
 from ..transport.base import Channel, ChannelClosed, Connector, TransportError
 from .streams import MessageReader, send_messages
@@ -68,23 +69,27 @@ class Node:
             await self._command_loop()
         except NodeStopped:
             pass
-        except (TimeoutError, ConnectionError) as exc:
+        except (TimeoutError, ConnectionError, SignalingError) as exc:
             self.stop_reason = self.stop_reason or f"{type(exc).__name__}: {exc}"
             self.log.warning("%s %s stops: %s", self.role, self.id, self.stop_reason)
         finally:
             await self.shutdown()
 
     async def shutdown(self) -> None:
-        """Cancel every task and close transport and signaling (bounded, idempotent)."""
+        """Close transport, then cancel what is left, then close signaling (bounded,
+        idempotent). Closing the connector first lets channel tasks end on ChannelClosed
+        instead of being cancelled half-way through closing a peer connection."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(10 * unit()):
+                await self.connector.close()
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=unit())
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=5 * unit())
         self._tasks.clear()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(5 * unit()):
-                await self.connector.close()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5 * unit()):
                 await self.signaling.close()
@@ -131,7 +136,10 @@ class Node:
 
     async def _accept_loop(self) -> None:
         while True:
-            channel = await self.connector.accept()
+            try:
+                channel = await self.connector.accept()
+            except TransportError:
+                return  # the connector closed: this node is shutting down
             self._spawn(self._serve_channel(channel))
 
     async def _serve_channel(self, channel: Channel) -> None:

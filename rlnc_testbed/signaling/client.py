@@ -195,8 +195,11 @@ class SignalingClient:
             return
         self._closed = True
         self._reader.cancel()
-        await asyncio.wait([self._reader])
-        await _close_quietly(self._session, self._ws)
+        try:
+            # The reader may be inside an on_signal callback; never wait on it unboundedly.
+            await asyncio.wait([self._reader], timeout=2 * unit())
+        finally:
+            await _close_quietly(self._session, self._ws)
 
     async def __aenter__(self) -> SignalingClient:
         return self

@@ -16,6 +16,7 @@ on {0, 1} they are GF(2) arithmetic, and rank does not change in an extension fi
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import threading
 from collections.abc import Sequence
@@ -44,8 +45,16 @@ __all__ = [
 
 #: Columns of the compact int64 rows (one per round played) that cross process boundaries;
 #: the P parent ids follow them.
-ROW_FIELDS = ("trial", "round", "failed", "newcomer", "newcomer_rank", "global_rank",
-              "repair_packets", "collect_packets")  # fmt: skip
+ROW_FIELDS = (
+    "trial",
+    "round",
+    "failed",
+    "newcomer",
+    "newcomer_rank",
+    "global_rank",
+    "repair_packets",
+    "collect_packets",
+)
 _NCOLS = len(ROW_FIELDS)
 #: Rounds per kernel call grow 1, 2, 4, ... up to this (few wasted draws after a lost round).
 _MAX_CHUNK = 16
@@ -314,8 +323,9 @@ class _Point:
         made = self.identity
         if p.scheme != "replication":
             engine = self.gens.at(_one_key(p.seed, trial, 0, int(Role.ENGINE), 0))
-            drawn = engine.integers(0, self.field, size=(self.big_k - self.units, self.k),
-                                    dtype=np.uint8)  # fmt: skip
+            drawn = engine.integers(
+                0, self.field, size=(self.big_k - self.units, self.k), dtype=np.uint8
+            )
             made = np.concatenate((self.identity[: self.units], drawn))
         coef = made[self.index]
         for i, have in enumerate(self.sizes0):
@@ -328,7 +338,12 @@ class _Point:
         parent_role = int(Role.PARENT)
         at, field, rlnc, keep_mode = self.gens.at, self.field, self.rlnc, self.keep_mode
         failed_a, parents_a, up_mode, up_mat, up_idx = (
-            self.failed, self.parents, self.up_mode, self.up_mat, self.up_idx)  # fmt: skip
+            self.failed,
+            self.parents,
+            self.up_mode,
+            self.up_mat,
+            self.up_idx,
+        )
         keep_mat, keep_idx, keep_j = self.keep_mat, self.keep_idx, self.keep_j
         coef = self.initial(trial)
         size = np.array(self.sizes0, dtype=np.int64)
@@ -373,8 +388,9 @@ class _Point:
                     g = at(_one_key(p.seed, trial, rr, parent_role, peer))
                     if rlnc:
                         up_mode[c, x] = _UP_RECODE
-                        up_mat[c, x, :, :have] = g.integers(0, field, size=(beta, have),
-                                                            dtype=np.uint8)  # fmt: skip
+                        up_mat[c, x, :, :have] = g.integers(
+                            0, field, size=(beta, have), dtype=np.uint8
+                        )
                     else:
                         up_mode[c, x] = _UP_SELECT
                         up_idx[c, x] = g.permutation(have)[:beta]
@@ -399,9 +415,24 @@ class _Point:
                 sizes[slot] = kept
                 alive.append(newcomer)
                 pending.append([trial, rr, failed, newcomer, 0, 0, repair, stored_total, *parents])
-            played = _run_rounds(coef, size, failed_a, parents_a, up_mode, up_mat, up_idx,
-                                 keep_mode, keep_mat, keep_idx, keep_j, beta, q, count,
-                                 self.nrank, self.grank)  # fmt: skip
+            played = _run_rounds(
+                coef,
+                size,
+                failed_a,
+                parents_a,
+                up_mode,
+                up_mat,
+                up_idx,
+                keep_mode,
+                keep_mat,
+                keep_idx,
+                keep_j,
+                beta,
+                q,
+                count,
+                self.nrank,
+                self.grank,
+            )
             for c in range(played):
                 row = pending[c]
                 row[4] = int(self.nrank[c])
@@ -468,8 +499,9 @@ def simulate_trials_fast(params: Params, trials: Sequence[int]) -> list[TrialRec
 def warm_up() -> None:
     """Compile (or load from numba's cache) every kernel, e.g. before forking workers."""
     for scheme, keep in (("rlnc", "shuffle"), ("replication", "shuffle"), ("coded-copy", "block")):
-        simulate_rows(Params(peers=3, symbols=2, q=1, parents=1, rounds=1, scheme=scheme,
-                             keep=keep), [0])  # fmt: skip
+        simulate_rows(
+            Params(peers=3, symbols=2, q=1, parents=1, rounds=1, scheme=scheme, keep=keep), [0]
+        )
 
 
 def simulate_point(
@@ -488,7 +520,7 @@ def simulate_point(
         return simulate_trials_fast(params, chosen)
     warm_up()
     bounds = np.linspace(0, len(chosen), workers + 1).round().astype(int)
-    parts = [chosen[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    parts = [chosen[a:b] for a, b in itertools.pairwise(bounds.tolist())]
     # fork shares the loaded kernels; it is only safe while this process has a single thread.
     single = threading.active_count() == 1
     fork = single and "fork" in multiprocessing.get_all_start_methods()

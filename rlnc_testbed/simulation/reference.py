@@ -40,7 +40,7 @@ def check_trial(trial: object) -> int:
 
 
 def scheduled_failure(params: Params, round_: int, alive: Sequence[int]) -> int | None:
-    """The peer ``params.failures`` fails in ``round_`` (None if not scheduled); checks it is alive."""
+    """The peer ``params.failures`` fails in ``round_`` (None if none); it must be alive."""
     if round_ > len(params.failures):
         return None
     failed = params.failures[round_ - 1]
