@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from . import __version__
-from .protocol.params import FIELDS, KEEP_RULES, SCHEMES, ParameterError, Params
 from .history import HistoryError
 from .plots import PlotError
+from .protocol.params import FIELDS, KEEP_RULES, SCHEMES, ParameterError, Params
 from .results import TrialRecord
 from .runner import RUN_TRANSPORTS, PointResult, expand_grid, run_point, run_sweep
 from .scenario import ScenarioError, load_scenario

@@ -411,7 +411,7 @@ class _ResultCollector:
         if report.when != "call":
             return
         for name, value in report.user_properties:
-            if name == RESULT_PROPERTY:
+            if name == RESULT_PROPERTY and isinstance(value, str):
                 payload = json.loads(value)
                 self.results.setdefault(payload["scenario"]["name"], []).append(payload)
 

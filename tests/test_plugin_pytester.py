@@ -1,17 +1,16 @@
 """The pytest plugin, driven through ``pytester``: options, ini twins, markers, header,
-fixtures, and the merged per-scenario summary (also across xdist workers) and report files."""
+fixtures, and the merged per-scenario summary and report files (xdist: test_plugin_xdist.py)."""
 
 from __future__ import annotations
 
 import json
-import re
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 
-from rlnc_testbed.protocol.params import Params
 from rlnc_testbed import pytest_plugin
+from rlnc_testbed.protocol.params import Params
 from rlnc_testbed.pytest_plugin import MARKERS
 from rlnc_testbed.runner import run_point
 
@@ -223,18 +222,6 @@ def test_terminal_summary_merges_shards_and_writes_the_report(tester: pytest.Pyt
     assert [t["trial"] for t in report["trials"]] == list(range(10))
     assert report["summary"] == expected.to_dict()
     assert (tester.path / "rep" / "tiny-loop-survival.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def test_terminal_summary_merges_across_xdist_workers(tester: pytest.Pytester):
-    write_scenarios(tester, loop=LOOP.format(scheme="rlnc", expect=""))
-    result = tester.runpytest_subprocess(
-        *PLUGIN, "-p", "no:benchmark", "-n", "2", "--rlnc-shards", "4", timeout=120
-    )
-    result.assert_outcomes(passed=4)
-    expected = run_point(LOOP_PARAMS, transport="sim").summary
-    row = summary_rows(result.stdout.str())["tiny-loop"]
-    assert row[3] == str(expected.successes) and row[2] == "10" and row[7] == "4"
-    assert len(re.findall(r"rlnc-testbed results", result.stdout.str())) == 1
 
 
 def test_expectations_fail_with_a_reason(tester: pytest.Pytester):

@@ -12,6 +12,9 @@ Payload products work on ``uint64`` words (8 payload bytes each, so loops vector
   ``hi[v] = (16 v) * y_j`` are built with SWAR doubling; then ``out_i ^= lo[c & 15] ^ hi[c >> 4]``
   for ``c = a[i, j]``, one streaming pass per (i, j) (the split-nibble method of ISA-L, with
   whole table rows instead of shuffles).
+
+PYTEST_DONT_REWRITE: pytest rewrites asserts in every module of a plugin's distribution (this
+package ships a pytest11 plugin), and numba cannot compile rewritten asserts.
 """
 
 from __future__ import annotations
