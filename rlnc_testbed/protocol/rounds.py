@@ -129,6 +129,8 @@ class TrialController:
         self._source_stored = False
         self._round: _Round | None = None
         self.finish_reason = ""
+        #: (clock time, round, phase entered) for every phase change: timings and replays.
+        self.timeline: list[tuple[float, int, str]] = [(clock(), 0, Phase.JOINING.value)]
 
     # -- state -----------------------------------------------------------------------------
 
@@ -148,6 +150,8 @@ class TrialController:
         if phase is not self._phase:
             self._log.debug("trial %d: %s -> %s", self.trial, self._phase.value, phase.value)
             self._phase = phase
+            number = self._round.number if self._round is not None else 0
+            self.timeline.append((self._clock(), number, phase.value))
 
     def actions_to_take(self) -> list[Action]:
         """Return and forget the actions produced so far."""

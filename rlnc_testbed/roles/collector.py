@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import wire
 from ..coding import Decoder, DecodeError
-from .node import Node
+from .node import Node, _counters, _link
 from .streams import MessageReader
 
 __all__ = ["Collector"]
@@ -28,22 +28,23 @@ class Collector(Node):
         self._links: dict[int, list[dict[str, Any]]] = {}
         self._lock = asyncio.Lock()
 
-    async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> None:
+    async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> int:
         if hello.purpose == "source" and hello.sender == "engine":
-            await self._receive_source(reader)
-        elif hello.purpose == "collect" and hello.sender.isdigit():
-            messages = await self.read_packets(reader)
-            async with self._lock:
-                senders = self._rounds.setdefault(hello.round, {})
-                senders[hello.sender] = [m.packet for m in messages]
-                self._links.setdefault(hello.round, []).append(reader.channel.stats.to_dict())
-                if len(senders) == self.p.peers and hello.round not in self._judged:
-                    self._judged.add(hello.round)
-                    await self._judge(hello.round, senders)
-        else:
-            await super().on_channel(hello, reader)
+            return await self._receive_source(reader)
+        if hello.purpose != "collect" or not hello.sender.isdigit():
+            return await super().on_channel(hello, reader)
+        before = _counters(reader.channel)
+        messages = await self.read_packets(reader)
+        async with self._lock:
+            senders = self._rounds.setdefault(hello.round, {})
+            senders[hello.sender] = [m.packet for m in messages]
+            self._links.setdefault(hello.round, []).append(_link(reader.channel, before))
+            if len(senders) == self.p.peers and hello.round not in self._judged:
+                self._judged.add(hello.round)
+                await self._judge(hello.round, senders)
+        return len(messages)
 
-    async def _receive_source(self, reader: MessageReader) -> None:
+    async def _receive_source(self, reader: MessageReader) -> int:
         parts: dict[int, bytes] = {}
         total = digest = None
         while True:
@@ -61,6 +62,7 @@ class Collector(Node):
                                  field="sha256", offset=0)
         self.source = data
         await self.report("stored", round=0, count=len(data), rank=0)
+        return len(parts)
 
     async def _judge(self, round: int, senders: dict[str, list[Any]]) -> None:
         p = self.p

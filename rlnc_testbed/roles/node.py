@@ -21,6 +21,8 @@ from ..timeouts import unit
 from ..transport.base import Channel, ChannelClosed, Connector, TransportError
 from .streams import MessageReader, send_messages
 
+COLLECTOR_ID = "collector"
+
 __all__ = ["IDLE_UNITS", "Node", "NodeStopped"]
 
 #: A node that hears nothing from signaling for this many units gives up.
@@ -46,6 +48,8 @@ class Node:
         self.rejected = 0  # malformed or mismatching data-channel messages dropped
         self.links: list[dict[str, Any]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._pool: dict[str, Channel] = {}
+        self._link_locks: dict[str, asyncio.Lock] = {}
         self.stop_reason = ""
 
     @property
@@ -143,26 +147,36 @@ class Node:
             self._spawn(self._serve_channel(channel))
 
     async def _serve_channel(self, channel: Channel) -> None:
+        """Serve batches on one incoming channel until it closes: Hello, messages, Done;
+        each batch acknowledged with a Done of our own carrying how many we accepted."""
         reader = MessageReader(channel)
         try:
-            hello = await reader.next()
-            if not isinstance(hello, wire.Hello):
-                raise wire.WireError("expected Hello first", field="type", offset=0)
-            await self.on_channel(hello, reader)
+            while True:
+                try:
+                    hello = await reader.next(timeout_units=IDLE_UNITS)
+                except ChannelClosed:
+                    return  # the sender is finished with this link
+                if not isinstance(hello, wire.Hello):
+                    raise wire.WireError("expected Hello first", field="type", offset=0)
+                before = _counters(channel)
+                accepted = await self.on_channel(hello, reader)
+                await channel.send(wire.serialize(wire.Done(count=accepted,
+                                                            generation=self.trial)))
+                self.links.append(_link(channel, before))
         except wire.WireError as exc:
             self.rejected += 1
             self.log.warning("%s %s: rejected channel from %s: %s", self.role, self.id,
                              channel.stats.remote, exc)
-        except (TimeoutError, ChannelClosed) as exc:
+        except (TimeoutError, TransportError) as exc:
             self.log.warning("%s %s: channel from %s ended early: %r", self.role, self.id,
                              channel.stats.remote, exc)
         finally:
-            self.links.append(channel.stats.to_dict())
             with contextlib.suppress(Exception):
                 await channel.close()
 
-    async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> None:
-        """Handle an incoming channel whose Hello was read. Subclasses override."""
+    async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> int:
+        """Handle one incoming batch whose Hello was read; return how many messages were
+        accepted. Subclasses override; the default refuses the batch."""
         raise wire.WireError(f"{self.role} accepts no {hello.purpose!r} channel",
                              field="purpose", offset=0)
 
@@ -193,26 +207,43 @@ class Node:
 
     async def send_batch(self, to: str, *, purpose: str, round: int,
                          messages: Iterable[wire.Message], count: int) -> dict[str, Any]:
-        """Open a channel to ``to``, send Hello, messages and Done, wait for the far end to
-        close (our acknowledgement), and return the link's stats."""
-        channel = await self.connector.open(to, label=f"{purpose}-{round}")
-        try:
-            hello = wire.Hello(sender=self.id, role=self.role, purpose=purpose, round=round)
-            await send_messages(channel, [hello])
-            await send_messages(channel, messages)
-            await send_messages(channel, [wire.Done(count=count, generation=self.trial)])
-            with contextlib.suppress(ChannelClosed):
-                async with asyncio.timeout(10 * unit()):
-                    while True:
-                        await channel.recv()
-        finally:
-            with contextlib.suppress(Exception):
-                await channel.close()
-        stats = channel.stats.to_dict()
-        self.links.append(stats)
+        """Send one batch (Hello, messages, Done) to ``to`` and wait for its acknowledgement.
+
+        Links to the collector are kept open and reused every round (a WebRTC handshake
+        costs tens of milliseconds); other links are closed after their batch. Returns this
+        batch's link record (counters of this batch only, transport details)."""
+        lock = self._link_locks.setdefault(to, asyncio.Lock())
+        async with lock:
+            keep = to == COLLECTOR_ID
+            channel = self._pool.get(to)
+            if channel is None or getattr(channel, "closed", False):
+                channel = await self.connector.open(to, label=f"{purpose}-{round}")
+                if keep:
+                    self._pool[to] = channel
+            try:
+                before = _counters(channel)
+                hello = wire.Hello(sender=self.id, role=self.role, purpose=purpose, round=round)
+                await send_messages(channel, [hello])
+                await send_messages(channel, messages)
+                await send_messages(channel, [wire.Done(count=count, generation=self.trial)])
+                ack = await MessageReader(channel).next()
+                if not isinstance(ack, wire.Done):
+                    raise wire.WireError(f"expected Done as acknowledgement, got "
+                                         f"{type(ack).__name__}", field="type", offset=0)
+                link = _link(channel, before)
+                link["info"]["accepted"] = ack.count
+            except BaseException:
+                self._pool.pop(to, None)
+                with contextlib.suppress(Exception):
+                    await channel.close()
+                raise
+            if not keep:
+                with contextlib.suppress(Exception):
+                    await channel.close()
+        self.links.append(link)
         await self.report("sent", round=round, to=to, count=count,
-                          bytes=channel.stats.bytes_sent, link=stats)
-        return stats
+                          bytes=link["bytes_sent"], link=link)
+        return link
 
     async def report(self, kind: str, **fields: Any) -> None:
         await self.signaling.send({"type": kind, **fields})
@@ -220,3 +251,18 @@ class Node:
     def packet_messages(self, packets: Iterable[Any]) -> list[wire.PacketMessage]:
         return [wire.PacketMessage(generation=self.trial, field=self.p.field, packet=pk)
                 for pk in packets]
+
+
+_COUNTERS = ("messages_sent", "bytes_sent", "messages_received", "bytes_received")
+
+
+def _counters(channel: Channel) -> tuple[int, ...]:
+    return tuple(getattr(channel.stats, name) for name in _COUNTERS)
+
+
+def _link(channel: Channel, before: tuple[int, ...]) -> dict[str, Any]:
+    """The channel's record with counters since ``before`` (one batch)."""
+    record = channel.stats.to_dict()
+    for name, start in zip(_COUNTERS, before, strict=True):
+        record[name] -= start
+    return record

@@ -28,14 +28,14 @@ class StoragePeer(Node):
         super().__init__(**kwargs)
         self.stored: list[CodedPacket] = []
 
-    async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> None:
+    async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> int:
         if hello.purpose != "store" or hello.sender != "engine":
-            await super().on_channel(hello, reader)
-            return
+            return await super().on_channel(hello, reader)
         messages = await self.read_packets(reader)
         self.stored = [m.packet for m in messages]
         await self.report("stored", round=0, count=len(self.stored),
                           rank=_rank(self.stored, self.p.field))
+        return len(messages)
 
     async def on_repair(self, msg: dict[str, Any]) -> None:
         p = self.p
@@ -60,14 +60,14 @@ class Newcomer(StoragePeer):
         self._arrived = asyncio.Condition()
         self.newcomer_rank = 0
 
-    async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> None:
+    async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> int:
         if hello.purpose != "repair":
-            await super().on_channel(hello, reader)
-            return
+            return await super().on_channel(hello, reader)
         messages = await self.read_packets(reader)
         async with self._arrived:
             self._uploads[hello.sender] = [m.packet for m in messages]
             self._arrived.notify_all()
+        return len(messages)
 
     async def on_expect(self, msg: dict[str, Any]) -> None:
         p = self.p

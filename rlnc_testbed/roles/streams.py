@@ -36,8 +36,9 @@ class MessageReader:
         self._limits = limits
         self._timeout_units = timeout_units
 
-    async def next(self) -> wire.Message:
+    async def next(self, *, timeout_units: float | None = None) -> wire.Message:
         """Return the next message; ``TimeoutError`` if none arrives in time."""
-        async with asyncio.timeout(self._timeout_units * unit()):
+        units = self._timeout_units if timeout_units is None else timeout_units
+        async with asyncio.timeout(units * unit()):
             data = await self.channel.recv()
         return wire.parse(data, limits=self._limits)

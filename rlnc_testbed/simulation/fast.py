@@ -21,6 +21,7 @@ import multiprocessing
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -71,7 +72,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _HI_SALT = np.uint64(0x5851F42D4C957F2D)
 _S27, _S30, _S31 = np.uint64(27), np.uint64(30), np.uint64(31)
-_SERVER, _NEWCOMER = int(Role.SERVER), int(Role.NEWCOMER)
+_SERVER, _NEWCOMER, _PARENT = int(Role.SERVER), int(Role.NEWCOMER), int(Role.PARENT)
 
 
 @njit(cache=True, inline="always")
@@ -261,15 +262,15 @@ class PhiloxReset:
     def __init__(self) -> None:
         self._bits = np.random.Philox(key=0)
         self.rng = np.random.Generator(self._bits)
-        self._state = {
+        self._key = np.zeros(2, np.uint64)
+        self._state: Any = {
             "bit_generator": "Philox",
-            "state": {"counter": np.zeros(4, np.uint64), "key": np.zeros(2, np.uint64)},
+            "state": {"counter": np.zeros(4, np.uint64), "key": self._key},
             "buffer": np.zeros(4, np.uint64),
             "buffer_pos": 4,
             "has_uint32": 0,
             "uinteger": 0,
         }
-        self._key = self._state["state"]["key"]  # type: ignore[index]
 
     def at(self, key: np.ndarray) -> np.random.Generator:
         """Return the generator, reset to Philox key ``[low, high]`` (uint64 (2,))."""
@@ -334,101 +335,29 @@ class _Point:
 
     def trial_rows(self, trial: int) -> list[list[int]]:
         """Play one trial; one row (ROW_FIELDS + parent ids) per round played."""
-        p, n, beta, q, n_par = self.p, self.n, self.beta, self.q, self.n_par
-        parent_role = int(Role.PARENT)
-        at, field, rlnc, keep_mode = self.gens.at, self.field, self.rlnc, self.keep_mode
-        failed_a, parents_a, up_mode, up_mat, up_idx = (
-            self.failed,
-            self.parents,
-            self.up_mode,
-            self.up_mat,
-            self.up_idx,
-        )
-        keep_mat, keep_idx, keep_j = self.keep_mat, self.keep_idx, self.keep_j
-        coef = self.initial(trial)
-        size = np.array(self.sizes0, dtype=np.int64)
-        sizes = list(self.sizes0)
-        slot_of = {peer: peer - 1 for peer in range(1, n + 1)}
-        alive = list(range(1, n + 1))
-        stored_total = sum(sizes)
-        scheduled = p.failures
+        p, k = self.p, self.k
+        state = _TrialState(self, trial)
         rows: list[list[int]] = []
         r, chunk = 1, 1
         while r <= p.rounds:
             count = min(chunk, p.rounds - r + 1)
             chunk = min(2 * chunk, _MAX_CHUNK)
-            rounds = range(r, r + count)
             keys = _round_keys(p.seed, trial, r, count)
-            pending: list[list[int]] = []
-            for c, rr in enumerate(rounds):
-                srv = at(keys[c, 0])
-                if rr <= len(scheduled):
-                    failed = scheduled[rr - 1]
-                    if failed not in slot_of:
-                        raise ParameterError(
-                            f"failures[{rr - 1}] = {failed} is not alive in round {rr} "
-                            f"(alive: {alive})"
-                        )
-                else:
-                    failed = alive[int(srv.integers(n))]
-                alive.remove(failed)
-                picked = srv.choice(n - 1, size=n_par, replace=False)
-                parents = sorted([alive[i] for i in picked])
-                repair = 0
-                counts = []
-                for x, peer in enumerate(parents):
-                    slot = slot_of[peer]
-                    parents_a[c, x] = slot
-                    have = sizes[slot]
-                    if beta >= have:
-                        up_mode[c, x] = _UP_ALL
-                        counts.append(have)
-                        repair += have
-                        continue
-                    g = at(_one_key(p.seed, trial, rr, parent_role, peer))
-                    if rlnc:
-                        up_mode[c, x] = _UP_RECODE
-                        up_mat[c, x, :, :have] = g.integers(
-                            0, field, size=(beta, have), dtype=np.uint8
-                        )
-                    else:
-                        up_mode[c, x] = _UP_SELECT
-                        up_idx[c, x] = g.permutation(have)[:beta]
-                    counts.append(beta)
-                    repair += beta
-                g = at(keys[c, 1])
-                if rlnc:
-                    keep_mat[c, :, :repair] = g.integers(0, field, size=(q, repair), dtype=np.uint8)
-                    kept = q if repair else 0
-                elif keep_mode == _KEEP_SELECT:
-                    kept = min(q, repair)
-                    keep_idx[c, :kept] = g.permutation(repair)[:kept]
-                else:
-                    j = int(g.integers(n_par))
-                    keep_j[c] = j
-                    kept = min(q, counts[j])
-                slot = slot_of.pop(failed)
-                failed_a[c] = slot
-                newcomer = n + rr
-                slot_of[newcomer] = slot
-                stored_total += kept - sizes[slot]
-                sizes[slot] = kept
-                alive.append(newcomer)
-                pending.append([trial, rr, failed, newcomer, 0, 0, repair, stored_total, *parents])
+            pending = [self._draw_round(state, c, r + c, keys[c]) for c in range(count)]
             played = _run_rounds(
-                coef,
-                size,
-                failed_a,
-                parents_a,
-                up_mode,
-                up_mat,
-                up_idx,
-                keep_mode,
-                keep_mat,
-                keep_idx,
-                keep_j,
-                beta,
-                q,
+                state.coef,
+                state.size,
+                self.failed,
+                self.parents,
+                self.up_mode,
+                self.up_mat,
+                self.up_idx,
+                self.keep_mode,
+                self.keep_mat,
+                self.keep_idx,
+                self.keep_j,
+                self.beta,
+                self.q,
                 count,
                 self.nrank,
                 self.grank,
@@ -438,10 +367,80 @@ class _Point:
                 row[4] = int(self.nrank[c])
                 row[5] = int(self.grank[c])
                 rows.append(row)
-            if played < count or self.grank[played - 1] < self.k:
+            if played < count or self.grank[played - 1] < k:
                 break
             r += count
         return rows
+
+    def _draw_round(self, st: _TrialState, c: int, rnd: int, keys: np.ndarray) -> list[int]:
+        """Make round ``rnd``'s draws into buffer row ``c``; advance who is alive and sizes.
+
+        Same generators, calls, order and shapes as ``choose_failure``, ``choose_parents``,
+        ``parent_upload`` and ``newcomer_keep``. Returns the round's row (ranks still 0).
+        """
+        p, n, beta, q, at, field = self.p, self.n, self.beta, self.q, self.gens.at, self.field
+        alive, sizes, slot_of = st.alive, st.sizes, st.slot_of
+        srv = at(keys[0])
+        if rnd <= len(p.failures):
+            failed = p.failures[rnd - 1]
+            if failed not in slot_of:
+                raise ParameterError(
+                    f"failures[{rnd - 1}] = {failed} is not alive in round {rnd} (alive: {alive})"
+                )
+        else:
+            failed = alive[int(srv.integers(n))]
+        alive.remove(failed)
+        parents = sorted([alive[i] for i in srv.choice(n - 1, size=self.n_par, replace=False)])
+        counts = []
+        for x, peer in enumerate(parents):
+            slot = slot_of[peer]
+            self.parents[c, x] = slot
+            have = sizes[slot]
+            if beta >= have:
+                self.up_mode[c, x] = _UP_ALL
+                counts.append(have)
+                continue
+            g = at(_one_key(p.seed, st.trial, rnd, _PARENT, peer))
+            if self.rlnc:
+                self.up_mode[c, x] = _UP_RECODE
+                self.up_mat[c, x, :, :have] = g.integers(0, field, (beta, have), dtype=np.uint8)
+            else:
+                self.up_mode[c, x] = _UP_SELECT
+                self.up_idx[c, x] = g.permutation(have)[:beta]
+            counts.append(beta)
+        repair = sum(counts)
+        g = at(keys[1])
+        if self.rlnc:
+            self.keep_mat[c, :, :repair] = g.integers(0, field, (q, repair), dtype=np.uint8)
+            kept = q if repair else 0
+        elif self.keep_mode == _KEEP_SELECT:
+            kept = min(q, repair)
+            self.keep_idx[c, :kept] = g.permutation(repair)[:kept]
+        else:
+            j = int(g.integers(self.n_par))
+            self.keep_j[c] = j
+            kept = min(q, counts[j])
+        slot = slot_of.pop(failed)
+        self.failed[c] = slot
+        newcomer = n + rnd
+        slot_of[newcomer] = slot
+        st.stored += kept - sizes[slot]
+        sizes[slot] = kept
+        alive.append(newcomer)
+        return [st.trial, rnd, failed, newcomer, 0, 0, repair, st.stored, *parents]
+
+
+class _TrialState:
+    """Who is alive, in which slot, storing how many rows; the (N, Q, k) coefficient blocks."""
+
+    def __init__(self, point: _Point, trial: int) -> None:
+        self.trial = trial
+        self.coef = point.initial(trial)
+        self.size = np.array(point.sizes0, dtype=np.int64)
+        self.sizes = list(point.sizes0)
+        self.slot_of = {peer: peer - 1 for peer in range(1, point.n + 1)}
+        self.alive = list(range(1, point.n + 1))
+        self.stored = sum(self.sizes)
 
 
 def simulate_rows(params: Params, trials: Sequence[int]) -> np.ndarray:
