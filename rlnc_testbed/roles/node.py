@@ -245,6 +245,15 @@ class Node:
                           bytes=link["bytes_sent"], link=link)
         return link
 
+    async def warm_link(self, to: str) -> None:
+        """Open (and pool) the link to ``to`` ahead of its first batch, so the handshake
+        happens while this node would otherwise wait. Failure here is harmless: the batch
+        opens a fresh link."""
+        lock = self._link_locks.setdefault(to, asyncio.Lock())
+        async with lock:
+            if to not in self._pool:
+                self._pool[to] = await self.connector.open(to, label="collect")
+
     async def report(self, kind: str, **fields: Any) -> None:
         await self.signaling.send({"type": kind, **fields})
 

@@ -33,6 +33,7 @@ class StoragePeer(Node):
             return await super().on_channel(hello, reader)
         messages = await self.read_packets(reader)
         self.stored = [m.packet for m in messages]
+        self._spawn(self._guarded(self.warm_link(COLLECTOR_ID), "warm collector link"))
         await self.report("stored", round=0, count=len(self.stored),
                           rank=_rank(self.stored, self.p.field))
         return len(messages)
@@ -72,6 +73,7 @@ class Newcomer(StoragePeer):
     async def on_expect(self, msg: dict[str, Any]) -> None:
         p = self.p
         parents: list[str] = list(msg["parents"])
+        self._spawn(self._guarded(self.warm_link(COLLECTOR_ID), "warm collector link"))
         async with asyncio.timeout(10 * unit()), self._arrived:
             await self._arrived.wait_for(lambda: all(x in self._uploads for x in parents))
         # Parents in ascending id order, whatever order they arrived in.
