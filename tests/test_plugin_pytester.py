@@ -27,8 +27,14 @@ PLUGIN = [] if _INSTALLED else ["-p", "rlnc_testbed.pytest_plugin"]
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """``runpytest_inprocess`` with the plugin loaded once."""
-    return pytester.runpytest_inprocess(*args, plugins=[] if _INSTALLED else [pytest_plugin])
+    """``runpytest_inprocess`` with the plugin loaded once.
+
+    ``-p no:benchmark``: under xdist, an installed pytest-benchmark warns at configure time
+    and our ``filterwarnings = error`` would turn that into an internal error.
+    """
+    return pytester.runpytest_inprocess(
+        "-p", "no:benchmark", *args, plugins=[] if _INSTALLED else [pytest_plugin]
+    )
 
 
 INI = """\

@@ -32,6 +32,7 @@ VALID: list[dict[str, Any]] = [
     {"type": "repair", "round": 2, "newcomer": "5", "beta": 3},
     {"type": "expect", "round": 2, "parents": ["1", "3"], "q": 4},
     {"type": "collect", "round": 1},
+    {"type": "distribute", "round": 0, "peers": ["1", "2", "3"]},
     {"type": "stored", "round": 1, "count": 4, "rank": 4, "from": "2"},
     {"type": "sent", "round": 1, "to": "5", "count": 3, "bytes": 660},
     {"type": "collected", "round": 1, "report": {"ok": True}},

@@ -120,7 +120,7 @@ def test_bad_inputs_are_refused_by_name() -> None:
     with pytest.raises(ParameterError, match=r"failures\[1\] = 2 is not alive"):
         simulate_trials_fast(p, [0])
     ok = p.with_(failures=())
-    for bad in (-1, 1.5, True, "0"):
+    for bad in (-1, 2**63, 1.5, True, "0"):
         with pytest.raises(ValueError, match="trial must be an integer"):
             simulate_trials_fast(ok, [bad])  # type: ignore[list-item]
         with pytest.raises(ValueError, match="trial must be an integer"):

@@ -526,5 +526,5 @@ def simulate_point(
     context = multiprocessing.get_context("fork" if fork else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         results = list(pool.map(simulate_rows, [params] * workers, parts))
-    rows = np.concatenate(results) if results else np.zeros((0, _NCOLS + params.parents))
+    rows = np.concatenate(results)
     return records_from_rows(params, chosen, rows)

@@ -33,9 +33,13 @@ __all__ = ["check_trial", "scheduled_failure", "simulate_trial"]
 
 
 def check_trial(trial: object) -> int:
-    """Return ``trial`` if it is a trial index (an int >= 0), else raise ValueError naming it."""
-    if isinstance(trial, bool) or not isinstance(trial, int | np.integer) or int(trial) < 0:
-        raise ValueError(f"trial must be an integer >= 0; got {trial!r}")
+    """Return ``trial`` if it is a trial index (an int in [0, 2**63)), else raise ValueError."""
+    if (
+        isinstance(trial, bool)
+        or not isinstance(trial, int | np.integer)
+        or not 0 <= int(trial) < 2**63
+    ):
+        raise ValueError(f"trial must be an integer in [0, 2**63); got {trial!r}")
     return int(trial)
 
 
