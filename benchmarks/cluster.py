@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import time
 
@@ -26,8 +27,14 @@ from rlnc_testbed.protocol import Params
 
 
 async def measure(params: Params, trials: int) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"setup": [], "round": [], "failing": [], "repairing": [],
-                                   "collecting": [], "verified": []}
+    out: dict[str, list[float]] = {
+        "setup": [],
+        "round": [],
+        "failing": [],
+        "repairing": [],
+        "collecting": [],
+        "verified": [],
+    }
     for trial in range(trials):
         started = time.monotonic()
         async with Cluster(params, trial, transport="webrtc") as cluster:
@@ -39,7 +46,7 @@ async def measure(params: Params, trials: int) -> dict[str, list[float]]:
             out["round"].append(rnd.duration)
             out["verified"].append(float(rnd.verified))
         marks = [(t, r, phase) for t, r, phase in timeline if r >= 1]
-        for (t0, r0, ph0), (t1, _r1, _ph1) in zip(marks, marks[1:], strict=False):
+        for (t0, _r0, ph0), (t1, _r1, _ph1) in itertools.pairwise(marks):
             if ph0 in ("failing", "repairing", "collecting"):
                 out[ph0].append(t1 - t0)
     return out
@@ -63,16 +70,35 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    three = Params(peers=3, symbols=6, symbol_size=1024, redundancy=2.0, parents=2,
-                   scheme="rlnc", failures=(2,), rounds=1, seed=1)
-    ten = Params(peers=10, symbols=20, symbol_size=220, redundancy=2.0, parents=3,
-                 scheme="rlnc", rounds=args.rounds, seed=1)
+    three = Params(
+        peers=3,
+        symbols=6,
+        symbol_size=1024,
+        redundancy=2.0,
+        parents=2,
+        scheme="rlnc",
+        failures=(2,),
+        rounds=1,
+        seed=1,
+    )
+    ten = Params(
+        peers=10,
+        symbols=20,
+        symbol_size=220,
+        redundancy=2.0,
+        parents=3,
+        scheme="rlnc",
+        rounds=args.rounds,
+        seed=1,
+    )
     report("3 peers, RLNC (workflow 2)", asyncio.run(measure(three, args.trials)))
     ten_data = asyncio.run(measure(ten, args.trials))
     report("10 peers, RLNC, k=20, 220 B symbols, r=2, P=3", ten_data)
     median_round = statistics.median(ten_data["round"])
-    print(f"\n10-peer repair round median {median_round * 1e3:.1f} ms; target <= 150 ms: "
-          f"{'met' if median_round <= 0.150 else 'NOT met'}")
+    print(
+        f"\n10-peer repair round median {median_round * 1e3:.1f} ms; target <= 150 ms: "
+        f"{'met' if median_round <= 0.150 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -92,10 +92,18 @@ class _Coordinator:
 class Cluster:
     """One trial's networked system; ``async with Cluster(params, trial) as c: await c.run()``."""
 
-    def __init__(self, params: Params, trial: int = 0, *, transport: str = "webrtc",
-                 data: bytes | None = None, host: str = "127.0.0.1",
-                 interfaces: str = "loopback", roles: Mapping[str, type[Node]] | None = None,
-                 log: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        params: Params,
+        trial: int = 0,
+        *,
+        transport: str = "webrtc",
+        data: bytes | None = None,
+        host: str = "127.0.0.1",
+        interfaces: str = "loopback",
+        roles: Mapping[str, type[Node]] | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}; got {transport!r}")
         self.params = params
@@ -108,7 +116,8 @@ class Cluster:
         #: Node class per role; replace one to inject faults (silent, polluting, ...).
         self.roles: dict[str, type[Node]] = {**DEFAULT_ROLES, **(roles or {})}
         self.controller = TrialController(
-            params, trial, packet_bytes=wire.packet_message_size(params.symbols, params.symbol_size))
+            params, trial, packet_bytes=wire.packet_message_size(params.symbols, params.symbol_size)
+        )
         self._coordinator = _Coordinator(self, self.controller)
         self.server = SignalingServer(host=host, port=0, handler=self._coordinator)
         self.nodes: list[Node] = []
@@ -149,8 +158,7 @@ class Cluster:
         task.add_done_callback(self._tasks.discard)
 
     async def _start_node(self, cls: type[Node], *, role: str, **kwargs: Any) -> Node:
-        client = await SignalingClient.connect(self.server.url, token=self.server.token,
-                                               role=role)
+        client = await SignalingClient.connect(self.server.url, token=self.server.token, role=role)
         connector = self._connector(client)
         node = cls(signaling=client, connector=connector, **kwargs)
         self.nodes.append(node)
@@ -167,8 +175,7 @@ class Cluster:
         async def send_signal(to: str, payload: dict[str, Any]) -> None:
             await client.send({"type": "signal", "to": to, "payload": payload})
 
-        connector = WebRTCConnector(client.id, send_signal=send_signal,
-                                    interfaces=self.interfaces)
+        connector = WebRTCConnector(client.id, send_signal=send_signal, interfaces=self.interfaces)
         client.on_signal = connector.handle_signal
         return connector
 
@@ -195,9 +202,15 @@ class Cluster:
         return self.controller.phase
 
 
-async def run_trial(params: Params, trial: int = 0, *, transport: str = "webrtc",
-                    data: bytes | None = None, roles: Mapping[str, type[Node]] | None = None,
-                    configure: Callable[[Cluster], None] | None = None) -> TrialRecord:
+async def run_trial(
+    params: Params,
+    trial: int = 0,
+    *,
+    transport: str = "webrtc",
+    data: bytes | None = None,
+    roles: Mapping[str, type[Node]] | None = None,
+    configure: Callable[[Cluster], None] | None = None,
+) -> TrialRecord:
     """Run one loop test over a fresh networked cluster and return its record."""
     async with Cluster(params, trial, transport=transport, data=data, roles=roles) as cluster:
         if configure is not None:

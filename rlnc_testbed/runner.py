@@ -34,8 +34,21 @@ __all__ = [
 
 RUN_TRANSPORTS = ("sim", "memory", "webrtc")
 #: Params fields a sweep may vary.
-SWEEP_AXES = ("scheme", "field", "redundancy", "q", "parents", "keep", "beta", "peers", "symbols",
-              "symbol_size", "rounds", "trials", "seed")
+SWEEP_AXES = (
+    "scheme",
+    "field",
+    "redundancy",
+    "q",
+    "parents",
+    "keep",
+    "beta",
+    "peers",
+    "symbols",
+    "symbol_size",
+    "rounds",
+    "trials",
+    "seed",
+)
 #: Trials simulated per progress update on the fast path.
 _SIM_CHUNK = 250
 
@@ -69,14 +82,23 @@ def trial_indices(params: Params, *, worker: int = 0, workers: int = 1) -> list[
     return list(range(worker, params.trials, workers))
 
 
-def run_point(params: Params, *, transport: str = "sim", trials: Sequence[int] | None = None,
-              data: bytes | None = None, history: str | os.PathLike[str] | None = None,
-              resume: bool = False, on_trial: TrialCallback | None = None,
-              workers: int = 1, name: str = "") -> PointResult:
+def run_point(
+    params: Params,
+    *,
+    transport: str = "sim",
+    trials: Sequence[int] | None = None,
+    data: bytes | None = None,
+    history: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    on_trial: TrialCallback | None = None,
+    workers: int = 1,
+    name: str = "",
+) -> PointResult:
     """Run the trials of one point (all of them unless ``trials`` is given)."""
     if transport not in RUN_TRANSPORTS:
-        raise ParameterError(f"transport must be one of {', '.join(RUN_TRANSPORTS)}; "
-                             f"got {transport!r}")
+        raise ParameterError(
+            f"transport must be one of {', '.join(RUN_TRANSPORTS)}; got {transport!r}"
+        )
     wanted = list(range(params.trials)) if trials is None else list(trials)
     done: dict[int, TrialRecord] = {}
     if history is not None and resume and Path(history).exists():
@@ -89,6 +111,7 @@ def run_point(params: Params, *, transport: str = "sim", trials: Sequence[int] |
 
     writer = HistoryWriter(history, params=params, resume=resume) if history is not None else None
     try:
+
         def finished(record: TrialRecord) -> None:
             records[record.trial] = record
             if writer is not None:
@@ -101,8 +124,9 @@ def run_point(params: Params, *, transport: str = "sim", trials: Sequence[int] |
         if transport == "sim":
             _run_sim(params, todo, data=data, workers=workers, finished=finished)
         else:
-            asyncio.run(_run_networked(params, todo, transport=transport, data=data,
-                                       finished=finished))
+            asyncio.run(
+                _run_networked(params, todo, transport=transport, data=data, finished=finished)
+            )
         ordered = [records[t] for t in wanted]
         summary = summarize(params, ordered)
         if writer is not None:
@@ -110,12 +134,14 @@ def run_point(params: Params, *, transport: str = "sim", trials: Sequence[int] |
     finally:
         if writer is not None:
             writer.close()
-    return PointResult(params=params, transport=transport, trials=ordered, summary=summary,
-                       name=name)
+    return PointResult(
+        params=params, transport=transport, trials=ordered, summary=summary, name=name
+    )
 
 
-def _run_sim(params: Params, trials: list[int], *, data: bytes | None, workers: int,
-             finished: TrialCallback) -> None:
+def _run_sim(
+    params: Params, trials: list[int], *, data: bytes | None, workers: int, finished: TrialCallback
+) -> None:
     if data is not None:
         from .simulation.reference import simulate_trial
 
@@ -125,13 +151,19 @@ def _run_sim(params: Params, trials: list[int], *, data: bytes | None, workers: 
     from .simulation.fast import simulate_point
 
     for start in range(0, len(trials), _SIM_CHUNK):
-        chunk = trials[start:start + _SIM_CHUNK]
+        chunk = trials[start : start + _SIM_CHUNK]
         for record in simulate_point(params, trials=chunk, workers=workers):
             finished(record)
 
 
-async def _run_networked(params: Params, trials: list[int], *, transport: str,
-                         data: bytes | None, finished: TrialCallback) -> None:
+async def _run_networked(
+    params: Params,
+    trials: list[int],
+    *,
+    transport: str,
+    data: bytes | None,
+    finished: TrialCallback,
+) -> None:
     from .cluster import run_trial
 
     for t in trials:
@@ -162,11 +194,16 @@ def expand_grid(base: Params, axes: Mapping[str, Iterable[Any]]) -> list[Params]
     return points
 
 
-def run_sweep(points: Sequence[Params], *, transport: str = "sim",
-              on_point: Callable[[PointResult], None] | None = None,
-              on_trial: TrialCallback | None = None,
-              history_dir: str | os.PathLike[str] | None = None, resume: bool = False,
-              workers: int = 1) -> list[PointResult]:
+def run_sweep(
+    points: Sequence[Params],
+    *,
+    transport: str = "sim",
+    on_point: Callable[[PointResult], None] | None = None,
+    on_trial: TrialCallback | None = None,
+    history_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    workers: int = 1,
+) -> list[PointResult]:
     """Run every point in order; ``history_dir`` gets one JSONL history per point."""
     results = []
     for index, params in enumerate(points):
@@ -174,8 +211,14 @@ def run_sweep(points: Sequence[Params], *, transport: str = "sim",
         if history_dir is not None:
             Path(history_dir).mkdir(parents=True, exist_ok=True)
             history = Path(history_dir) / f"point-{index:04d}.jsonl"
-        result = run_point(params, transport=transport, history=history, resume=resume,
-                           on_trial=on_trial, workers=workers)
+        result = run_point(
+            params,
+            transport=transport,
+            history=history,
+            resume=resume,
+            on_trial=on_trial,
+            workers=workers,
+        )
         if on_point is not None:
             on_point(result)
         results.append(result)

@@ -61,15 +61,31 @@ class Scenario:
         changes = {k: v for k, v in changes.items() if v is not None}
         if not changes:
             return self
-        return Scenario(self.name, self.params.with_(**changes), self.description,
-                        self.transport, self.markers, self.expect, self.data, self.path)
+        return Scenario(
+            self.name,
+            self.params.with_(**changes),
+            self.description,
+            self.transport,
+            self.markers,
+            self.expect,
+            self.data,
+            self.path,
+        )
 
     def with_transport(self, transport: str | None) -> Scenario:
         if transport is None:
             return self
         _check_transport(transport, self.path)
-        return Scenario(self.name, self.params, self.description, transport, self.markers,
-                        self.expect, self.data, self.path)
+        return Scenario(
+            self.name,
+            self.params,
+            self.description,
+            transport,
+            self.markers,
+            self.expect,
+            self.data,
+            self.path,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -131,4 +147,5 @@ def load_scenarios(directory: str | Path) -> list[Scenario]:
 def _check_transport(transport: object, path: Path | None) -> None:
     if transport not in SCENARIO_TRANSPORTS:
         raise ScenarioError(
-            f"{path}: transport must be one of {', '.join(SCENARIO_TRANSPORTS)}; got {transport!r}")
+            f"{path}: transport must be one of {', '.join(SCENARIO_TRANSPORTS)}; got {transport!r}"
+        )

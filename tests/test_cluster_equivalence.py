@@ -67,8 +67,16 @@ async def test_webrtc_cluster_matches_simulator(scheme):
 
 @pytest.mark.webrtc
 async def test_webrtc_trial_leaves_no_task_behind():
-    params = Params(scheme="rlnc", seed=3, peers=3, symbols=6, symbol_size=256, parents=2,
-                    failures=(2,), rounds=1)
+    params = Params(
+        scheme="rlnc",
+        seed=3,
+        peers=3,
+        symbols=6,
+        symbol_size=256,
+        parents=2,
+        failures=(2,),
+        rounds=1,
+    )
     async with Cluster(params, 0, transport="webrtc") as cluster:
         record = await cluster.run()
     assert record.success
@@ -79,8 +87,16 @@ async def test_webrtc_trial_leaves_no_task_behind():
 
 async def test_user_data_is_stored_and_verified():
     data = bytes(range(256)) * 3 + b"tail"  # not a multiple of the symbol size
-    params = Params(scheme="rlnc", seed=5, peers=3, symbols=8, symbol_size=128, parents=2,
-                    failures=(2,), rounds=1)
+    params = Params(
+        scheme="rlnc",
+        seed=5,
+        peers=3,
+        symbols=8,
+        symbol_size=128,
+        parents=2,
+        failures=(2,),
+        rounds=1,
+    )
     record = await run_trial(params, 0, transport="memory", data=data)
     assert record.success
     assert outcomes(record) == outcomes(simulate_trial(params, 0, data=data))

@@ -16,8 +16,9 @@ from rlnc_testbed.protocol import Params
 from rlnc_testbed.roles.collector import Collector
 from rlnc_testbed.roles.storage import Newcomer, StoragePeer
 
-THREE = Params(scheme="rlnc", seed=1, peers=3, symbols=6, symbol_size=64, parents=2,
-               failures=(2,), rounds=1)
+THREE = Params(
+    scheme="rlnc", seed=1, peers=3, symbols=6, symbol_size=64, parents=2, failures=(2,), rounds=1
+)
 
 
 @pytest.fixture
@@ -50,8 +51,9 @@ class PollutingPeer(StoragePeer):
         await channel.send(wire.serialize(hello))
         await channel.send(b"\x00garbage that is not a wire message")
         wrong = CodedPacket(np.ones(self.p.symbols + 1, np.uint8), np.zeros(8, np.uint8))
-        await channel.send(wire.serialize(
-            wire.PacketMessage(generation=0, field=self.p.field, packet=wrong)))
+        await channel.send(
+            wire.serialize(wire.PacketMessage(generation=0, field=self.p.field, packet=wrong))
+        )
         good = wire.serialize(self.packet_messages(self.stored[:1])[0])
         await channel.send(good[:-1] + bytes([good[-1] ^ 0xFF]))  # checksum broken
         for message in self.packet_messages(self.stored):
@@ -103,8 +105,9 @@ async def test_collector_rejects_and_counts_malformed_packets():
             super().__init__(**kwargs)
             collectors.append(self)
 
-    record = await run_trial(THREE, 0, transport="memory",
-                             roles={"peer": PollutingPeer, "collector": CountingCollector})
+    record = await run_trial(
+        THREE, 0, transport="memory", roles={"peer": PollutingPeer, "collector": CountingCollector}
+    )
     # Nothing malformed was stored: the round still decodes and verifies from good packets.
     assert record.success
     (collector,) = collectors
@@ -112,3 +115,39 @@ async def test_collector_rejects_and_counts_malformed_packets():
     assert collector.rejected == 6
     (rnd,) = record.rounds
     assert rnd.collect_packets == 3 * THREE.per_peer
+
+
+class _NoSignaling:
+    """Stands in for a joined signaling client in channel-level tests."""
+
+    id = "1"
+    sent: list[dict[str, Any]]
+
+    def __init__(self) -> None:
+        self.sent = []
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        self.sent.append(msg)
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        b"not a wire message at all",
+        wire.serialize(wire.Done(count=0, generation=0)),  # valid, but not a Hello
+        wire.serialize(wire.Hello(sender="engine", role="engine", purpose="collect", round=0)),
+    ],
+    ids=["garbage", "no-hello", "wrong-purpose"],
+)
+async def test_peer_refuses_a_channel_that_does_not_start_with_a_valid_hello(first):
+    from rlnc_testbed.transport.memory import MemoryNetwork, memory_pair
+
+    async with MemoryNetwork() as net, memory_pair() as (ours, theirs):
+        peer = StoragePeer(signaling=_NoSignaling(), connector=net.connector("1"))
+        peer.params = THREE
+        await theirs.send(first)
+        async with asyncio.timeout(5):
+            await peer._serve_channel(ours)
+        assert peer.rejected == 1
+        assert peer.stored == []
+        assert peer.signaling.sent == []  # nothing reported as stored

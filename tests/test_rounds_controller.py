@@ -61,8 +61,20 @@ def test_full_round_uses_seeded_decisions():
     actions = ctl.actions_to_take()
     collect_to = sorted(int(a.to) for a in sends(actions, "collect"))
     assert collect_to == sorted([x for x in range(1, 11) if x != failed] + [11])
-    ctl.message("collector", {"type": "collected", "round": 1, "report": {
-        "global_rank": 20, "decoded": True, "verified": True, "verdict": "ok", "packets": 40}})
+    ctl.message(
+        "collector",
+        {
+            "type": "collected",
+            "round": 1,
+            "report": {
+                "global_rank": 20,
+                "decoded": True,
+                "verified": True,
+                "verdict": "ok",
+                "packets": 40,
+            },
+        },
+    )
     ctl.message("collector", {"type": "nextRound", "round": 1})
     actions = ctl.actions_to_take()
     assert SpawnNewcomer(round=2) in actions
@@ -79,8 +91,19 @@ def test_end_signal_finishes_and_closes_everyone():
     ctl.joined("4", "newcomer")
     ctl.message("4", {"type": "stored", "round": 1, "count": 2, "rank": 4, "received": 4})
     ctl.actions_to_take()
-    ctl.message("collector", {"type": "collected", "round": 1, "report": {
-        "global_rank": 4, "decoded": False, "verified": False, "verdict": "undecodable"}})
+    ctl.message(
+        "collector",
+        {
+            "type": "collected",
+            "round": 1,
+            "report": {
+                "global_rank": 4,
+                "decoded": False,
+                "verified": False,
+                "verdict": "undecodable",
+            },
+        },
+    )
     ctl.message("collector", {"type": "end", "round": 1, "reason": "undecodable"})
     actions = ctl.actions_to_take()
     assert Finish(reason="end") in actions
@@ -125,8 +148,14 @@ def test_max_round_finishes():
     distribute(ctl, 3)
     ctl.joined("4", "newcomer")
     ctl.message("4", {"type": "stored", "round": 1, "count": 4, "rank": 8, "received": 8})
-    ctl.message("collector", {"type": "collected", "round": 1, "report": {
-        "global_rank": 6, "decoded": True, "verified": True}})
+    ctl.message(
+        "collector",
+        {
+            "type": "collected",
+            "round": 1,
+            "report": {"global_rank": 6, "decoded": True, "verified": True},
+        },
+    )
     ctl.message("collector", {"type": "nextRound", "round": 1})
     assert Finish(reason="max-round") in ctl.actions_to_take()
     assert ctl.record.success

@@ -67,7 +67,9 @@ def choose_failure(rng: np.random.Generator, alive: Sequence[int]) -> int:
     return ordered[int(rng.integers(len(ordered)))]
 
 
-def choose_parents(rng: np.random.Generator, survivors: Sequence[int], count: int) -> tuple[int, ...]:
+def choose_parents(
+    rng: np.random.Generator, survivors: Sequence[int], count: int
+) -> tuple[int, ...]:
     """Pick ``count`` parents uniformly without replacement; returned in ascending id order."""
     ordered = sorted(survivors)
     if not 1 <= count <= len(ordered):

@@ -83,7 +83,12 @@ class Params:
             if self.redundancy is None:
                 raise ParameterError("give either redundancy or q")
             r = self.redundancy
-            if isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r) or r <= 0:
+            if (
+                isinstance(r, bool)
+                or not isinstance(r, int | float)
+                or not math.isfinite(r)
+                or r <= 0
+            ):
                 raise ParameterError(f"redundancy must be a positive number; got {r!r}")
         else:
             _check_int("q", self.q, 1, MAX_SYMBOLS * 64)
@@ -100,7 +105,9 @@ class Params:
             object.__setattr__(self, "failures", tuple(self.failures))
         for position, peer in enumerate(self.failures, start=1):
             if isinstance(peer, bool) or not isinstance(peer, int) or peer < 1:
-                raise ParameterError(f"failures[{position - 1}] must be a peer id >= 1; got {peer!r}")
+                raise ParameterError(
+                    f"failures[{position - 1}] must be a peer id >= 1; got {peer!r}"
+                )
             if peer > self.peers + position - 1:
                 raise ParameterError(
                     f"failures[{position - 1}] = {peer} is not alive in round {position} "

@@ -112,9 +112,15 @@ class _Round:
 class TrialController:
     """Server-side state machine of one loop test (trial ``trial`` of ``params``)."""
 
-    def __init__(self, params: Params, trial: int, *, packet_bytes: int = 0,
-                 clock: Callable[[], float] = time.monotonic,
-                 log: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        params: Params,
+        trial: int,
+        *,
+        packet_bytes: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+        log: logging.Logger | None = None,
+    ) -> None:
         self._clock = clock
         self.params = params
         self.trial = trial
@@ -163,7 +169,9 @@ class TrialController:
     def joined(self, node_id: str, role: str) -> None:
         """A client joined signaling with server-assigned ``node_id``."""
         self._roles[node_id] = role
-        self._send(node_id, {"type": "params", "params": self.params.to_dict(), "trial": self.trial})
+        self._send(
+            node_id, {"type": "params", "params": self.params.to_dict(), "trial": self.trial}
+        )
         if role == "newcomer":
             self._newcomer_joined(node_id)
         elif self._phase is Phase.JOINING:
@@ -180,8 +188,9 @@ class TrialController:
         kind = msg["type"]
         handler = getattr(self, "_on_" + kind.replace(" ", "_"), None)
         if handler is None:
-            self._log.warning("trial %d: ignoring %r from %s in %s", self.trial, kind, node_id,
-                              self._phase.value)
+            self._log.warning(
+                "trial %d: ignoring %r from %s in %s", self.trial, kind, node_id, self._phase.value
+            )
             return
         handler(node_id, msg)
 
@@ -206,8 +215,12 @@ class TrialController:
                 self._stored[int(node_id)] = msg["count"]
             if self._source_stored and len(self._stored) == len(self._alive):
                 self._start_round(1)
-        elif (self._phase is Phase.REPAIRING and self._round is not None
-              and rnd == self._round.number and node_id == str(self._round.newcomer)):
+        elif (
+            self._phase is Phase.REPAIRING
+            and self._round is not None
+            and rnd == self._round.number
+            and node_id == str(self._round.newcomer)
+        ):
             self._round.newcomer_rank = msg["rank"]
             self._round.kept = msg["count"]
             self._round.repair_packets = int(msg.get("received", 0))
@@ -283,8 +296,9 @@ class TrialController:
     def _newcomer_joined(self, node_id: str) -> None:
         rnd = self._round
         if self._phase is not Phase.FAILING or rnd is None:
-            self._log.warning("trial %d: unexpected newcomer %s in %s", self.trial, node_id,
-                              self._phase.value)
+            self._log.warning(
+                "trial %d: unexpected newcomer %s in %s", self.trial, node_id, self._phase.value
+            )
             return
         p = self.params
         rnd.newcomer = int(node_id)
@@ -293,19 +307,34 @@ class TrialController:
         for other in self._roles:
             if other != node_id:
                 self._send(other, {"type": "new id", "id": node_id, "round": rnd.number})
-        self._send(node_id, {
-            "type": "expect", "round": rnd.number,
-            "parents": [str(x) for x in rnd.parents], "q": p.per_peer,
-        })
+        self._send(
+            node_id,
+            {
+                "type": "expect",
+                "round": rnd.number,
+                "parents": [str(x) for x in rnd.parents],
+                "q": p.per_peer,
+            },
+        )
         for parent in rnd.parents:
-            self._send(str(parent), {
-                "type": "repair", "round": rnd.number, "newcomer": node_id, "beta": p.upload,
-            })
+            self._send(
+                str(parent),
+                {
+                    "type": "repair",
+                    "round": rnd.number,
+                    "newcomer": node_id,
+                    "beta": p.upload,
+                },
+            )
         self._set_phase(Phase.REPAIRING)
 
     def _verdict_from_collector(self, node_id: str, msg: dict[str, Any]) -> bool:
-        ok = (node_id == COLLECTOR_ID and self._phase is Phase.COLLECTING
-              and self._round is not None and msg["round"] == self._round.number)
+        ok = (
+            node_id == COLLECTOR_ID
+            and self._phase is Phase.COLLECTING
+            and self._round is not None
+            and msg["round"] == self._round.number
+        )
         if not ok:
             self._unexpected(node_id, msg)
         return ok
@@ -320,25 +349,27 @@ class TrialController:
             verdict = str(report.get("verdict", "ok" if verified else "error"))
         repair_packets = rnd.repair_packets
         collect_packets = int(report.get("packets", 0))
-        self.record.rounds.append(RoundRecord(
-            round=rnd.number,
-            failed=rnd.failed,
-            newcomer=rnd.newcomer or self.params.peers + rnd.number,
-            parents=rnd.parents,
-            newcomer_rank=rnd.newcomer_rank,
-            global_rank=int(report.get("global_rank", 0)),
-            decoded=decoded,
-            verified=verified,
-            verdict=verdict,
-            repair_packets=repair_packets,
-            repair_bytes=repair_packets * self._packet_bytes,
-            collect_packets=collect_packets,
-            collect_bytes=collect_packets * self._packet_bytes,
-            duration=max(0.0, self._clock() - rnd.started),
-            error=error or str(report.get("error", "")),
-            links=list(rnd.links) + [
-                link for link in report.get("links", []) if isinstance(link, dict)],
-        ))
+        self.record.rounds.append(
+            RoundRecord(
+                round=rnd.number,
+                failed=rnd.failed,
+                newcomer=rnd.newcomer or self.params.peers + rnd.number,
+                parents=rnd.parents,
+                newcomer_rank=rnd.newcomer_rank,
+                global_rank=int(report.get("global_rank", 0)),
+                decoded=decoded,
+                verified=verified,
+                verdict=verdict,
+                repair_packets=repair_packets,
+                repair_bytes=repair_packets * self._packet_bytes,
+                collect_packets=collect_packets,
+                collect_bytes=collect_packets * self._packet_bytes,
+                duration=max(0.0, self._clock() - rnd.started),
+                error=error or str(report.get("error", "")),
+                links=list(rnd.links)
+                + [link for link in report.get("links", []) if isinstance(link, dict)],
+            )
+        )
 
     def _finish(self, reason: str) -> None:
         self.finish_reason = reason
@@ -353,5 +384,10 @@ class TrialController:
         self._actions.append(Send(to=to, message=message))
 
     def _unexpected(self, node_id: str, msg: dict[str, Any]) -> None:
-        self._log.warning("trial %d: unexpected %r from %s in %s", self.trial, msg.get("type"),
-                          node_id, self._phase.value)
+        self._log.warning(
+            "trial %d: unexpected %r from %s in %s",
+            self.trial,
+            msg.get("type"),
+            node_id,
+            self._phase.value,
+        )

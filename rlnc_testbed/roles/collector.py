@@ -8,7 +8,7 @@ import hashlib
 from typing import Any
 
 from .. import wire
-from ..coding import Decoder, DecodeError
+from ..coding import DecodeError, Decoder
 from .node import Node, _counters, _link
 from .streams import MessageReader
 
@@ -58,8 +58,7 @@ class Collector(Node):
             parts[msg.offset] = msg.data
         data = b"".join(parts[k] for k in sorted(parts))
         if total is None or len(data) != total or hashlib.sha256(data).digest() != digest:
-            raise wire.WireError("source does not match its length or SHA-256",
-                                 field="sha256", offset=0)
+            raise wire.WireError("sha256", 0, "source does not match its length or SHA-256")
         self.source = data
         await self.report("stored", round=0, count=len(data), rank=0)
         return len(parts)
@@ -67,8 +66,12 @@ class Collector(Node):
     async def _judge(self, round: int, senders: dict[str, list[Any]]) -> None:
         p = self.p
         assert self.source is not None, "collector has no source to verify against"
-        decoder = Decoder(symbols=p.symbols, symbol_size=p.symbol_size, field=p.field,
-                          data_length=len(self.source))
+        decoder = Decoder(
+            symbols=p.symbols,
+            symbol_size=p.symbol_size,
+            field=p.field,
+            data_length=len(self.source),
+        )
         packets = 0
         for sender in sorted(senders, key=int):
             for packet in senders[sender]:
@@ -83,12 +86,21 @@ class Collector(Node):
             except DecodeError as exc:  # pragma: no cover - is_complete guards this
                 error = str(exc)
             else:
-                verified = (data == self.source and
-                            hashlib.sha256(data).digest() == hashlib.sha256(self.source).digest())
+                verified = (
+                    data == self.source
+                    and hashlib.sha256(data).digest() == hashlib.sha256(self.source).digest()
+                )
         verdict = "ok" if verified else ("undecodable" if not decoded else "corrupt")
-        report = {"global_rank": decoder.rank, "decoded": decoded, "verified": verified,
-                  "verdict": verdict, "packets": packets, "rejected": self.rejected,
-                  "error": error, "links": self._links.pop(round, [])}
+        report = {
+            "global_rank": decoder.rank,
+            "decoded": decoded,
+            "verified": verified,
+            "verdict": verdict,
+            "packets": packets,
+            "rejected": self.rejected,
+            "error": error,
+            "links": self._links.pop(round, []),
+        }
         await self.report("collected", round=round, report=report)
         if verified:
             await self.report("nextRound", round=round)

@@ -36,15 +36,22 @@ class Engine(Node):
         if self._data is None:
             return source_bytes(p.seed, self.trial, capacity)
         if len(self._data) > capacity:
-            raise ValueError(f"source is {len(self._data)} bytes; symbols * symbol_size is "
-                             f"only {capacity}")
+            raise ValueError(
+                f"source is {len(self._data)} bytes; symbols * symbol_size is only {capacity}"
+            )
         return self._data
 
     async def on_distribute(self, msg: dict[str, Any]) -> None:
         p = self.p
         data = self.source()
-        encoder = Encoder(data, symbols=p.symbols, symbol_size=p.symbol_size, field=p.field,
-                          systematic=p.systematic, rng=rng_for(p.seed, self.trial, 0, Role.ENGINE))
+        encoder = Encoder(
+            data,
+            symbols=p.symbols,
+            symbol_size=p.symbol_size,
+            field=p.field,
+            systematic=p.systematic,
+            rng=rng_for(p.seed, self.trial, 0, Role.ENGINE),
+        )
         packets = make_packets(p.scheme, encoder, p.total_packets_made)
         slots = placement(len(packets), p.per_peer, p.peers)
         peers = sorted(msg["peers"], key=int)
@@ -52,16 +59,28 @@ class Engine(Node):
             group.create_task(self._send_source(data))
             for peer, slot in zip(peers, slots, strict=True):
                 block = [packets[j] for j in slot]
-                group.create_task(self.send_batch(
-                    peer, purpose="store", round=0,
-                    messages=self.packet_messages(block), count=len(block)))
+                group.create_task(
+                    self.send_batch(
+                        peer,
+                        purpose="store",
+                        round=0,
+                        messages=self.packet_messages(block),
+                        count=len(block),
+                    )
+                )
 
     async def _send_source(self, data: bytes) -> None:
         digest = hashlib.sha256(data).digest()
         chunks = [
-            wire.SourceChunk(generation=self.trial, offset=offset, total=len(data),
-                             sha256=digest, data=data[offset:offset + SOURCE_CHUNK])
+            wire.SourceChunk(
+                generation=self.trial,
+                offset=offset,
+                total=len(data),
+                sha256=digest,
+                data=data[offset : offset + SOURCE_CHUNK],
+            )
             for offset in range(0, max(len(data), 1), SOURCE_CHUNK)
         ]
-        await self.send_batch(COLLECTOR_ID, purpose="source", round=0, messages=chunks,
-                              count=len(chunks))
+        await self.send_batch(
+            COLLECTOR_ID, purpose="source", round=0, messages=chunks, count=len(chunks)
+        )

@@ -38,8 +38,9 @@ class Node:
 
     role = "node"
 
-    def __init__(self, *, signaling: Any, connector: Connector,
-                 log: logging.Logger | None = None) -> None:
+    def __init__(
+        self, *, signaling: Any, connector: Connector, log: logging.Logger | None = None
+    ) -> None:
         self.signaling = signaling
         self.connector = connector
         self.log = log or logging.getLogger(f"rlnc_testbed.roles.{self.role}")
@@ -121,8 +122,9 @@ class Node:
         except NodeStopped:
             raise
         except (TimeoutError, TransportError, wire.WireError) as exc:
-            self.log.warning("%s %s: %s failed: %s: %s", self.role, self.id, what,
-                             type(exc).__name__, exc)
+            self.log.warning(
+                "%s %s: %s failed: %s: %s", self.role, self.id, what, type(exc).__name__, exc
+            )
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -157,19 +159,24 @@ class Node:
                 except ChannelClosed:
                     return  # the sender is finished with this link
                 if not isinstance(hello, wire.Hello):
-                    raise wire.WireError("expected Hello first", field="type", offset=0)
+                    raise wire.WireError("type", 0, "expected Hello first")
                 before = _counters(channel)
                 accepted = await self.on_channel(hello, reader)
-                await channel.send(wire.serialize(wire.Done(count=accepted,
-                                                            generation=self.trial)))
+                await channel.send(wire.serialize(wire.Done(count=accepted, generation=self.trial)))
                 self.links.append(_link(channel, before))
         except wire.WireError as exc:
             self.rejected += 1
-            self.log.warning("%s %s: rejected channel from %s: %s", self.role, self.id,
-                             channel.stats.remote, exc)
+            self.log.warning(
+                "%s %s: rejected channel from %s: %s", self.role, self.id, channel.stats.remote, exc
+            )
         except (TimeoutError, TransportError) as exc:
-            self.log.warning("%s %s: channel from %s ended early: %r", self.role, self.id,
-                             channel.stats.remote, exc)
+            self.log.warning(
+                "%s %s: channel from %s ended early: %r",
+                self.role,
+                self.id,
+                channel.stats.remote,
+                exc,
+            )
         finally:
             with contextlib.suppress(Exception):
                 await channel.close()
@@ -177,8 +184,7 @@ class Node:
     async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> int:
         """Handle one incoming batch whose Hello was read; return how many messages were
         accepted. Subclasses override; the default refuses the batch."""
-        raise wire.WireError(f"{self.role} accepts no {hello.purpose!r} channel",
-                             field="purpose", offset=0)
+        raise wire.WireError("purpose", 0, f"{self.role} accepts no {hello.purpose!r} channel")
 
     async def read_packets(self, reader: MessageReader) -> list[wire.PacketMessage]:
         """Read PacketMessages until Done; drop (and count) mismatching ones."""
@@ -193,20 +199,30 @@ class Node:
                 continue
             if isinstance(msg, wire.Done):
                 if msg.count != len(packets):
-                    self.log.warning("%s %s: Done says %d packets, got %d", self.role, self.id,
-                                     msg.count, len(packets))
+                    self.log.warning(
+                        "%s %s: Done says %d packets, got %d",
+                        self.role,
+                        self.id,
+                        msg.count,
+                        len(packets),
+                    )
                 return packets
-            if (isinstance(msg, wire.PacketMessage) and msg.field == p.field
-                    and msg.packet.symbols == p.symbols
-                    and msg.packet.symbol_size == p.symbol_size):
+            if (
+                isinstance(msg, wire.PacketMessage)
+                and msg.field == p.field
+                and msg.packet.symbols == p.symbols
+                and msg.packet.symbol_size == p.symbol_size
+            ):
                 packets.append(msg)
             else:
                 self.rejected += 1
-                self.log.warning("%s %s: dropped unexpected %s", self.role, self.id,
-                                 type(msg).__name__)
+                self.log.warning(
+                    "%s %s: dropped unexpected %s", self.role, self.id, type(msg).__name__
+                )
 
-    async def send_batch(self, to: str, *, purpose: str, round: int,
-                         messages: Iterable[wire.Message], count: int) -> dict[str, Any]:
+    async def send_batch(
+        self, to: str, *, purpose: str, round: int, messages: Iterable[wire.Message], count: int
+    ) -> dict[str, Any]:
         """Send one batch (Hello, messages, Done) to ``to`` and wait for its acknowledgement.
 
         Links to the collector are kept open and reused every round (a WebRTC handshake
@@ -228,8 +244,9 @@ class Node:
                 await send_messages(channel, [wire.Done(count=count, generation=self.trial)])
                 ack = await MessageReader(channel).next()
                 if not isinstance(ack, wire.Done):
-                    raise wire.WireError(f"expected Done as acknowledgement, got "
-                                         f"{type(ack).__name__}", field="type", offset=0)
+                    raise wire.WireError(
+                        "type", 0, f"expected Done as acknowledgement, got {type(ack).__name__}"
+                    )
                 link = _link(channel, before)
                 link["info"]["accepted"] = ack.count
             except BaseException:
@@ -241,8 +258,9 @@ class Node:
                 with contextlib.suppress(Exception):
                     await channel.close()
         self.links.append(link)
-        await self.report("sent", round=round, to=to, count=count,
-                          bytes=link["bytes_sent"], link=link)
+        await self.report(
+            "sent", round=round, to=to, count=count, bytes=link["bytes_sent"], link=link
+        )
         return link
 
     async def warm_link(self, to: str) -> None:
@@ -258,8 +276,10 @@ class Node:
         await self.signaling.send({"type": kind, **fields})
 
     def packet_messages(self, packets: Iterable[Any]) -> list[wire.PacketMessage]:
-        return [wire.PacketMessage(generation=self.trial, field=self.p.field, packet=pk)
-                for pk in packets]
+        return [
+            wire.PacketMessage(generation=self.trial, field=self.p.field, packet=pk)
+            for pk in packets
+        ]
 
 
 _COUNTERS = ("messages_sent", "bytes_sent", "messages_received", "bytes_received")

@@ -34,20 +34,31 @@ class StoragePeer(Node):
         messages = await self.read_packets(reader)
         self.stored = [m.packet for m in messages]
         self._spawn(self._guarded(self.warm_link(COLLECTOR_ID), "warm collector link"))
-        await self.report("stored", round=0, count=len(self.stored),
-                          rank=_rank(self.stored, self.p.field))
+        await self.report(
+            "stored", round=0, count=len(self.stored), rank=_rank(self.stored, self.p.field)
+        )
         return len(messages)
 
     async def on_repair(self, msg: dict[str, Any]) -> None:
         p = self.p
         rng = rng_for(p.seed, self.trial, msg["round"], Role.PARENT, int(self.id))
         upload = parent_upload(p.scheme, self.stored, msg["beta"], field=p.field, rng=rng)
-        await self.send_batch(msg["newcomer"], purpose="repair", round=msg["round"],
-                              messages=self.packet_messages(upload), count=len(upload))
+        await self.send_batch(
+            msg["newcomer"],
+            purpose="repair",
+            round=msg["round"],
+            messages=self.packet_messages(upload),
+            count=len(upload),
+        )
 
     async def on_collect(self, msg: dict[str, Any]) -> None:
-        await self.send_batch(COLLECTOR_ID, purpose="collect", round=msg["round"],
-                              messages=self.packet_messages(self.stored), count=len(self.stored))
+        await self.send_batch(
+            COLLECTOR_ID,
+            purpose="collect",
+            round=msg["round"],
+            messages=self.packet_messages(self.stored),
+            count=len(self.stored),
+        )
 
 
 class Newcomer(StoragePeer):
@@ -81,10 +92,16 @@ class Newcomer(StoragePeer):
         flat = [pk for block in received for pk in block]
         self.newcomer_rank = _rank(flat, p.field)
         rng = rng_for(p.seed, self.trial, msg["round"], Role.NEWCOMER)
-        self.stored = newcomer_keep(p.scheme, received, msg["q"], field=p.field, keep=p.keep,
-                                    rng=rng)
-        await self.report("stored", round=msg["round"], count=len(self.stored),
-                          rank=self.newcomer_rank, received=len(flat))
+        self.stored = newcomer_keep(
+            p.scheme, received, msg["q"], field=p.field, keep=p.keep, rng=rng
+        )
+        await self.report(
+            "stored",
+            round=msg["round"],
+            count=len(self.stored),
+            rank=self.newcomer_rank,
+            received=len(flat),
+        )
 
 
 def _rank(packets: list[CodedPacket], field: int) -> int:

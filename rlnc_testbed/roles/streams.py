@@ -30,8 +30,13 @@ async def send_messages(channel: Channel, messages: Iterable[wire.Message]) -> i
 class MessageReader:
     """Reads whole typed messages from a channel, each wait bounded."""
 
-    def __init__(self, channel: Channel, *, limits: wire.Limits = wire.DEFAULT_LIMITS,
-                 timeout_units: float = 10.0) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        *,
+        limits: wire.Limits = wire.DEFAULT_LIMITS,
+        timeout_units: float = 10.0,
+    ) -> None:
         self.channel = channel
         self._limits = limits
         self._timeout_units = timeout_units
