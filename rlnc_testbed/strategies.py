@@ -14,9 +14,12 @@ from hypothesis.extra import numpy as hnp
 
 from rlnc_testbed.coding.gf import FIELDS
 from rlnc_testbed.coding.packet import CodedPacket
+from rlnc_testbed.protocol.params import FIELDS as PARAM_FIELDS
+from rlnc_testbed.protocol.params import KEEP_RULES, SCHEMES, Params
 
 __all__ = [
     "coded_packets",
+    "params",
     "coefficient_matrices",
     "field_elements",
     "fields",
@@ -96,4 +99,75 @@ def coded_packets(field: int, *, symbols: int, symbol_size: int) -> st.SearchStr
         CodedPacket,
         hnp.arrays(np.uint8, symbols, elements=st.integers(0, field - 1)),
         hnp.arrays(np.uint8, symbol_size),
+    )
+
+
+def params(
+    *,
+    max_peers: int = 6,
+    max_symbols: int = 8,
+    max_rounds: int = 5,
+    max_symbol_size: int = 8,
+) -> st.SearchStrategy[Params]:
+    """Valid experiment :class:`~rlnc_testbed.protocol.Params`, small by default.
+
+    Covers every scheme, field and keep rule, redundancy- or q-sized storage, beta <= Q,
+    systematic on/off and scheduled failures of peers alive in their round. Shrinks towards
+    2 peers, 1 symbol, replication, 1 round.
+    """
+    _check_bounds("peers", 2, max_peers, minimum=2)
+    _check_bounds("symbols", 1, max_symbols, minimum=1)
+    _check_bounds("rounds", 1, max_rounds, minimum=1)
+    _check_bounds("symbol_size", 1, max_symbol_size, minimum=1)
+    return _params(
+        max_peers=max_peers,
+        max_symbols=max_symbols,
+        max_rounds=max_rounds,
+        max_symbol_size=max_symbol_size,
+    )
+
+
+@st.composite
+def _params(
+    draw: st.DrawFn,
+    *,
+    max_peers: int = 6,
+    max_symbols: int = 8,
+    max_rounds: int = 5,
+    max_symbol_size: int = 8,
+) -> Params:
+    peers = draw(st.integers(2, max_peers))
+    symbols = draw(st.integers(1, max_symbols))
+    if draw(st.booleans()):
+        q = draw(st.integers(1, 2 * symbols))
+        sizing: dict[str, object] = {"q": q, "redundancy": None}
+    else:
+        # Q >= 1 needs redundancy >= peers / symbols; go up to 4x that plus 1.
+        low = peers / symbols
+        redundancy = draw(st.floats(low, 4 * low + 1, allow_nan=False, allow_infinity=False))
+        redundancy = max(round(redundancy, 3), low)
+        sizing = {"redundancy": redundancy}
+        q = Params(peers=peers, symbols=symbols, redundancy=redundancy, parents=1).per_peer
+    rounds = draw(st.integers(1, max_rounds))
+    alive = list(range(1, peers + 1))
+    failures = []
+    for r in range(1, draw(st.integers(0, rounds)) + 1):
+        failed = draw(st.sampled_from(alive))
+        failures.append(failed)
+        alive.remove(failed)
+        alive.append(peers + r)
+    return Params(
+        peers=peers,
+        symbols=symbols,
+        symbol_size=draw(st.integers(1, max_symbol_size)),
+        parents=draw(st.integers(1, peers - 1)),
+        scheme=draw(st.sampled_from(SCHEMES)),
+        field=draw(st.sampled_from(PARAM_FIELDS)),
+        keep=draw(st.sampled_from(KEEP_RULES)),
+        beta=draw(st.none() | st.integers(1, q)),
+        rounds=rounds,
+        seed=draw(st.integers(0, 2**63 - 1)),
+        systematic=draw(st.booleans()),
+        failures=tuple(failures),
+        **sizing,  # type: ignore[arg-type]
     )

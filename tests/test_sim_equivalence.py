@@ -11,56 +11,7 @@ from hypothesis import strategies as st
 from rlnc_testbed.protocol.params import FIELDS, KEEP_RULES, SCHEMES, Params
 from rlnc_testbed.results import TrialRecord
 from rlnc_testbed.simulation import simulate_trial, simulate_trials_fast
-
-
-@st.composite
-def params(
-    draw: st.DrawFn,
-    *,
-    max_peers: int = 6,
-    max_symbols: int = 8,
-    max_rounds: int = 5,
-) -> Params:
-    """Small valid :class:`Params` (shrinks towards 2 peers, 1 symbol, replication, 1 round).
-
-    Covers every scheme, field and keep rule, redundancy- or q-sized storage, beta <= Q,
-    systematic on/off and scheduled failures of peers alive in their round.
-    """
-    peers = draw(st.integers(2, max_peers))
-    symbols = draw(st.integers(1, max_symbols))
-    if draw(st.booleans()):
-        q = draw(st.integers(1, 2 * symbols))
-        sizing: dict[str, object] = {"q": q, "redundancy": None}
-    else:
-        # Q >= 1 needs redundancy >= peers / symbols; go up to 4x that plus 1.
-        low = peers / symbols
-        redundancy = draw(st.floats(low, 4 * low + 1, allow_nan=False, allow_infinity=False))
-        redundancy = max(round(redundancy, 3), low)
-        sizing = {"redundancy": redundancy}
-        q = Params(peers=peers, symbols=symbols, redundancy=redundancy, parents=1).per_peer
-    rounds = draw(st.integers(1, max_rounds))
-    alive = list(range(1, peers + 1))
-    failures = []
-    for r in range(1, draw(st.integers(0, rounds)) + 1):
-        failed = draw(st.sampled_from(alive))
-        failures.append(failed)
-        alive.remove(failed)
-        alive.append(peers + r)
-    return Params(
-        peers=peers,
-        symbols=symbols,
-        symbol_size=draw(st.integers(1, 8)),
-        parents=draw(st.integers(1, peers - 1)),
-        scheme=draw(st.sampled_from(SCHEMES)),
-        field=draw(st.sampled_from(FIELDS)),
-        keep=draw(st.sampled_from(KEEP_RULES)),
-        beta=draw(st.none() | st.integers(1, q)),
-        rounds=rounds,
-        seed=draw(st.integers(0, 2**63 - 1)),
-        systematic=draw(st.booleans()),
-        failures=tuple(failures),
-        **sizing,  # type: ignore[arg-type]
-    )
+from rlnc_testbed.strategies import params
 
 
 def _full(record: TrialRecord) -> list[tuple[object, ...]]:
