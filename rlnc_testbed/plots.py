@@ -71,7 +71,7 @@ def plot_survival(summaries: Sequence[PointSummary], path: str | os.PathLike[str
         if label_fields:
             ax.legend(fontsize="x-small", loc="lower left", ncols=columns)
     axes[0].set_ylabel("fraction of trials still retrievable")
-    fig.suptitle(f"Survival per round ({_fixed(points, label_fields)})")
+    fig.suptitle(f"Survival per round\n{_fixed(points, label_fields)}", fontsize="medium")
     return _save(fig, target)
 
 
@@ -97,7 +97,9 @@ def plot_success_vs_parents(
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small", loc="best")
     axes[0].set_ylabel("success rate (95% CI)")
-    fig.suptitle(f"Success rate vs number of parents ({_fixed(points, label_fields)})")
+    fig.suptitle(
+        f"Success rate vs number of parents\n{_fixed(points, label_fields)}", fontsize="medium"
+    )
     return _save(fig, target)
 
 
