@@ -9,6 +9,7 @@ stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -58,6 +59,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _ice_interfaces(text: str) -> str:
+    from .transport.ice import parse_interfaces  # imports aioice: only when the option is given
+
+    try:
+        parse_interfaces(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -87,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
         "invalid options, parameters or files, 130 when interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="error",
+        help="log messages of this level and above to stderr (default error; 'warning' shows "
+        "refused messages, timeouts and dropped packets as they happen)",
+    )
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="{run,sweep}", parser_class=_Parser
     )
@@ -110,6 +128,26 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="source bytes to store instead of synthetic ones (at most "
         "symbols * symbol_size bytes); overrides the scenario's data",
+    )
+    net = run.add_argument_group("network (memory and webrtc transports)")
+    net.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address the signaling server binds (default 127.0.0.1)",
+    )
+    net.add_argument(
+        "--port",
+        type=_non_negative_int,
+        default=0,
+        help="signaling server port (default 0: a free port per trial)",
+    )
+    net.add_argument(
+        "--ice-interfaces",
+        type=_ice_interfaces,
+        default="loopback",
+        metavar="loopback|all|ADDR[,ADDR]",
+        help="ICE host candidates: loopback only (default), all interfaces, or these "
+        "addresses (for peers on several hosts)",
     )
     _common_outputs(run, plot_help="write a survival curve PNG to PATH")
     run.add_argument(
@@ -196,6 +234,10 @@ def main(
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         if args.command == "run":
             return _cmd_run(args, run_point)
@@ -240,6 +282,7 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
             resume=args.resume,
             on_trial=lambda _record: advance(1),
             name=scenario.name,
+            network={"host": args.host, "port": args.port, "interfaces": args.ice_interfaces},
         )
     if args.json is not None:
         _write_json(result.to_dict(), args.json)

@@ -100,6 +100,7 @@ class Cluster:
         transport: str = "webrtc",
         data: bytes | None = None,
         host: str = "127.0.0.1",
+        port: int = 0,
         interfaces: str = "loopback",
         roles: Mapping[str, type[Node]] | None = None,
         log: logging.Logger | None = None,
@@ -119,7 +120,7 @@ class Cluster:
             params, trial, packet_bytes=wire.packet_message_size(params.symbols, params.symbol_size)
         )
         self._coordinator = _Coordinator(self, self.controller)
-        self.server = SignalingServer(host=host, port=0, handler=self._coordinator)
+        self.server = SignalingServer(host=host, port=port, handler=self._coordinator)
         self.nodes: list[Node] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._memory: Any = None
@@ -210,9 +211,25 @@ async def run_trial(
     data: bytes | None = None,
     roles: Mapping[str, type[Node]] | None = None,
     configure: Callable[[Cluster], None] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    interfaces: str = "loopback",
 ) -> TrialRecord:
-    """Run one loop test over a fresh networked cluster and return its record."""
-    async with Cluster(params, trial, transport=transport, data=data, roles=roles) as cluster:
+    """Run one loop test over a fresh networked cluster and return its record.
+
+    ``host``/``port`` bind the signaling server (default: 127.0.0.1, a free port);
+    ``interfaces`` selects ICE host candidates (``loopback`` or ``all``/addresses, see
+    :mod:`rlnc_testbed.transport.ice`)."""
+    async with Cluster(
+        params,
+        trial,
+        transport=transport,
+        data=data,
+        roles=roles,
+        host=host,
+        port=port,
+        interfaces=interfaces,
+    ) as cluster:
         if configure is not None:
             configure(cluster)
         return await cluster.run()

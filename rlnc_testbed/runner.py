@@ -93,8 +93,12 @@ def run_point(
     on_trial: TrialCallback | None = None,
     workers: int = 1,
     name: str = "",
+    network: Mapping[str, Any] | None = None,
 ) -> PointResult:
-    """Run the trials of one point (all of them unless ``trials`` is given)."""
+    """Run the trials of one point (all of them unless ``trials`` is given).
+
+    ``network`` passes ``host``, ``port`` and ``interfaces`` to each networked trial
+    (:func:`rlnc_testbed.cluster.run_trial`); the ``sim`` transport ignores it."""
     if transport not in RUN_TRANSPORTS:
         raise ParameterError(
             f"transport must be one of {', '.join(RUN_TRANSPORTS)}; got {transport!r}"
@@ -125,7 +129,14 @@ def run_point(
             _run_sim(params, todo, data=data, workers=workers, finished=finished)
         else:
             asyncio.run(
-                _run_networked(params, todo, transport=transport, data=data, finished=finished)
+                _run_networked(
+                    params,
+                    todo,
+                    transport=transport,
+                    data=data,
+                    finished=finished,
+                    network=dict(network or {}),
+                )
             )
         ordered = [records[t] for t in wanted]
         summary = summarize(params, ordered)
@@ -163,11 +174,12 @@ async def _run_networked(
     transport: str,
     data: bytes | None,
     finished: TrialCallback,
+    network: Mapping[str, Any],
 ) -> None:
     from .cluster import run_trial
 
     for t in trials:
-        finished(await run_trial(params, t, transport=transport, data=data))
+        finished(await run_trial(params, t, transport=transport, data=data, **network))
 
 
 def expand_grid(base: Params, axes: Mapping[str, Iterable[Any]]) -> list[Params]:

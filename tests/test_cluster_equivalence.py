@@ -51,9 +51,10 @@ async def test_memory_cluster_matches_simulator_variants(changes):
 
 
 @pytest.mark.webrtc
-@pytest.mark.parametrize("scheme", ["replication", "rlnc"])
-async def test_webrtc_cluster_matches_simulator(scheme):
-    params = Params(scheme=scheme, seed=11, redundancy=2.0, **SMALL)
+@pytest.mark.parametrize("scheme", ["replication", "coded-copy", "rlnc"])
+@pytest.mark.parametrize("seed", [11, 12])
+async def test_webrtc_cluster_matches_simulator(scheme, seed):
+    params = Params(scheme=scheme, seed=seed, redundancy=2.0, **SMALL)
     record = await run_trial(params, 2, transport="webrtc")
     assert outcomes(record) == outcomes(simulate_trial(params, 2))
     # Every link of every round went over a real ICE pair on loopback.
