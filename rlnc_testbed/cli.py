@@ -9,8 +9,8 @@ stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import logging
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
