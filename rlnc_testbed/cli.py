@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from . import __version__
+from .argtypes import integer, positive_float
 from .history import HistoryError
 from .plots import PlotError
 from .protocol.params import FIELDS, KEEP_RULES, SCHEMES, ParameterError, Params
 from .results import TrialRecord
-from .runner import RUN_TRANSPORTS, PointResult, expand_grid, run_point, run_sweep
+from .runner import RUN_TRANSPORTS, SWEEP_AXES, PointResult, expand_grid, run_point, run_sweep
 from .scenario import ScenarioError, load_scenario
 from .summary import SummaryError
 
@@ -49,14 +50,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+_positive_int = integer(1)
+_non_negative_int = integer(0)
+_positive_float = positive_float
 
 
 def _ice_interfaces(text: str) -> str:
@@ -67,26 +63,6 @@ def _ice_interfaces(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -331,25 +307,7 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
         scenario = load_scenario(args.scenario)
         base = scenario.params
         transport = args.transport or scenario.transport
-    axes = {
-        name: getattr(args, name)
-        for name in (
-            "scheme",
-            "field",
-            "redundancy",
-            "q",
-            "parents",
-            "keep",
-            "beta",
-            "peers",
-            "symbols",
-            "symbol_size",
-            "rounds",
-            "trials",
-            "seed",
-        )
-        if getattr(args, name) is not None
-    }
+    axes = {name: getattr(args, name) for name in SWEEP_AXES if getattr(args, name) is not None}
     points = expand_grid(base, axes)
     if args.resume and args.history_dir is None:
         raise ParameterError("--resume needs --history-dir DIR")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import pytest_asyncio
 
+from .argtypes import choice, integer, positive_float
 from .protocol.params import Params
 from .results import TrialRecord
 from .scenario import SCENARIO_TRANSPORTS, Scenario, ScenarioError, load_scenarios
@@ -84,42 +85,10 @@ class RlncOptions:
 # -- options ---------------------------------------------------------------------------------
 
 
-def _transport(text: str) -> str:
-    if text not in SCENARIO_TRANSPORTS:
-        raise argparse.ArgumentTypeError(
-            f"must be one of {', '.join(SCENARIO_TRANSPORTS)}; got {text!r}"
-        )
-    return text
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0; got {value}")
-    return value
-
-
-def _factor(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number; got {text!r}")
-    return value
+_transport = choice(SCENARIO_TRANSPORTS)
+_positive_int = integer(1)
+_seed = integer(0)
+_factor = positive_float
 
 
 #: (option suffix, converter, help); the ini twin is ``rlnc_<suffix with _>``.

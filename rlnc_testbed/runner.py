@@ -34,7 +34,7 @@ __all__ = [
 
 RUN_TRANSPORTS = ("sim", "memory", "webrtc")
 #: Params fields a sweep may vary.
-SWEEP_AXES = (
+SWEEP_AXES: tuple[str, ...] = (
     "scheme",
     "field",
     "redundancy",
