@@ -280,7 +280,8 @@ def _read_data(path: Path, params: Params) -> bytes:
     if len(data) > capacity:
         raise ParameterError(
             f"data file {path} has {len(data)} bytes; at most symbols * "
-            f"symbol_size = {capacity} fit"
+            f"symbol_size = {capacity} fit (set symbol_size >= "
+            f"{-(-len(data) // params.symbols)} in the scenario, or more symbols)"
         )
     return data
 
