@@ -9,6 +9,9 @@ and a trial leaves nothing running.
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
+from pathlib import Path
 
 import pytest
 
@@ -66,8 +69,22 @@ async def test_webrtc_cluster_matches_simulator(scheme, seed):
         assert link["bytes_sent"] + link["bytes_received"] > 0
 
 
+def _sockets() -> int:
+    """Open sockets of this process (Linux /proc)."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if "socket:" in _readlink(fd))
+
+
+def _readlink(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
 @pytest.mark.webrtc
-async def test_webrtc_trial_leaves_no_task_behind():
+async def test_webrtc_trial_leaves_no_task_or_socket_behind():
+    before = _sockets()
     params = Params(
         scheme="rlnc",
         seed=3,
@@ -84,6 +101,24 @@ async def test_webrtc_trial_leaves_no_task_behind():
     assert all(node.signaling.closed for node in cluster.nodes)
     leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert leftover == []
+    gc.collect()
+    assert _sockets() <= before, "a UDP/TCP socket of the trial is still open"
+
+
+@pytest.mark.webrtc
+async def test_ten_peer_webrtc_rounds_match_simulator():
+    params = Params(
+        peers=10,
+        symbols=20,
+        symbol_size=220,
+        redundancy=2.0,
+        parents=3,
+        scheme="rlnc",
+        rounds=5,
+        seed=99,
+    )
+    record = await run_trial(params, 0, transport="webrtc")
+    assert outcomes(record) == outcomes(simulate_trial(params, 0))
 
 
 async def test_user_data_is_stored_and_verified():
