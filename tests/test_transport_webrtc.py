@@ -212,3 +212,22 @@ async def test_bad_inputs_name_the_problem() -> None:
     async with webrtc_pair() as (ab, _):
         with pytest.raises(TypeError, match="takes bytes, got str"):
             await ab.send("text")  # type: ignore[arg-type]
+
+
+async def test_unframed_message_from_a_hostile_remote_is_a_transport_error() -> None:
+    async with webrtc_pair() as (ab, ba):
+        ab._dc.send(b"\x07not our framing")  # raw data channel: bypasses our framing
+        with pytest.raises(TransportError, match="unframed"):
+            await recv(ba)
+
+
+async def test_oversized_reassembly_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rlnc_testbed.transport import webrtc
+
+    monkeypatch.setattr(webrtc, "MAX_REASSEMBLED", 100_000)
+    async with webrtc_pair() as (ab, ba):
+        await ab.send(b"small is fine")
+        assert await recv(ba) == b"small is fine"
+        await ab.send(bytes(300_000))  # five fragments, more than the limit
+        with pytest.raises(TransportError, match="exceeds"):
+            await recv(ba)

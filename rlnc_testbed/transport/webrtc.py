@@ -32,6 +32,7 @@ from rlnc_testbed.transport.ice import host_interfaces, parse_interfaces, select
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "MAX_REASSEMBLED",
     "SendSignal",
     "WebRTCChannel",
     "WebRTCConnector",
@@ -45,6 +46,10 @@ DEFAULT_MAX_MESSAGE_SIZE = 65536
 _HIGH_WATER = 1 << 20
 #: ... until aiortc reports it drained to this many (``bufferedamountlow``).
 _LOW_WATER = 256 << 10
+
+#: Largest whole message reassembled from fragments; a remote that sends more is cut off
+#: (bounded memory against a hostile or broken peer). Above wire.Limits.max_message (32 MiB).
+MAX_REASSEMBLED = 64 << 20
 
 _MORE, _LAST = b"\x01", b"\x00"
 _CLOSED = object()
@@ -90,6 +95,7 @@ class WebRTCChannel:
         self._state = ChannelState.CONNECTING
         self._inbox: asyncio.Queue[bytes | object] = asyncio.Queue()
         self._parts: list[bytes] = []
+        self._parts_size = 0
         self._error: str | None = None
         self._dead = False  # the far end or the connection is gone
         self._opened = asyncio.Event()
@@ -140,9 +146,18 @@ class WebRTCChannel:
             self._mark_dead()
             return
         self._parts.append(message[1:])
+        self._parts_size += len(message) - 1
+        if self._parts_size > MAX_REASSEMBLED:
+            self._error = (
+                f"message from {self.stats.remote} on {self.stats.label!r} exceeds "
+                f"{MAX_REASSEMBLED} bytes"
+            )
+            self._parts, self._parts_size = [], 0
+            self._mark_dead()
+            return
         if message[:1] == _LAST:
             data = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
-            self._parts = []
+            self._parts, self._parts_size = [], 0
             self._inbox.put_nowait(data)
 
     def _on_dc_close(self) -> None:
