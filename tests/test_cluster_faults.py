@@ -135,9 +135,10 @@ class _NoSignaling:
     [
         b"not a wire message at all",
         wire.serialize(wire.Done(count=0, generation=0)),  # valid, but not a Hello
-        wire.serialize(wire.Hello(sender="engine", role="engine", purpose="collect", round=0)),
+        wire.serialize(wire.Hello(sender="b", role="engine", purpose="collect", round=0)),
+        wire.serialize(wire.Hello(sender="engine", role="engine", purpose="store", round=0)),
     ],
-    ids=["garbage", "no-hello", "wrong-purpose"],
+    ids=["garbage", "no-hello", "wrong-purpose", "impersonating-the-engine"],
 )
 async def test_peer_refuses_a_channel_that_does_not_start_with_a_valid_hello(first):
     from rlnc_testbed.transport.memory import MemoryNetwork, memory_pair

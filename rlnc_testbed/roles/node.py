@@ -160,6 +160,14 @@ class Node:
                     return  # the sender is finished with this link
                 if not isinstance(hello, wire.Hello):
                     raise wire.WireError("type", 0, "expected Hello first")
+                if hello.sender != channel.stats.remote:
+                    # The transport knows who opened the channel (signaling stamps it); a
+                    # Hello claiming someone else is an impersonation attempt.
+                    raise wire.WireError(
+                        "sender",
+                        0,
+                        f"Hello claims {hello.sender!r} on a channel from {channel.stats.remote!r}",
+                    )
                 before = _counters(channel)
                 accepted = await self.on_channel(hello, reader)
                 await channel.send(wire.serialize(wire.Done(count=accepted, generation=self.trial)))
