@@ -88,14 +88,14 @@ def plot_success_vs_parents(
     axes = fig.subplots(1, len(schemes), sharey=True, squeeze=False)[0]
     for ax, scheme in zip(axes, schemes, strict=True):
         lines = _lines([p for p in points if p.scheme == scheme], label_fields, x="parents")
-        for label, line in lines.items():
-            _errorbar(ax, [p.parents for p in line], line, label)
+        for (label, line), colour in zip(lines.items(), _colours(len(lines)), strict=True):
+            _errorbar(ax, [p.parents for p in line], line, label, color=colour)
         ax.set_title(scheme)
         ax.set_xlabel("parents P")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small", loc="best")
+        ax.legend(fontsize="x-small" if len(lines) > 6 else "small", loc="best")
     axes[0].set_ylabel("success rate (95% CI)")
     fig.suptitle(
         f"Success rate vs number of parents\n{_fixed(points, label_fields)}", fontsize="medium"
