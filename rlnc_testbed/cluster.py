@@ -17,8 +17,8 @@ from typing import Any
 
 from . import wire
 from .protocol.params import Params
-from .protocol.rounds import Finish, Phase, Send, SpawnNewcomer, TrialController
-from .results import TrialRecord
+from .protocol.rounds import Finish, Phase, RoundDone, Send, SpawnNewcomer, TrialController
+from .results import RoundRecord, TrialRecord
 from .roles.collector import Collector
 from .roles.engine import Engine
 from .roles.node import Node
@@ -85,6 +85,9 @@ class _Coordinator:
                     await self.cluster.server.send(action.to, action.message)
             elif isinstance(action, SpawnNewcomer):
                 self.cluster.spawn(self.cluster.roles["newcomer"], role="newcomer")
+            elif isinstance(action, RoundDone):
+                if self.cluster.on_round is not None:
+                    self.cluster.on_round(action.record)
             elif isinstance(action, Finish):
                 self.finished.set()
 
@@ -103,6 +106,7 @@ class Cluster:
         port: int = 0,
         interfaces: str = "loopback",
         roles: Mapping[str, type[Node]] | None = None,
+        on_round: Callable[[RoundRecord], None] | None = None,
         log: logging.Logger | None = None,
     ) -> None:
         if transport not in TRANSPORTS:
@@ -114,6 +118,8 @@ class Cluster:
         self.host = host
         self.interfaces = interfaces
         self.log = log or logger
+        #: Called with each round's final record as soon as the round ends (streaming).
+        self.on_round = on_round
         #: Node class per role; replace one to inject faults (silent, polluting, ...).
         self.roles: dict[str, type[Node]] = {**DEFAULT_ROLES, **(roles or {})}
         self.controller = TrialController(
@@ -211,6 +217,7 @@ async def run_trial(
     data: bytes | None = None,
     roles: Mapping[str, type[Node]] | None = None,
     configure: Callable[[Cluster], None] | None = None,
+    on_round: Callable[[RoundRecord], None] | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
     interfaces: str = "loopback",
@@ -226,6 +233,7 @@ async def run_trial(
         transport=transport,
         data=data,
         roles=roles,
+        on_round=on_round,
         host=host,
         port=port,
         interfaces=interfaces,

@@ -19,7 +19,7 @@ from typing import Any
 
 from .history import HistoryWriter, completed_trials
 from .protocol.params import ParameterError, Params
-from .results import TrialRecord
+from .results import RoundRecord, TrialRecord
 from .summary import PointSummary, summarize
 
 __all__ = [
@@ -115,12 +115,19 @@ def run_point(
 
     writer = HistoryWriter(history, params=params, resume=resume) if history is not None else None
     try:
+        streamed: set[int] = set()  # trials whose rounds were written as they ended
+
+        def round_done(trial: int, record: RoundRecord) -> None:
+            streamed.add(trial)
+            if writer is not None:
+                writer.round(trial, record)
 
         def finished(record: TrialRecord) -> None:
             records[record.trial] = record
             if writer is not None:
-                for rnd in record.rounds:
-                    writer.round(record.trial, rnd)
+                if record.trial not in streamed:
+                    for rnd in record.rounds:
+                        writer.round(record.trial, rnd)
                 writer.trial(record)
             if on_trial is not None:
                 on_trial(record)
@@ -135,6 +142,7 @@ def run_point(
                     transport=transport,
                     data=data,
                     finished=finished,
+                    round_done=round_done,
                     network=dict(network or {}),
                 )
             )
@@ -174,12 +182,20 @@ async def _run_networked(
     transport: str,
     data: bytes | None,
     finished: TrialCallback,
+    round_done: Callable[[int, RoundRecord], None],
     network: Mapping[str, Any],
 ) -> None:
     from .cluster import run_trial
 
     for t in trials:
-        finished(await run_trial(params, t, transport=transport, data=data, **network))
+
+        def on_round(record: RoundRecord, trial: int = t) -> None:
+            round_done(trial, record)
+
+        record = await run_trial(
+            params, t, transport=transport, data=data, on_round=on_round, **network
+        )
+        finished(record)
 
 
 def expand_grid(base: Params, axes: Mapping[str, Iterable[Any]]) -> list[Params]:

@@ -94,3 +94,27 @@ def test_sweep_writes_one_history_per_point(tmp_path):
 def test_unknown_transport_is_refused():
     with pytest.raises(ParameterError, match="transport"):
         run_point(SMALL, transport="carrier-pigeon")
+
+
+def test_networked_runs_write_every_round_to_history(tmp_path):
+    path = tmp_path / "net.jsonl"
+    result = run_point(SMALL.with_(trials=2), transport="memory", history=path)
+    contents = read_history(path)
+    assert sorted(contents.trials) == [0, 1]
+    assert len(contents.rounds) == sum(len(t.rounds) for t in result.trials)
+
+
+async def test_cluster_reports_each_round_while_the_trial_runs():
+    from rlnc_testbed.cluster import Cluster
+
+    seen: list[tuple[int, bool]] = []
+    async with Cluster(SMALL, 0, transport="memory") as cluster:
+
+        def on_round(record):
+            # Still running: the controller has not finished the trial yet.
+            seen.append((record.round, cluster.controller.finish_reason == ""))
+
+        cluster.on_round = on_round
+        record = await cluster.run()
+    assert [r for r, _ in seen] == [r.round for r in record.rounds]
+    assert all(running for _, running in seen[:-1])

@@ -32,6 +32,7 @@ __all__ = [
     "Action",
     "Finish",
     "Phase",
+    "RoundDone",
     "Send",
     "SpawnNewcomer",
     "TrialController",
@@ -74,7 +75,14 @@ class Finish:
     reason: str
 
 
-Action = Send | SpawnNewcomer | Finish
+@dataclass(frozen=True)
+class RoundDone:
+    """A round ended (verified or not); ``record`` is final. Lets the pump stream it."""
+
+    record: RoundRecord
+
+
+Action = Send | SpawnNewcomer | RoundDone | Finish
 
 #: Timeout units allowed per phase (scaled by :func:`rlnc_testbed.timeouts.unit`).
 PHASE_UNITS = {
@@ -349,27 +357,27 @@ class TrialController:
             verdict = str(report.get("verdict", "ok" if verified else "error"))
         repair_packets = rnd.repair_packets
         collect_packets = int(report.get("packets", 0))
-        self.record.rounds.append(
-            RoundRecord(
-                round=rnd.number,
-                failed=rnd.failed,
-                newcomer=rnd.newcomer or self.params.peers + rnd.number,
-                parents=rnd.parents,
-                newcomer_rank=rnd.newcomer_rank,
-                global_rank=int(report.get("global_rank", 0)),
-                decoded=decoded,
-                verified=verified,
-                verdict=verdict,
-                repair_packets=repair_packets,
-                repair_bytes=repair_packets * self._packet_bytes,
-                collect_packets=collect_packets,
-                collect_bytes=collect_packets * self._packet_bytes,
-                duration=max(0.0, self._clock() - rnd.started),
-                error=error or str(report.get("error", "")),
-                links=list(rnd.links)
-                + [link for link in report.get("links", []) if isinstance(link, dict)],
-            )
+        record = RoundRecord(
+            round=rnd.number,
+            failed=rnd.failed,
+            newcomer=rnd.newcomer or self.params.peers + rnd.number,
+            parents=rnd.parents,
+            newcomer_rank=rnd.newcomer_rank,
+            global_rank=int(report.get("global_rank", 0)),
+            decoded=decoded,
+            verified=verified,
+            verdict=verdict,
+            repair_packets=repair_packets,
+            repair_bytes=repair_packets * self._packet_bytes,
+            collect_packets=collect_packets,
+            collect_bytes=collect_packets * self._packet_bytes,
+            duration=max(0.0, self._clock() - rnd.started),
+            error=error or str(report.get("error", "")),
+            links=list(rnd.links)
+            + [link for link in report.get("links", []) if isinstance(link, dict)],
         )
+        self.record.rounds.append(record)
+        self._actions.append(RoundDone(record))
 
     def _finish(self, reason: str) -> None:
         self.finish_reason = reason
