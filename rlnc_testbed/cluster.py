@@ -153,7 +153,10 @@ class Cluster:
             for _ in range(self.params.peers):
                 await self._start_node(self.roles["peer"], role="peer")
             await self._start_node(self.roles["engine"], role="engine", data=self.data)
-            await self._coordinator.finished.wait()
+            # The watchdog ends every phase in time; this outer bound only guards against
+            # the watchdog itself failing.
+            async with asyncio.timeout(self.controller.max_units() * unit()):
+                await self._coordinator.finished.wait()
         finally:
             watchdog.cancel()
         return self.controller.record

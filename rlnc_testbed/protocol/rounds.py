@@ -156,6 +156,12 @@ class TrialController:
     def alive(self) -> tuple[int, ...]:
         return tuple(self._alive)
 
+    def max_units(self) -> float:
+        """Timeout units the whole trial may last if every phase used its deadline."""
+        setup = PHASE_UNITS[Phase.JOINING] + PHASE_UNITS[Phase.DISTRIBUTING]
+        per_round = sum(PHASE_UNITS[p] for p in (Phase.FAILING, Phase.REPAIRING, Phase.COLLECTING))
+        return setup + self.params.rounds * per_round + 10.0
+
     def deadline_units(self) -> float:
         """Timeout units the current phase may last (0 when DONE)."""
         return PHASE_UNITS.get(self._phase, 0.0)
