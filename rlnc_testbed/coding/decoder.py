@@ -6,7 +6,7 @@ import numpy as np
 
 from ._checks import check_count, check_packet, check_positive
 from .gf import check_field
-from .linalg import kernels, payload_product
+from .linalg import aligned_zeros, kernels, payload_product
 from .packet import CodedPacket
 
 __all__ = ["DecodeError", "Decoder"]
@@ -50,7 +50,7 @@ class Decoder:
         self._basis = np.zeros((k, k), dtype=np.uint8)
         self._transform = np.zeros((k, k), dtype=np.uint8)
         self._pivot_row = np.full(k, -1, dtype=np.int64)
-        self._payloads = np.zeros((k, self.symbol_size), dtype=np.uint8)
+        self._payloads = aligned_zeros((k, self.symbol_size), np.uint8)
         self._rank = 0
         self._recovered: bytes | None = None
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from ._checks import check_count, check_positive, check_rng
 from .gf import check_field
-from .linalg import payload_product
+from .linalg import aligned_zeros, payload_product
 from .packet import CodedPacket
 
 __all__ = ["Encoder", "packets_from_rows"]
@@ -53,7 +53,7 @@ class Encoder:
                 f"{self.symbol_size} bytes ({capacity} bytes)"
             )
         self.data_length = len(raw)
-        source = np.zeros(capacity, dtype=np.uint8)
+        source = aligned_zeros((capacity,), np.uint8)
         source[: len(raw)] = np.frombuffer(raw, dtype=np.uint8)
         self.source = source.reshape(self.symbols, self.symbol_size)
         self.source.flags.writeable = False

@@ -8,10 +8,14 @@ first use; this module (and numba) is imported lazily by the wrappers, so import
 Payload products work on ``uint64`` words (8 payload bytes each, so loops vectorise):
 
 * GF(2): ``out_i ^= y_j`` for every ``a[i, j] == 1``.
-* GF(2^8): per source row j and column chunk, two 16-entry tables ``lo[v] = v * y_j`` and
-  ``hi[v] = (16 v) * y_j`` are built with SWAR doubling; then ``out_i ^= lo[c & 15] ^ hi[c >> 4]``
-  for ``c = a[i, j]``, one streaming pass per (i, j) (the split-nibble method of ISA-L, with
-  whole table rows instead of shuffles).
+* GF(2^8), portable SWAR (``gf256_matmul_swar``): per source row j and column chunk, two
+  16-entry tables
+  ``lo[v] = v * y_j`` and ``hi[v] = (16 v) * y_j`` are built with SWAR doubling; then
+  ``out_i ^= lo[c & 15] ^ hi[c >> 4]`` for ``c = a[i, j]``, one streaming pass per (i, j) (the
+  split-nibble method of ISA-L, with whole table rows instead of shuffles).
+
+On CPUs with GFNI and AVX-512, :mod:`.gfni` has a faster GF(2^8) product; :mod:`.linalg`
+picks whichever suits the host.
 
 PYTEST_DONT_REWRITE: pytest rewrites asserts in every module of a plugin's distribution (this
 package ships a pytest11 plugin), and numba cannot compile rewritten asserts.
@@ -30,7 +34,7 @@ __all__ = [
     "INV",
     "eliminate_insert",
     "gf2_matmul_words",
-    "gf256_matmul_words",
+    "gf256_matmul_swar",
     "matmul_bytes",
     "rank_kernel",
 ]
@@ -58,8 +62,8 @@ def _double(v: np.uint64) -> np.uint64:
 
 
 @njit(cache=True)
-def gf256_matmul_words(a: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
-    """``out ^= a @ y`` over GF(2^8); a: uint8 (n, k), y: uint64 (k, w), out: uint64 (n, w)."""
+def gf256_matmul_swar(a: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    """``out ^= a @ y`` over GF(2^8) (portable); a: uint8 (n, k), y, out: uint64 (k|n, w)."""
     n, k = a.shape
     w = y.shape[1]
     assert y.shape[0] == k and out.shape[0] == n and out.shape[1] == w

@@ -6,17 +6,39 @@ numba itself) are imported on first use so ``import rlnc_testbed.coding`` stays 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .gf import GF2, check_field
 
-__all__ = ["as_field_matrix", "kernels", "matmul", "payload_product", "rank"]
+__all__ = [
+    "ALIGNMENT",
+    "aligned_zeros",
+    "as_field_matrix",
+    "kernels",
+    "matmul",
+    "payload_product",
+    "rank",
+]
 
 #: Below this many output columns, ``matmul`` uses the byte-table kernel instead of words.
 _WORD_KERNEL_MIN_COLS = 64
+#: Byte alignment of payload buffers: one cache line (and one 512-bit vector), so the word
+#: kernels' vector loads never straddle two lines (numpy itself only aligns to 16 bytes).
+ALIGNMENT = 64
+
+
+def aligned_zeros(shape: tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
+    """A new zeroed C-contiguous array whose data starts on an ``ALIGNMENT``-byte boundary."""
+    dt = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+    buffer = np.zeros(nbytes + ALIGNMENT, dtype=np.uint8)
+    start = -buffer.ctypes.data % ALIGNMENT
+    return buffer[start : start + nbytes].view(dt).reshape(shape)
 
 
 def kernels() -> ModuleType:
@@ -24,6 +46,13 @@ def kernels() -> ModuleType:
     from . import kernels as module
 
     return module
+
+
+def gf256_product_kernel() -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
+    """The fastest ``out ^= a @ y`` GF(2^8) word kernel for this host (GFNI or portable)."""
+    from . import gfni
+
+    return gfni.gf256_matmul_gfni if gfni.HAS_GFNI else kernels().gf256_matmul_swar
 
 
 def as_field_matrix(value: Any, field: int, name: str) -> np.ndarray:
@@ -55,19 +84,19 @@ def payload_product(a: np.ndarray, y: np.ndarray, field: int) -> np.ndarray:
     """``a @ y`` for checked uint8 a (n, k) and y (k, s); returns a new uint8 (n, s) array.
 
     Internal fast path (no validation): works on 8-byte words, padding y's columns when
-    ``s % 8 != 0``.
+    ``s % 8 != 0``. The result is ``ALIGNMENT``-aligned; the product is fastest when y is too
+    (and s is a multiple of 64), as the coders' payload buffers are.
     """
     n, k = a.shape
     s = y.shape[1]
     width = -(-s // 8) * 8
     if width != s or not y.flags.c_contiguous:
-        padded = np.zeros((k, width), dtype=np.uint8)
+        padded = aligned_zeros((k, width), np.uint8)
         padded[:, :s] = y
         y = padded
-    out = np.zeros((n, width // 8), dtype=np.uint64)
+    out = aligned_zeros((n, width // 8), np.uint64)
     if n and k and width:
-        module = kernels()
-        kernel = module.gf2_matmul_words if field == GF2 else module.gf256_matmul_words
+        kernel = kernels().gf2_matmul_words if field == GF2 else gf256_product_kernel()
         kernel(np.ascontiguousarray(a), y.view(np.uint64), out)
     result = out.view(np.uint8)
     return result if width == s else np.ascontiguousarray(result[:, :s])

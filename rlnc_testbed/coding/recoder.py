@@ -9,7 +9,7 @@ import numpy as np
 from ._checks import check_count, check_packet, check_rng
 from .encoder import packets_from_rows
 from .gf import check_field
-from .linalg import kernels, payload_product
+from .linalg import aligned_zeros, kernels, payload_product
 from .packet import CodedPacket
 
 __all__ = ["Recoder"]
@@ -43,7 +43,9 @@ class Recoder:
                 packet, symbols=self.symbols, symbol_size=self.symbol_size, field=self.field
             )
         self._coefficients = np.stack([p.coefficients for p in packets])
-        self._payloads = np.stack([p.payload for p in packets])
+        self._payloads = aligned_zeros((len(packets), self.symbol_size), np.uint8)
+        for row, packet in zip(self._payloads, packets, strict=True):
+            row[:] = packet.payload
 
     def __len__(self) -> int:
         return int(self._coefficients.shape[0])
