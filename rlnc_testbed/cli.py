@@ -108,22 +108,25 @@ def build_parser() -> argparse.ArgumentParser:
     net = run.add_argument_group("network (memory and webrtc transports)")
     net.add_argument(
         "--host",
-        default="127.0.0.1",
         help="address the signaling server binds (default 127.0.0.1)",
     )
     net.add_argument(
         "--port",
         type=_non_negative_int,
-        default=0,
         help="signaling server port (default 0: a free port per trial)",
     )
     net.add_argument(
         "--ice-interfaces",
         type=_ice_interfaces,
-        default="loopback",
         metavar="loopback|all|ADDR[,ADDR]",
         help="ICE host candidates: loopback only (default), all interfaces, or these "
         "addresses (for peers on several hosts)",
+    )
+    net.add_argument(
+        "--processes",
+        action="store_true",
+        help="webrtc only: run every storage peer and newcomer as its own OS process "
+        "('rlnc-testbed node')",
     )
     _common_outputs(run, plot_help="write a survival curve PNG to PATH")
     run.add_argument(
@@ -131,6 +134,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--resume", action="store_true", help="with --history: skip the trials PATH already holds"
+    )
+
+    node = sub.add_parser(
+        "node",
+        help="run one role as its own process, joined to a running signaling server",
+        description="Join the signaling server at --server as --role over WebRTC and serve "
+        "until the server closes the trial (or tells this peer to fail). This is how peers "
+        "run as separate processes or on other hosts.",
+    )
+    node.add_argument("--server", required=True, metavar="URL", help="ws://HOST:PORT/ws")
+    node.add_argument("--token", required=True, help="the run's join token")
+    node.add_argument("--role", required=True, choices=("peer", "newcomer", "collector", "engine"))
+    node.add_argument(
+        "--ice-interfaces",
+        type=_ice_interfaces,
+        default="loopback",
+        metavar="loopback|all|ADDR[,ADDR]",
+        help="ICE host candidates (default loopback)",
+    )
+    node.add_argument(
+        "--data", metavar="FILE", type=Path, help="engine only: the source file to store"
     )
 
     sweep = sub.add_parser(
@@ -217,6 +241,8 @@ def main(
     try:
         if args.command == "run":
             return _cmd_run(args, run_point)
+        if args.command == "node":
+            return _cmd_node(args)
         return _cmd_sweep(args, run_sweep)
     except (*_INPUT_ERRORS, OSError) as exc:
         message = _os_message(exc) if isinstance(exc, OSError) else str(exc)
@@ -258,7 +284,7 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
             resume=args.resume,
             on_trial=lambda _record: advance(1),
             name=scenario.name,
-            network={"host": args.host, "port": args.port, "interfaces": args.ice_interfaces},
+            network=_network_options(args),
         )
     if args.json is not None:
         _write_json(result.to_dict(), args.json)
@@ -271,6 +297,41 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
         if len(result.trials) <= ROUND_TABLE_MAX_TRIALS:
             console.print(_rounds_table(result.trials))
         console.print(_summary_table([result], title=f"{scenario.name} ({scenario.transport})"))
+    return 0
+
+
+def _network_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The network options the user gave (the rest keep run_trial's defaults)."""
+    given = {
+        "host": args.host,
+        "port": args.port,
+        "interfaces": args.ice_interfaces,
+        "processes": args.processes or None,
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _cmd_node(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .signaling.client import SignalingError
+    from .standalone import run_node
+
+    data = args.data.read_bytes() if args.data is not None else None
+    try:
+        node = asyncio.run(
+            run_node(
+                args.server,
+                token=args.token,
+                role=args.role,
+                interfaces=args.ice_interfaces,
+                data=data,
+            )
+        )
+    except (SignalingError, TimeoutError) as exc:
+        print(f"rlnc-testbed node: error: {exc}", file=sys.stderr)
+        return 1
+    logging.getLogger(__name__).info("node %s stopped: %s", args.role, node.stop_reason)
     return 0
 
 

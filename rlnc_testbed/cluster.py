@@ -12,31 +12,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import wire
-from .protocol.params import Params
+from .protocol.params import ParameterError, Params
 from .protocol.rounds import Finish, Phase, RoundDone, Send, SpawnNewcomer, TrialController
 from .results import RoundRecord, TrialRecord
-from .roles.collector import Collector
-from .roles.engine import Engine
-from .roles.node import Node
-from .roles.storage import Newcomer, StoragePeer
+from .roles import ROLE_CLASSES, Node
 from .signaling.client import SignalingClient
 from .signaling.server import SignalingServer
+from .standalone import attach_webrtc
 from .timeouts import unit
 from .transport.base import Connector
 
 __all__ = ["DEFAULT_ROLES", "TRANSPORTS", "Cluster", "run_trial"]
 
 TRANSPORTS = ("memory", "webrtc")
-DEFAULT_ROLES: dict[str, type[Node]] = {
-    "engine": Engine,
-    "collector": Collector,
-    "peer": StoragePeer,
-    "newcomer": Newcomer,
-}
+#: Node class per role unless a Cluster is given others (fault injection).
+DEFAULT_ROLES: dict[str, type[Node]] = dict(ROLE_CLASSES)
 
 logger = logging.getLogger(__name__)
 
@@ -107,10 +102,20 @@ class Cluster:
         interfaces: str = "loopback",
         roles: Mapping[str, type[Node]] | None = None,
         on_round: Callable[[RoundRecord], None] | None = None,
+        processes: bool = False,
         log: logging.Logger | None = None,
     ) -> None:
         if transport not in TRANSPORTS:
-            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}; got {transport!r}")
+            raise ParameterError(
+                f"transport must be one of {', '.join(TRANSPORTS)}; got {transport!r}"
+            )
+        if processes and transport != "webrtc":
+            raise ParameterError(
+                "processes=True needs the webrtc transport (memory channels are in-process)"
+            )
+        #: Run storage peers and newcomers as separate OS processes (``rlnc-testbed node``).
+        self.processes = processes
+        self._processes: list[asyncio.subprocess.Process] = []
         self.params = params
         self.trial = trial
         self.transport = transport
@@ -167,7 +172,10 @@ class Cluster:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _start_node(self, cls: type[Node], *, role: str, **kwargs: Any) -> Node:
+    async def _start_node(self, cls: type[Node], *, role: str, **kwargs: Any) -> Node | None:
+        if self.processes and role in ("peer", "newcomer"):
+            await self._start_process(role)
+            return None
         client = await SignalingClient.connect(self.server.url, token=self.server.token, role=role)
         connector = self._connector(client)
         node = cls(signaling=client, connector=connector, **kwargs)
@@ -177,23 +185,62 @@ class Cluster:
         task.add_done_callback(self._tasks.discard)
         return node
 
+    async def _start_process(self, role: str) -> None:
+        """Start ``rlnc-testbed node`` for ``role``; it joins by itself (ids in join order)."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "rlnc_testbed",
+            "--log-level",
+            "warning",
+            "node",
+            "--server",
+            self.server.url,
+            "--token",
+            self.server.token,
+            "--role",
+            role,
+            "--ice-interfaces",
+            self.interfaces,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self._processes.append(process)
+        task = asyncio.ensure_future(self._forward_stderr(process, role))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _forward_stderr(self, process: asyncio.subprocess.Process, role: str) -> None:
+        assert process.stderr is not None
+        async for line in process.stderr:
+            self.log.warning("%s process %d: %s", role, process.pid, line.decode().rstrip())
+
+    async def _stop_processes(self) -> None:
+        """Give node processes a bounded time to leave after 'close', then kill them."""
+        for process in self._processes:
+            try:
+                async with asyncio.timeout(5 * unit()):
+                    await process.wait()
+            except TimeoutError:
+                self.log.warning("node process %d did not exit; killing it", process.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        self._processes.clear()
+
     def _connector(self, client: SignalingClient) -> Connector:
         if self._memory is not None:
-            return self._memory.connector(client.id)
-        from .transport.webrtc import WebRTCConnector
-
-        async def send_signal(to: str, payload: dict[str, Any]) -> None:
-            await client.send({"type": "signal", "to": to, "payload": payload})
-
-        connector = WebRTCConnector(client.id, send_signal=send_signal, interfaces=self.interfaces)
-        client.on_signal = connector.handle_signal
-        return connector
+            connector: Connector = self._memory.connector(client.id)
+            return connector
+        return attach_webrtc(client, interfaces=self.interfaces)
 
     async def close(self) -> None:
-        """Stop every node and the server; bounded; leaves no task behind."""
+        """Stop every node and the server; bounded; leaves no task or process behind."""
         for node in list(self.nodes):
             with contextlib.suppress(Exception):
                 await node.shutdown()
+        await self._stop_processes()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -224,12 +271,14 @@ async def run_trial(
     host: str = "127.0.0.1",
     port: int = 0,
     interfaces: str = "loopback",
+    processes: bool = False,
 ) -> TrialRecord:
     """Run one loop test over a fresh networked cluster and return its record.
 
     ``host``/``port`` bind the signaling server (default: 127.0.0.1, a free port);
     ``interfaces`` selects ICE host candidates (``loopback`` or ``all``/addresses, see
-    :mod:`rlnc_testbed.transport.ice`)."""
+    :mod:`rlnc_testbed.transport.ice`); ``processes`` runs peers and newcomers as separate
+    OS processes."""
     async with Cluster(
         params,
         trial,
@@ -240,6 +289,7 @@ async def run_trial(
         host=host,
         port=port,
         interfaces=interfaces,
+        processes=processes,
     ) as cluster:
         if configure is not None:
             configure(cluster)

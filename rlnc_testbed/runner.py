@@ -103,6 +103,10 @@ def run_point(
         raise ParameterError(
             f"transport must be one of {', '.join(RUN_TRANSPORTS)}; got {transport!r}"
         )
+    if transport == "sim" and network:
+        raise ParameterError(
+            f"{', '.join(sorted(network))}: only for the memory and webrtc transports"
+        )
     wanted = list(range(params.trials)) if trials is None else list(trials)
     done: dict[int, TrialRecord] = {}
     if history is not None and resume and Path(history).exists():
