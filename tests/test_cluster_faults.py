@@ -152,3 +152,39 @@ async def test_peer_refuses_a_channel_that_does_not_start_with_a_valid_hello(fir
         assert peer.rejected == 1
         assert peer.stored == []
         assert peer.signaling.sent == []  # nothing reported as stored
+
+
+class _ScriptedSignaling(_NoSignaling):
+    """Hands a node one scripted message, then nothing."""
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        super().__init__()
+        self.message = message
+        self.closed = False
+
+    async def expect(self, kind: str, *, timeout: float | None = None) -> dict[str, Any]:
+        assert kind == self.message["type"]
+        return self.message
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "params", "params": {"peers": 1}},  # invalid parameter
+        {"type": "params", "params": {"colour": "red"}},  # unknown parameter
+        {"type": "params", "params": THREE.to_dict()},  # no trial index
+    ],
+    ids=["invalid", "unknown-key", "no-trial"],
+)
+async def test_node_stops_cleanly_on_unusable_params(message):
+    from rlnc_testbed.transport.memory import MemoryNetwork
+
+    async with MemoryNetwork() as net:
+        peer = StoragePeer(signaling=_ScriptedSignaling(message), connector=net.connector("1"))
+        async with asyncio.timeout(5):
+            await peer.run()
+    assert "unusable params" in peer.stop_reason
+    assert peer.signaling.closed

@@ -16,12 +16,11 @@ from typing import Any
 
 from .. import wire
 from ..protocol.params import Params
+from ..protocol.rounds import COLLECTOR_ID
 from ..signaling.client import SignalingError
 from ..timeouts import unit
 from ..transport.base import Channel, ChannelClosed, Connector, TransportError
 from .streams import MessageReader, send_messages
-
-COLLECTOR_ID = "collector"
 
 __all__ = ["IDLE_UNITS", "Node", "NodeStopped"]
 
@@ -68,8 +67,13 @@ class Node:
         """Serve until the server says close/fail, signaling goes away, or idle too long."""
         try:
             msg = await self.signaling.expect("params", timeout=IDLE_UNITS * unit())
-            self.params = Params.from_dict(msg["params"])
-            self.trial = int(msg["trial"])
+            try:
+                self.params = Params.from_dict(msg["params"])
+                self.trial = int(msg["trial"])
+            except (KeyError, TypeError, ValueError) as exc:  # ParameterError is a ValueError
+                self.stop_reason = f"unusable params from the server: {exc}"
+                self.log.error("%s %s stops: %s", self.role, self.id, self.stop_reason)
+                return
             self._spawn(self._accept_loop())
             await self._command_loop()
         except NodeStopped:
