@@ -4,7 +4,6 @@ collector."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from typing import Any
 
 from .. import wire
@@ -70,17 +69,7 @@ class Engine(Node):
                 )
 
     async def _send_source(self, data: bytes) -> None:
-        digest = hashlib.sha256(data).digest()
-        chunks = [
-            wire.SourceChunk(
-                generation=self.trial,
-                offset=offset,
-                total=len(data),
-                sha256=digest,
-                data=data[offset : offset + SOURCE_CHUNK],
-            )
-            for offset in range(0, max(len(data), 1), SOURCE_CHUNK)
-        ]
+        chunks = wire.source_chunks(data, generation=self.trial, max_chunk=SOURCE_CHUNK)
         await self.send_batch(
             COLLECTOR_ID, purpose="source", round=0, messages=chunks, count=len(chunks)
         )
