@@ -258,6 +258,12 @@ class Cluster:
     def phase(self) -> Phase:
         return self.controller.phase
 
+    @property
+    def memory_network(self) -> Any:
+        """The :class:`~rlnc_testbed.transport.memory.MemoryNetwork` of a ``memory`` cluster
+        (``drop``/``loss``/``delay`` controls for fault injection); None over WebRTC."""
+        return self._memory
+
 
 async def run_trial(
     params: Params,

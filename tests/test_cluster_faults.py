@@ -90,7 +90,7 @@ async def test_vanished_peer_during_collection_is_a_collect_timeout(fast_timeout
         def drop_peer_one_when_collecting(node_id: str, msg: dict[str, Any]) -> None:
             original(node_id, msg)
             if msg["type"] == "stored" and msg["round"] == 1:
-                cluster._memory.drop("1")  # peer 1 vanishes without a word
+                cluster.memory_network.drop("1")  # peer 1 vanishes without a word
 
         cluster.controller.message = drop_peer_one_when_collecting  # type: ignore[method-assign]
         record = await cluster.run()
