@@ -13,18 +13,17 @@ Packet      1     generation u32, field u16 (2|256), k u32, symbol_size u32,
 Hello       2     sender str8, role str8, purpose str8, round u32
 Done        3     count u32, generation u32
 SourceChunk 4     generation u32, offset u64, total u64, sha256 32 bytes, data bytes32
-Frame       5     stream u32, index u32, last u8 (0|1), data bytes32
 ==========  ====  ==========================================================================
 
-:func:`parse` checks, in order: minimum length, magic, version, type, ``Limits.max_message``,
-checksum, then each field (declared lengths against the remaining bytes and the limits *before*
-anything is allocated), trailing bytes, and finally the values (enums, GF(2) entries, ranges).
-Any problem raises :class:`WireError` naming the field and its byte offset. Message objects
-validate their values on construction too (then ``WireError.offset`` is -1).
+:func:`parse` checks, in order: minimum length, magic, version, type (an unknown code is an
+error), ``Limits.max_message``, checksum, then each field (declared lengths against the remaining
+bytes and the limits *before* anything is allocated; zero packet sizes), then the values as the
+message object is built (enums, names, GF(2) entries, ranges), and finally trailing bytes. Any
+problem raises :class:`WireError` naming the field and its byte offset. Message objects validate
+their values on construction too (then ``WireError.offset`` is -1).
 
-Large messages cross a data channel as :class:`Frame` pieces: :func:`fragment` cuts serialized
-bytes into frames of at most 64 KiB on the wire (aiortc advertises a 65536-byte maximum message
-size but does not enforce it), and a :class:`Reassembler` joins them again, in order.
+Splitting large messages for a data channel is the transport's job
+(:mod:`rlnc_testbed.transport.webrtc`), not this format's.
 """
 
 from __future__ import annotations
@@ -42,24 +41,19 @@ from rlnc_testbed.coding.packet import CodedPacket
 
 __all__ = [
     "DEFAULT_LIMITS",
-    "DEFAULT_MAX_FRAME",
     "FIELDS",
-    "FRAME_OVERHEAD",
     "MAGIC",
     "MAX_NAME",
     "PURPOSES",
     "ROLES",
     "VERSION",
     "Done",
-    "Frame",
     "Hello",
     "Limits",
     "Message",
     "PacketMessage",
-    "Reassembler",
     "SourceChunk",
     "WireError",
-    "fragment",
     "packet_message_size",
     "parse",
     "serialize",
@@ -84,15 +78,9 @@ _U64 = struct.Struct(">Q")
 _HEADER = struct.Struct(">2sBB")
 _PACKET_HEAD = struct.Struct(">IHII")
 _CHUNK_HEAD = struct.Struct(">IQQ32sI")
-_FRAME_HEAD = struct.Struct(">IIBI")
 _CRC_SIZE = 4
 _MIN_SIZE = _HEADER.size + _CRC_SIZE
 _SHA256_SIZE = 32
-
-#: Bytes a :class:`Frame` adds around its data.
-FRAME_OVERHEAD: Final = _HEADER.size + _FRAME_HEAD.size + _CRC_SIZE
-#: Default frame data size: a serialized frame is then exactly 65536 bytes at most.
-DEFAULT_MAX_FRAME: Final = 65536 - FRAME_OVERHEAD
 
 
 class WireError(ValueError):
@@ -114,7 +102,7 @@ class WireError(ValueError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Upper bounds :func:`parse` and :class:`Reassembler` enforce before allocating."""
+    """Upper bounds :func:`parse` enforces before allocating."""
 
     max_symbols: int = 4096
     max_symbol_size: int = 16 * 1024 * 1024
@@ -244,27 +232,9 @@ class SourceChunk:
             )
 
 
-@dataclass(frozen=True)
-class Frame:
-    """Piece ``index`` of serialized message ``stream``; ``last`` marks its final piece."""
+Message: TypeAlias = PacketMessage | Hello | Done | SourceChunk
 
-    stream: int
-    index: int
-    last: bool
-    data: bytes
-
-    def __post_init__(self) -> None:
-        _uint(self, "stream", 32)
-        _uint(self, "index", 32)
-        if not isinstance(self.last, bool):
-            raise TypeError(f"last must be a bool; got {type(self.last).__name__}")
-        if len(_bytes(self, "data")) >= 1 << 32:
-            raise WireError("data", -1, "longer than 2**32-1 bytes")
-
-
-Message: TypeAlias = PacketMessage | Hello | Done | SourceChunk | Frame
-
-_CODES: Final[dict[type, int]] = {PacketMessage: 1, Hello: 2, Done: 3, SourceChunk: 4, Frame: 5}
+_CODES: Final[dict[type, int]] = {PacketMessage: 1, Hello: 2, Done: 3, SourceChunk: 4}
 
 
 def packet_message_size(k: int, symbol_size: int) -> int:
@@ -302,11 +272,9 @@ def serialize(msg: Message) -> bytes:
         parts += [_str8(msg.sender), _str8(msg.role), _str8(msg.purpose), _U32.pack(msg.round)]
     elif isinstance(msg, Done):
         parts += [_U32.pack(msg.count), _U32.pack(msg.generation)]
-    elif isinstance(msg, SourceChunk):
+    else:
         chunk = (msg.generation, msg.offset, msg.total, msg.sha256, len(msg.data))
         parts += [_CHUNK_HEAD.pack(*chunk), msg.data]
-    else:
-        parts += [_FRAME_HEAD.pack(msg.stream, msg.index, int(msg.last), len(msg.data)), msg.data]
     return _seal(parts)
 
 
@@ -385,18 +353,7 @@ def _read_chunk(r: _Reader, limits: Limits) -> SourceChunk:
     return SourceChunk(generation, offset, total, sha256, r.raw("data", size))
 
 
-def _read_frame(r: _Reader, limits: Limits) -> Frame:
-    stream = r.uint("stream", _U32)
-    index = r.uint("index", _U32)
-    start = r.pos
-    last = r.uint("last", _U8)
-    if last > 1:
-        raise WireError("last", start, f"must be 0 or 1; got {last}")
-    size = r.length("data", _U32, limits.max_message, "max_message")
-    return Frame(stream, index, bool(last), r.raw("data", size))
-
-
-_READERS: Final = (_read_packet, _read_hello, _read_done, _read_chunk, _read_frame)
+_READERS: Final = (_read_packet, _read_hello, _read_done, _read_chunk)
 
 
 def parse(data: bytes | bytearray | memoryview, *, limits: Limits = DEFAULT_LIMITS) -> Message:
@@ -428,88 +385,6 @@ def parse(data: bytes | bytearray | memoryview, *, limits: Limits = DEFAULT_LIMI
     if reader.pos != end:
         raise WireError("trailing", reader.pos, f"{end - reader.pos} bytes after the last field")
     return msg
-
-
-def _frame_bytes(stream: int, index: int, last: bool, piece: memoryview) -> bytes:
-    head = _FRAME_HEAD.pack(stream, index, int(last), piece.nbytes)
-    return _seal([_HEADER.pack(MAGIC, VERSION, _CODES[Frame]), head, piece])
-
-
-def fragment(
-    message_bytes: bytes | bytearray | memoryview,
-    *,
-    max_frame: int = DEFAULT_MAX_FRAME,
-    stream: int,
-) -> list[bytes]:
-    """Cut ``message_bytes`` into serialized :class:`Frame` s of at most ``max_frame`` data bytes.
-
-    Always returns at least one frame (an empty message gives one empty, last frame).
-    """
-    if isinstance(max_frame, bool) or not isinstance(max_frame, int) or max_frame < 1:
-        raise ValueError(f"max_frame must be a positive int; got {max_frame!r}")
-    if isinstance(stream, bool) or not isinstance(stream, int) or not 0 <= stream < 1 << 32:
-        raise ValueError(f"stream must be an int in 0..2**32-1; got {stream!r}")
-    view = memoryview(message_bytes).cast("B")
-    count = max(1, -(-view.nbytes // max_frame))
-    if count >= 1 << 32:
-        raise ValueError(f"message needs {count} frames; at most 2**32-1 allowed")
-    return [
-        _frame_bytes(stream, i, i == count - 1, view[i * max_frame : (i + 1) * max_frame])
-        for i in range(count)
-    ]
-
-
-class Reassembler:
-    """Join the frames of one message at a time, in order, holding at most ``max_message``.
-
-    Any error (a non-frame, a wrong stream or index, too much data) drops the partial message
-    and raises :class:`WireError`; the next frame must then start a new message (index 0).
-    """
-
-    def __init__(self, *, limits: Limits = DEFAULT_LIMITS) -> None:
-        self._limits = limits
-        self._stream: int | None = None
-        self._next = 0
-        self._pieces: list[bytes] = []
-        self._size = 0
-
-    @property
-    def pending(self) -> int:
-        """Bytes held for the message being reassembled."""
-        return self._size
-
-    def reset(self) -> None:
-        """Drop any partial message."""
-        self._stream, self._next, self._pieces, self._size = None, 0, [], 0
-
-    def feed(self, frame_bytes: bytes | bytearray | memoryview) -> bytes | None:
-        """Take one serialized frame; return the whole message after its last frame."""
-        try:
-            return self._feed(frame_bytes)
-        except WireError:
-            self.reset()
-            raise
-
-    def _feed(self, frame_bytes: bytes | bytearray | memoryview) -> bytes | None:
-        frame = parse(frame_bytes, limits=self._limits)
-        if not isinstance(frame, Frame):
-            raise WireError("type", 3, f"expected a Frame; got {type(frame).__name__}")
-        offset = _HEADER.size
-        if self._stream is not None and frame.stream != self._stream:
-            raise WireError("stream", offset, f"expected {self._stream}; got {frame.stream}")
-        if frame.index != self._next:
-            raise WireError("index", offset + 4, f"expected {self._next}; got {frame.index}")
-        size = self._size + len(frame.data)
-        if size > self._limits.max_message:
-            limit = self._limits.max_message
-            raise WireError("data", offset + 9, f"message would exceed max_message={limit}")
-        if frame.last:
-            pieces = [*self._pieces, frame.data]
-            self.reset()
-            return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        self._stream, self._next, self._size = frame.stream, frame.index + 1, size
-        self._pieces.append(frame.data)
-        return None
 
 
 def source_chunks(data: bytes, *, generation: int, max_chunk: int) -> list[SourceChunk]:

@@ -19,10 +19,11 @@ import pytest
 
 from rlnc_testbed import wire
 from rlnc_testbed.protocol.draws import Role, rng_for
-from rlnc_testbed.protocol.messages import SCHEMA
+from rlnc_testbed.protocol.messages import ROLES, SCHEMA
 from rlnc_testbed.protocol.rounds import PHASE_UNITS
 from rlnc_testbed.roles.engine import SOURCE_CHUNK
 from rlnc_testbed.roles.node import IDLE_UNITS
+from rlnc_testbed.signaling.server import UNIQUE_ROLES
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
@@ -69,6 +70,14 @@ def test_every_signaling_type_has_a_row_with_its_direction_and_fields(kind: str)
     assert documented <= set(spec.required) | set(spec.optional), f"{kind!r}: stale fields"
 
 
+def test_documented_join_roles_match_the_schema() -> None:
+    roles = re.search(r"Roles: ((?:`\w+`(?:, )?)+)", PROTOCOL)
+    assert roles is not None, "docs/protocol.md needs the 'Roles: ...' list of the join"
+    assert re.findall(r"`(\w+)`", roles[1]) == list(ROLES)
+    unique = " or ".join(UNIQUE_ROLES)
+    assert f"second {unique} [`duplicate-role`]" in PROTOCOL
+
+
 def test_table_documents_no_signaling_type_the_schema_lacks() -> None:
     section = PROTOCOL.split("### Message types", 1)[1].split("###", 1)[0]
     documented = {k for k, cells in table_rows(section).items() if len(cells) == 5}
@@ -97,6 +106,14 @@ def test_every_wire_class_has_a_row_with_its_type_code() -> None:
         assert wire.serialize(wire.parse(samples[cls]))[3] == code
         assert cls.__name__ in rows, f"wire class {cls.__name__} missing from docs/protocol.md"
         assert rows[cls.__name__][1] == str(code), f"{cls.__name__}: type code is {code}"
+    section = PROTOCOL.split("## 4. Binary wire format", 1)[1].split("\n## ", 1)[0]
+    documented = {name for name, cells in table_rows(section).items() if cells[1].isdigit()}
+    assert documented == {cls.__name__ for cls in classes}, "stale wire rows in the table"
+    codes = sorted(samples[cls][3] for cls in classes)
+    assert codes == list(range(1, len(codes) + 1))
+    assert f"| type 1..{len(codes)} | `type` | 3 |" in PROTOCOL
+    with pytest.raises(wire.WireError, match=f"unknown message type {len(codes) + 1}"):
+        wire.parse(b"RL\x01" + bytes([len(codes) + 1]) + bytes(8))
 
 
 def test_documented_sizes_and_limits_match_the_code() -> None:
@@ -107,8 +124,6 @@ def test_documented_sizes_and_limits_match_the_code() -> None:
         f"| {packet_overhead} + k + s |",
         f"| {hello_overhead} + the three string lengths |",
         f"| {len(wire.serialize(wire.Done(0, 0)))} |",
-        f"| {wire.FRAME_OVERHEAD} + len(data) |",
-        f"`FRAME_OVERHEAD` = {wire.FRAME_OVERHEAD}",
         f"k = 20, s = 220 is {wire.packet_message_size(20, 220)} bytes",
         f"k ≤ {wire.DEFAULT_LIMITS.max_symbols} (`max_symbols`)",
         f"symbol_size ≤ {wire.DEFAULT_LIMITS.max_symbol_size >> 20} MiB (`max_symbol_size`)",

@@ -107,6 +107,19 @@ async def test_join_carrying_from_is_refused(server: SignalingServer) -> None:
     assert server.rejected == {"spoofed-from": 1}
 
 
+async def test_controller_role_is_unknown(server: SignalingServer) -> None:
+    """There is no "controller" role: a join asking for it is a bad field, then closed."""
+    async with raw_ws(server) as ws:
+        await ws.send_json({"type": "join", "token": server.token, "role": "controller"})
+        error = await next_message(ws)
+        assert error["type"] == "error" and "'role'" in error["reason"]
+        assert "controller" in error["reason"]
+        await expect_closed(ws, POLICY_VIOLATION)
+    assert server.rejected == {"bad-field": 1}
+    assert server.clients == {}
+    await still_serving(server)
+
+
 KEPT: list[tuple[str, str, str]] = [
     ("not-json", "[1, 2", "not valid JSON"),
     ("not-object", "[1, 2]", "JSON object"),

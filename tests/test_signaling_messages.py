@@ -75,6 +75,7 @@ BAD: list[tuple[str, str, str]] = [
     ('{"type": "fail", "round": -1}', "bad-field", ">= 0"),
     ('{"type": "fail", "round": 1, "extra": 0}', "unknown-field", "'extra'"),
     ('{"type": "join", "token": "t", "role": "king"}', "bad-field", "'role'"),
+    ('{"type": "join", "token": "t", "role": "controller"}', "bad-field", "'role'"),
     ('{"type": "join", "token": 5, "role": "peer"}', "bad-field", "'token'"),
     ('{"type": "welcome", "id": "", "params": null}', "bad-field", "'id'"),
     ('{"type": "welcome", "id": "1", "params": []}', "bad-field", "'params'"),

@@ -109,6 +109,8 @@ async def test_wrong_token_is_refused(server: SignalingServer) -> None:
     assert server.clients == {}
     with pytest.raises(ValueError, match="role must be one of"):
         await SignalingClient.connect(server.url, token=server.token, role="king")
+    with pytest.raises(ValueError, match="role must be one of"):
+        await SignalingClient.connect(server.url, token=server.token, role="controller")
 
 
 async def test_connect_to_nothing_is_a_signaling_error(server: SignalingServer) -> None:

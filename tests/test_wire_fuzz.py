@@ -15,7 +15,6 @@ from rlnc_testbed.wire import (
     PURPOSES,
     ROLES,
     Done,
-    Frame,
     Hello,
     Limits,
     Message,
@@ -59,10 +58,7 @@ def source_chunks(draw: st.DrawFn) -> SourceChunk:
     return SourceChunk(draw(u32), offset, total, hashlib.sha256(data).digest(), data)
 
 
-frames = st.builds(Frame, u32, u32, st.booleans(), st.binary(max_size=300))
-messages: st.SearchStrategy[Message] = st.one_of(
-    packet_messages(), hellos, dones, source_chunks(), frames
-)
+messages: st.SearchStrategy[Message] = st.one_of(packet_messages(), hellos, dones, source_chunks())
 
 
 @FUZZ

@@ -13,7 +13,6 @@ import pytest
 from rlnc_testbed.coding.packet import CodedPacket
 from rlnc_testbed.wire import (
     Done,
-    Frame,
     Hello,
     Limits,
     PacketMessage,
@@ -68,14 +67,23 @@ def test_sanity_of_the_hand_built_bodies() -> None:
         (sealed(3, bytes(8), version=2), "version", 2),
         (sealed(3, bytes(8), version=0), "version", 2),
         (sealed(0, bytes(8)), "type", 3),
+        (sealed(5, bytes(8)), "type", 3),
         (sealed(6, bytes(8)), "type", 3),
         (sealed(255, bytes(8)), "type", 3),
     ],
-    ids=["empty", "short", "magic", "version2", "version0", "type0", "type6", "type255"],
+    ids=["empty", "short", "magic", "version2", "version0", "type0", "type5", "type6", "type255"],
 )
 def test_header_problems(data: bytes, field: str, offset: int) -> None:
     exc = error(data)
     assert (exc.field, exc.offset) == (field, offset)
+
+
+def test_type_code_5_is_an_unknown_type() -> None:
+    """Code 5 (once a Frame) is refused even with a well-formed body of the old layout."""
+    body = struct.pack(">IIBI", 42, 3, 1, 2) + b"ab"
+    exc = error(sealed(5, body))
+    assert (exc.field, exc.offset) == ("type", 3)
+    assert "unknown message type 5" in str(exc)
 
 
 def test_bad_checksum_and_raw_truncation_and_raw_append() -> None:
@@ -177,21 +185,6 @@ def test_source_chunk_max_chunk() -> None:
     assert isinstance(parse(data, limits=Limits(max_chunk=65)), SourceChunk)
 
 
-@pytest.mark.parametrize(
-    ("body", "field", "offset"),
-    [
-        (struct.pack(">IIBI", 1, 0, 2, 0), "last", 12),
-        (struct.pack(">IIBI", 1, 0, 1, 5) + b"abcd", "data", 17),
-        (struct.pack(">IIBI", 1, 0, 1, 3) + b"abcd", "trailing", 20),
-        (struct.pack(">IIBI", 1, 0, 1, 0xFFFFFFFF), "data", 13),
-        (struct.pack(">II", 1, 0), "last", 12),
-    ],
-)
-def test_frame_problems(body: bytes, field: str, offset: int) -> None:
-    exc = error(sealed(5, body))
-    assert (exc.field, exc.offset) == (field, offset)
-
-
 def test_done_problems() -> None:
     assert error(sealed(3, bytes(7))).field == "generation"
     assert error(sealed(3, bytes(9))).field == "trailing"
@@ -207,7 +200,6 @@ def test_declared_lengths_are_checked_before_allocating() -> None:
     lies = [
         sealed(1, struct.pack(">IHII", 0, 256, 2**32 - 1, 2**32 - 1) + bytes(10)),
         sealed(4, struct.pack(">IQQ32sI", 0, 0, 2**64 - 1, SHA, 2**32 - 1)),
-        sealed(5, struct.pack(">IIBI", 0, 0, 1, 2**32 - 1)),
     ]
     tracemalloc.start()
     try:
@@ -232,7 +224,6 @@ def test_construction_validates_values() -> None:
         (lambda: Done(-1, 0), "count"),
         (lambda: SourceChunk(0, 0, 2, SHA, b"abc"), "data"),
         (lambda: SourceChunk(0, 0, 3, SHA[:31], b"abc"), "sha256"),
-        (lambda: Frame(2**32, 0, True, b""), "stream"),
     ]
     for build, field in cases:
         with pytest.raises(WireError) as info:
@@ -245,9 +236,7 @@ def test_construction_rejects_wrong_types() -> None:
     with pytest.raises(TypeError, match="payload"):
         PacketMessage(0, 256, CodedPacket(np.ones(2, np.uint8), np.zeros(2, np.int64)))
     with pytest.raises(TypeError, match="data"):
-        Frame(0, 0, True, bytearray(b"x"))  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="last"):
-        Frame(0, 0, 1, b"x")  # type: ignore[arg-type]
+        SourceChunk(0, 0, 1, SHA, bytearray(b"x"))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="count"):
         Done(True, 0)
     with pytest.raises(TypeError, match="cannot serialize"):

@@ -32,7 +32,7 @@ MAX_MESSAGE_BYTES = 256 * 1024
 #: Longest node id accepted ("engine", "collector", "17", ...).
 MAX_ID_LENGTH = 64
 #: Roles a client may join as.
-ROLES = ("peer", "newcomer", "collector", "engine", "controller")
+ROLES = ("peer", "newcomer", "collector", "engine")
 
 Direction = Literal["to_server", "to_client", "both"]
 

@@ -11,7 +11,7 @@ counted in :attr:`SignalingServer.rejected` under the reason in brackets):
   [missing-field] or to an unknown id [unknown-target].
 - error reply, then close (code 1008): anything before a valid join (the schema reasons
   above, or [before-join] for a valid non-join message), a wrong or missing token
-  [bad-token], a second engine/collector/controller [duplicate-role], a spoofed ``from``
+  [bad-token], a second engine or collector [duplicate-role], a spoofed ``from``
   [spoofed-from], a binary frame [binary], joining a closing server [server-closing], no join
   within 10 units [join-timeout].
 - close without reply: a frame over ``max_message`` bytes [oversize]; aiohttp closes the
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 #: Roles whose id is the role name itself; only one client may hold each.
-UNIQUE_ROLES = ("engine", "collector", "controller")
+UNIQUE_ROLES = ("engine", "collector")
 #: Roles that get the next decimal id in join order ("1", "2", ...).
 NUMBERED_ROLES = ("peer", "newcomer")
 

@@ -17,7 +17,7 @@ if __name__ == "__main__":  # make the repo importable when run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from rlnc_testbed.coding.packet import CodedPacket
-from rlnc_testbed.wire import Done, Frame, Hello, Message, PacketMessage, SourceChunk, serialize
+from rlnc_testbed.wire import Done, Hello, Message, PacketMessage, SourceChunk, serialize
 
 __all__ = ["GOLDEN", "GOLDEN_DIR", "golden_path", "main"]
 
@@ -42,7 +42,6 @@ GOLDEN: dict[str, Message] = {
     "wire_source_chunk": SourceChunk(
         1, 512, len(_SOURCE), hashlib.sha256(_SOURCE).digest(), _SOURCE[512:700]
     ),
-    "wire_frame": Frame(stream=42, index=3, last=True, data=b"frame data \x00\xff"),
 }
 
 
