@@ -351,16 +351,23 @@ async def signaling_server() -> AsyncIterator[SignalingServer]:
 
 @pytest_asyncio.fixture
 async def cluster_factory() -> AsyncIterator[Callable[..., Any]]:
-    """``await make(params, trial=0, *, transport="webrtc", data=None) -> Cluster``, entered;
-    every cluster made is closed at teardown (in reverse order)."""
+    """``await make(params, trial=0, *, transport="webrtc", data=None, **options) -> Cluster``,
+    entered; ``options`` go to :class:`~rlnc_testbed.cluster.Cluster` (``roles=`` to inject
+    faulty nodes, ``processes=``, ``interfaces=``, ``on_round=``). Every cluster made is closed
+    at teardown (in reverse order)."""
     from .cluster import Cluster
 
     async with AsyncExitStack() as stack:
 
         async def make(
-            params: Params, trial: int = 0, *, transport: str = "webrtc", data: bytes | None = None
+            params: Params,
+            trial: int = 0,
+            *,
+            transport: str = "webrtc",
+            data: bytes | None = None,
+            **options: Any,
         ) -> Cluster:
-            cluster = Cluster(params, trial, transport=transport, data=data)
+            cluster = Cluster(params, trial, transport=transport, data=data, **options)
             return await stack.enter_async_context(cluster)
 
         yield make

@@ -188,3 +188,15 @@ async def test_node_stops_cleanly_on_unusable_params(message):
             await peer.run()
     assert "unusable params" in peer.stop_reason
     assert peer.signaling.closed
+
+
+@pytest.mark.webrtc
+async def test_cluster_factory_fixture_runs_a_trial_with_an_injected_fault(
+    cluster_factory, fast_timeouts
+):
+    """What a user writes: the plugin's fixture, a real WebRTC cluster, a faulty node class."""
+    healthy = await cluster_factory(THREE, 0, transport="webrtc")
+    assert (await healthy.run()).success
+    faulty = await cluster_factory(THREE, 0, transport="webrtc", roles={"peer": SilentPeer})
+    record = await faulty.run()
+    assert [r.verdict for r in record.rounds] == ["repair-timeout"]
