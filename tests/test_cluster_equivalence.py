@@ -14,7 +14,10 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from rlnc_testbed import strategies
 from rlnc_testbed.cluster import Cluster, run_trial
 from rlnc_testbed.protocol import Params
 from rlnc_testbed.simulation.reference import simulate_trial
@@ -136,3 +139,15 @@ async def test_user_data_is_stored_and_verified():
     record = await run_trial(params, 0, transport="memory", data=data)
     assert record.success
     assert outcomes(record) == outcomes(simulate_trial(params, 0, data=data))
+
+
+@settings(max_examples=30 if not os.environ.get("CI") else 60, deadline=None)
+@given(
+    params=strategies.params(max_peers=5, max_symbols=6, max_rounds=3, max_symbol_size=16),
+    trial=st.integers(0, 1000),
+)
+def test_memory_cluster_matches_simulator_on_random_params(params, trial):
+    """Any valid point: the networked roles (memory channels, real websocket signaling) decide
+    exactly what the reference simulator decides."""
+    record = asyncio.run(run_trial(params, trial, transport="memory"))
+    assert outcomes(record) == outcomes(simulate_trial(params, trial))
