@@ -12,17 +12,15 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import Any, NoReturn
 
-from . import __version__
+from . import __version__, tables
 from .argtypes import integer, positive_float
 from .history import HistoryError
 from .plots import PlotError
 from .protocol.params import FIELDS, KEEP_RULES, SCHEMES, ParameterError, Params
-from .results import TrialRecord
 from .runner import RUN_TRANSPORTS, SWEEP_AXES, PointResult, expand_grid, run_point, run_sweep
 from .scenario import ScenarioError, load_scenario
 from .summary import SummaryError
@@ -273,7 +271,7 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
         raise ParameterError("--resume needs --history PATH")
     _check_outputs(args)
     to_stdout = args.json == "-"
-    with _progress(
+    with tables.progress(
         args.quiet, f"{scenario.name} ({scenario.transport})", scenario.params.trials
     ) as advance:
         result = run_point(
@@ -293,10 +291,12 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
 
         plot_survival([result.summary], args.plot)
     if not (to_stdout or args.quiet):
-        console = _console(sys.stdout)
+        console = tables.console(sys.stdout)
         if len(result.trials) <= ROUND_TABLE_MAX_TRIALS:
-            console.print(_rounds_table(result.trials))
-        console.print(_summary_table([result], title=f"{scenario.name} ({scenario.transport})"))
+            console.print(tables.rounds_table(result.trials))
+        console.print(
+            tables.summary_table([result], title=f"{scenario.name} ({scenario.transport})")
+        )
     return 0
 
 
@@ -376,7 +376,7 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
     _check_outputs(args)
     to_stdout = args.json == "-"
     total = sum(p.trials for p in points)
-    with _progress(args.quiet, f"{len(points)} points ({transport})", total) as advance:
+    with tables.progress(args.quiet, f"{len(points)} points ({transport})", total) as advance:
         results = run_sweep(
             points,
             transport=transport,
@@ -395,7 +395,9 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
         plot_survival(summaries, args.plot.with_name(f"{args.plot.stem}-survival.png"))
         plot_traffic_vs_success(summaries, args.plot.with_name(f"{args.plot.stem}-traffic.png"))
     if not (to_stdout or args.quiet):
-        _console(sys.stdout).print(_summary_table(results, title=f"sweep ({transport})", grid=True))
+        tables.console(sys.stdout).print(
+            tables.summary_table(results, title=f"sweep ({transport})", grid=True)
+        )
     return 0
 
 
@@ -409,110 +411,3 @@ def _write_json(payload: dict[str, Any], target: str) -> None:
         sys.stdout.flush()
     else:
         Path(target).write_text(text + "\n", encoding="utf-8")
-
-
-def _console(file: IO[str]) -> Any:
-    from rich.console import Console
-
-    return Console(file=file, width=None if file.isatty() else 200, soft_wrap=False)
-
-
-@contextmanager
-def _progress(quiet: bool, label: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr (off with --quiet or when stderr is not a terminal)."""
-    if quiet or not sys.stderr.isatty():
-        yield lambda _n: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(file=sys.stderr), transient=False) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda n: progress.advance(task, n)
-
-
-def _rounds_table(trials: Sequence[TrialRecord]) -> Any:
-    from rich.table import Table
-
-    table = Table(title="rounds")
-    for column in (
-        "trial",
-        "round",
-        "failed",
-        "newcomer",
-        "parents",
-        "repair pkts",
-        "newcomer rank",
-        "global rank",
-        "decoded",
-        "verified",
-        "verdict",
-    ):
-        table.add_column(column, justify="right" if column != "verdict" else "left")
-    for trial in trials:
-        for rnd in trial.rounds:
-            table.add_row(
-                str(trial.trial),
-                str(rnd.round),
-                str(rnd.failed),
-                str(rnd.newcomer),
-                ",".join(map(str, rnd.parents)),
-                str(rnd.repair_packets),
-                str(rnd.newcomer_rank),
-                str(rnd.global_rank),
-                _yes(rnd.decoded),
-                _yes(rnd.verified),
-                rnd.verdict,
-            )
-    return table
-
-
-def _summary_table(results: Sequence[PointResult], *, title: str, grid: bool = False) -> Any:
-    from rich.table import Table
-
-    table = Table(title=title)
-    if grid:
-        for column in ("scheme", "GF", "keep", "r", "Q", "P", "beta", "N", "k", "R"):
-            table.add_column(column, justify="left" if column in ("scheme", "keep") else "right")
-    for column in (
-        "successes/trials",
-        "success rate",
-        "95% CI (Wilson)",
-        "survival",
-        "repair B/round",
-    ):
-        table.add_column(column, justify="right", no_wrap=True)
-    for result in results:
-        s = result.summary
-        row = [
-            f"{s.successes}/{s.trials}",
-            f"{s.success_rate:.3f}",
-            f"[{s.ci95[0]:.3f}, {s.ci95[1]:.3f}]",
-            _survival(s.survival),
-            f"{s.repair_bytes_per_round:.0f}",
-        ]
-        if grid:
-            row = [
-                s.scheme,
-                str(s.field),
-                s.keep,
-                f"{s.redundancy:g}",
-                str(s.q),
-                str(s.parents),
-                str(s.beta),
-                str(s.peers),
-                str(s.symbols),
-                str(s.rounds),
-                *row,
-            ]
-        table.add_row(*row)
-    return table
-
-
-def _survival(survival: Sequence[float]) -> str:
-    shown = " ".join(f"{v:.2f}" for v in survival[:10])
-    return shown + (" ..." if len(survival) > 10 else "")
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "no"

@@ -1,0 +1,125 @@
+"""What the CLI shows a person: rich progress bars and result tables.
+
+Tables take result objects (:class:`~rlnc_testbed.results.TrialRecord`,
+:class:`~rlnc_testbed.runner.PointResult`) and return rich renderables; rich is imported only
+when something is drawn.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO, Any
+
+from .results import TrialRecord
+from .runner import PointResult
+
+__all__ = ["console", "progress", "rounds_table", "summary_table"]
+
+
+def console(file: IO[str]) -> Any:
+    from rich.console import Console
+
+    return Console(file=file, width=None if file.isatty() else 200, soft_wrap=False)
+
+
+@contextmanager
+def progress(quiet: bool, label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr (off with --quiet or when stderr is not a terminal)."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(file=sys.stderr), transient=False) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def rounds_table(trials: Sequence[TrialRecord]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="rounds")
+    for column in (
+        "trial",
+        "round",
+        "failed",
+        "newcomer",
+        "parents",
+        "repair pkts",
+        "newcomer rank",
+        "global rank",
+        "decoded",
+        "verified",
+        "verdict",
+    ):
+        table.add_column(column, justify="right" if column != "verdict" else "left")
+    for trial in trials:
+        for rnd in trial.rounds:
+            table.add_row(
+                str(trial.trial),
+                str(rnd.round),
+                str(rnd.failed),
+                str(rnd.newcomer),
+                ",".join(map(str, rnd.parents)),
+                str(rnd.repair_packets),
+                str(rnd.newcomer_rank),
+                str(rnd.global_rank),
+                _yes(rnd.decoded),
+                _yes(rnd.verified),
+                rnd.verdict,
+            )
+    return table
+
+
+def summary_table(results: Sequence[PointResult], *, title: str, grid: bool = False) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    if grid:
+        for column in ("scheme", "GF", "keep", "r", "Q", "P", "beta", "N", "k", "R"):
+            table.add_column(column, justify="left" if column in ("scheme", "keep") else "right")
+    for column in (
+        "successes/trials",
+        "success rate",
+        "95% CI (Wilson)",
+        "survival",
+        "repair B/round",
+    ):
+        table.add_column(column, justify="right", no_wrap=True)
+    for result in results:
+        s = result.summary
+        row = [
+            f"{s.successes}/{s.trials}",
+            f"{s.success_rate:.3f}",
+            f"[{s.ci95[0]:.3f}, {s.ci95[1]:.3f}]",
+            _survival(s.survival),
+            f"{s.repair_bytes_per_round:.0f}",
+        ]
+        if grid:
+            row = [
+                s.scheme,
+                str(s.field),
+                s.keep,
+                f"{s.redundancy:g}",
+                str(s.q),
+                str(s.parents),
+                str(s.beta),
+                str(s.peers),
+                str(s.symbols),
+                str(s.rounds),
+                *row,
+            ]
+        table.add_row(*row)
+    return table
+
+
+def _survival(survival: Sequence[float]) -> str:
+    shown = " ".join(f"{v:.2f}" for v in survival[:10])
+    return shown + (" ..." if len(survival) > 10 else "")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
