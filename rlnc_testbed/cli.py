@@ -297,6 +297,9 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
         console.print(
             tables.summary_table([result], title=f"{scenario.name} ({scenario.transport})")
         )
+        for label, path in (("JSON", args.json), ("plot", args.plot), ("history", args.history)):
+            if path is not None:
+                console.print(f"{label}: {path}")
     return 0
 
 
@@ -395,9 +398,15 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
         plot_survival(summaries, args.plot.with_name(f"{args.plot.stem}-survival.png"))
         plot_traffic_vs_success(summaries, args.plot.with_name(f"{args.plot.stem}-traffic.png"))
     if not (to_stdout or args.quiet):
-        tables.console(sys.stdout).print(
-            tables.summary_table(results, title=f"sweep ({transport})", grid=True)
-        )
+        console = tables.console(sys.stdout)
+        console.print(tables.summary_table(results, title=f"sweep ({transport})", grid=True))
+        if args.json is not None:
+            console.print(f"JSON: {args.json}")
+        if args.plot is not None:
+            stem = args.plot.with_name(args.plot.stem)
+            console.print(f"plots: {args.plot}, {stem}-survival.png, {stem}-traffic.png")
+        if args.history_dir is not None:
+            console.print(f"histories: {args.history_dir}")
     return 0
 
 
