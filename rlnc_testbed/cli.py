@@ -293,7 +293,7 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
     if not (to_stdout or args.quiet):
         console = tables.console(sys.stdout)
         if len(result.trials) <= ROUND_TABLE_MAX_TRIALS:
-            console.print(tables.rounds_table(result.trials))
+            console.print(tables.rounds_table(result.trials, scenario.params))
         console.print(
             tables.summary_table([result], title=f"{scenario.name} ({scenario.transport})")
         )

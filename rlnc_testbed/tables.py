@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 
+from .protocol.params import Params
 from .results import TrialRecord
 from .runner import PointResult
 
@@ -38,10 +39,17 @@ def progress(quiet: bool, label: str, total: int) -> Iterator[Callable[[int], No
         yield lambda n: progress.advance(task, n)
 
 
-def rounds_table(trials: Sequence[TrialRecord]) -> Any:
+def rounds_table(trials: Sequence[TrialRecord], params: Params | None = None) -> Any:
+    """One row per round of every trial; the title names the point when ``params`` is given."""
     from rich.table import Table
 
-    table = Table(title="rounds")
+    title = "rounds"
+    if params is not None:
+        title += (
+            f": N={params.peers} peers, k={params.symbols}, Q={params.per_peer} per peer, "
+            f"P={params.parents}, {params.scheme}, GF({params.field})"
+        )
+    table = Table(title=title)
     for column in (
         "trial",
         "round",
@@ -49,11 +57,13 @@ def rounds_table(trials: Sequence[TrialRecord]) -> Any:
         "newcomer",
         "parents",
         "repair pkts",
+        "collect pkts",
         "newcomer rank",
         "global rank",
         "decoded",
         "verified",
         "verdict",
+        "ms",
     ):
         table.add_column(column, justify="right" if column != "verdict" else "left")
     for trial in trials:
@@ -65,11 +75,13 @@ def rounds_table(trials: Sequence[TrialRecord]) -> Any:
                 str(rnd.newcomer),
                 ",".join(map(str, rnd.parents)),
                 str(rnd.repair_packets),
+                str(rnd.collect_packets),
                 str(rnd.newcomer_rank),
                 str(rnd.global_rank),
                 _yes(rnd.decoded),
                 _yes(rnd.verified),
                 rnd.verdict,
+                f"{rnd.duration * 1e3:.0f}" if rnd.duration else "-",
             )
     return table
 
