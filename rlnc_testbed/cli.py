@@ -294,6 +294,8 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
         console = tables.console(sys.stdout)
         if len(result.trials) <= ROUND_TABLE_MAX_TRIALS:
             console.print(tables.rounds_table(result.trials, scenario.params))
+        if len(result.trials) == 1 and any(r.links for r in result.trials[0].rounds):
+            console.print(tables.links_table(result.trials[0]))
         console.print(
             tables.summary_table([result], title=f"{scenario.name} ({scenario.transport})")
         )

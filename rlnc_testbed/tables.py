@@ -16,7 +16,7 @@ from .protocol.params import Params
 from .results import TrialRecord
 from .runner import PointResult
 
-__all__ = ["console", "progress", "rounds_table", "summary_table"]
+__all__ = ["console", "links_table", "progress", "rounds_table", "summary_table"]
 
 
 def console(file: IO[str]) -> Any:
@@ -135,3 +135,40 @@ def _survival(survival: Sequence[float]) -> str:
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
+
+
+def links_table(trial: TrialRecord) -> Any:
+    """What crossed each data channel in each round of ``trial``, with the ICE pair it used."""
+    from rich.table import Table
+
+    table = Table(title=f"links of trial {trial.trial} (data direction, ICE candidate pair)")
+    for column in ("round", "from", "to", "label", "messages", "bytes", "ICE pair"):
+        table.add_column(column, justify="right" if column in ("messages", "bytes") else "left")
+    for rnd in trial.rounds:
+        for link in rnd.links:
+            sending = link["bytes_sent"] >= link["bytes_received"]
+            source, target = (
+                (link["local"], link["remote"]) if sending else (link["remote"], link["local"])
+            )
+            messages = link["messages_sent"] if sending else link["messages_received"]
+            size = link["bytes_sent"] if sending else link["bytes_received"]
+            table.add_row(
+                str(rnd.round),
+                source,
+                target,
+                link["label"],
+                str(messages),
+                str(size),
+                _ice_pair(link.get("info", {})),
+            )
+    return table
+
+
+def _ice_pair(info: dict[str, Any]) -> str:
+    if "local_address" not in info:
+        return "- (in-process channel)"
+    return (
+        f"{info['local_address']}:{info['local_port']} <-> "
+        f"{info['remote_address']}:{info['remote_port']} "
+        f"({info.get('local_type', '?')}/{info.get('protocol', '?')})"
+    )

@@ -63,6 +63,10 @@ async def test_webrtc_cluster_matches_simulator(scheme, seed):
     params = Params(scheme=scheme, seed=seed, redundancy=2.0, **SMALL)
     record = await run_trial(params, 2, transport="webrtc")
     assert outcomes(record) == outcomes(simulate_trial(params, 2))
+    # Each round records every link: one per parent (repair) and one per alive peer (collect).
+    for rnd in record.rounds:
+        labels = sorted(link["label"].split("-")[0] for link in rnd.links)
+        assert labels == ["collect"] * params.peers + ["repair"] * params.parents
     # Every link of every round went over a real ICE pair on loopback.
     links = [link for r in record.rounds for link in r.links]
     assert links, "no link recorded"

@@ -76,6 +76,12 @@ def _object(value: Any) -> str | None:
     return None if isinstance(value, dict) else f"must be an object, got {_name(value)}"
 
 
+def _object_list(value: Any) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        return f"must be a list of objects, got {_name(value)}"
+    return None
+
+
 def _object_or_null(value: Any) -> str | None:
     return None if value is None else _object(value)
 
@@ -125,7 +131,9 @@ SCHEMA: dict[str, MessageSpec] = {
     "expect": MessageSpec({"round": _count, "parents": _id_list, "q": _count}, _C),
     "collect": MessageSpec({"round": _count}, _C),
     "stored": MessageSpec(
-        {"round": _count, "count": _count, "rank": _count}, _S, {"received": _count}
+        {"round": _count, "count": _count, "rank": _count},
+        _S,
+        {"received": _count, "links": _object_list},
     ),
     "sent": MessageSpec(
         {"round": _count, "to": _node_id, "count": _count, "bytes": _count}, _S, {"link": _object}

@@ -238,6 +238,9 @@ class TrialController:
             self._round.newcomer_rank = msg["rank"]
             self._round.kept = msg["count"]
             self._round.repair_packets = int(msg.get("received", 0))
+            # Repair links as the newcomer received them (collect links come from the
+            # collector's report): receiver-side records, complete when the round ends.
+            self._round.links.extend(msg.get("links", []))
             self._alive = sorted(p for p in self._alive if p != self._round.failed)
             self._alive.append(self._round.newcomer)
             self._stored.pop(self._round.failed, None)
@@ -249,10 +252,8 @@ class TrialController:
             self._unexpected(node_id, msg)
 
     def _on_sent(self, node_id: str, msg: dict[str, Any]) -> None:
-        if self._round is not None and msg["round"] == self._round.number:
-            link = msg.get("link")
-            if isinstance(link, dict):
-                self._round.links.append(link)
+        """A sender finished a batch. Informational: link records come from the receivers
+        (newcomer, collector), whose reports are part of the round's control flow."""
 
     def _on_collected(self, node_id: str, msg: dict[str, Any]) -> None:
         if node_id != COLLECTOR_ID or self._phase is not Phase.COLLECTING or self._round is None:

@@ -13,7 +13,7 @@ from ..coding.schemes import newcomer_keep, parent_upload
 from ..protocol.draws import Role, rng_for
 from ..protocol.rounds import COLLECTOR_ID
 from ..timeouts import unit
-from .node import Node
+from .node import Node, _counters, _link
 from .streams import MessageReader
 
 __all__ = ["Newcomer", "StoragePeer"]
@@ -69,15 +69,18 @@ class Newcomer(StoragePeer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._uploads: dict[str, list[CodedPacket]] = {}
+        self._upload_links: dict[str, dict[str, Any]] = {}
         self._arrived = asyncio.Condition()
         self.newcomer_rank = 0
 
     async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> int:
         if hello.purpose != "repair":
             return await super().on_channel(hello, reader)
+        before = _counters(reader.channel)
         messages = await self.read_packets(reader)
         async with self._arrived:
             self._uploads[hello.sender] = [m.packet for m in messages]
+            self._upload_links[hello.sender] = _link(reader.channel, before)
             self._arrived.notify_all()
         return len(messages)
 
@@ -101,6 +104,7 @@ class Newcomer(StoragePeer):
             count=len(self.stored),
             rank=self.newcomer_rank,
             received=len(flat),
+            links=[self._upload_links[x] for x in sorted(parents, key=int)],
         )
 
 
