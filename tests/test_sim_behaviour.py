@@ -141,3 +141,39 @@ def test_user_data_is_verified_and_default_trials_are_used() -> None:
         r.outcome() for r in simulate_trial(p, 0).rounds
     ]
     assert [r.trial for r in simulate_point(p)] == [0, 1, 2]
+
+
+def _coded_copy_success(
+    n: int, k: int, q: int, parents: int, rounds: int, rng: random.Random
+) -> bool:
+    """Independent model of coded copy + keep=shuffle: sets of original packet indices; data
+    survives while at least k distinct coded packets are stored (over GF(2^8), k distinct
+    random packets are independent with probability > 0.99, so the model is a hair high)."""
+    stored = {peer: list(range((peer - 1) * q, peer * q)) for peer in range(1, n + 1)}
+    for r in range(1, rounds + 1):
+        failed = rng.choice(sorted(stored))
+        del stored[failed]
+        chosen = rng.sample(sorted(stored), parents)
+        flat = [s for peer in sorted(chosen) for s in stored[peer]]
+        stored[n + r] = rng.sample(flat, min(q, len(flat)))
+        if len({s for block in stored.values() for s in block}) < k:
+            return False
+    return True
+
+
+def test_coded_copy_success_rate_agrees_with_an_independent_model() -> None:
+    n, k, parents, rounds = 10, 20, 3, 10
+    p = Params(peers=n, symbols=k, redundancy=2.0, parents=parents, scheme="coded-copy",
+               rounds=rounds, seed=321)  # fmt: skip
+    records = simulate_point(p, trials=range(600))
+    wins = sum(r.success for r in records)
+    rng = random.Random(99)
+    model_trials = 6000
+    model = sum(
+        _coded_copy_success(n, k, p.per_peer, parents, rounds, rng) for _ in range(model_trials)
+    )
+    lo, hi = wilson_interval(wins, len(records))
+    assert 0.2 < wins / len(records) < 0.8  # a point where the rate says something
+    assert lo <= model / model_trials <= hi, (wins, model)
+    # and copies never create rank: the newcomer's kept packets are among what it received
+    assert all(r.global_rank <= k for rec in records for r in rec.rounds)
