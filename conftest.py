@@ -11,6 +11,9 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+#: pytester drives the plugin and the README example in a temporary project.
+pytest_plugins = ["pytester"]
+
 settings.register_profile(
     "dev",
     max_examples=50,
