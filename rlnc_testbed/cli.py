@@ -134,6 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="with --history: skip the trials PATH already holds"
     )
 
+    show = sub.add_parser(
+        "show",
+        help="print the tables (and plots, JSON) of a recorded run from its JSONL history",
+        description="Replay a run from the history that 'run --history' streamed: the same "
+        "per-round and summary tables, plus JSON and a survival plot, without running anything. "
+        "A history cut short by a crash shows the trials that finished.",
+    )
+    show.add_argument("history", metavar="HISTORY.jsonl", type=Path, help="history file")
+    _common_outputs(show, plot_help="write a survival curve PNG to PATH")
+
     node = sub.add_parser(
         "node",
         help="run one role as its own process, joined to a running signaling server",
@@ -241,6 +251,8 @@ def main(
             return _cmd_run(args, run_point)
         if args.command == "node":
             return _cmd_node(args)
+        if args.command == "show":
+            return _cmd_show(args)
         return _cmd_sweep(args, run_sweep)
     except (*_INPUT_ERRORS, OSError) as exc:
         message = _os_message(exc) if isinstance(exc, OSError) else str(exc)
@@ -302,6 +314,37 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
         for label, path in (("JSON", args.json), ("plot", args.plot), ("history", args.history)):
             if path is not None:
                 console.print(f"{label}: {path}")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from .history import read_history
+    from .summary import summarize
+
+    _check_outputs(args)
+    contents = read_history(args.history)
+    trials = [contents.trials[t] for t in sorted(contents.trials)]
+    if not trials:
+        raise HistoryError(f"{args.history}: no finished trial recorded yet")
+    result = PointResult(
+        params=contents.params,
+        transport="history",
+        trials=trials,
+        summary=summarize(contents.params, trials),
+        name=args.history.stem,
+    )
+    if args.json is not None:
+        _write_json(result.to_dict(), args.json)
+    if args.plot is not None:
+        from .plots import plot_survival
+
+        plot_survival([result.summary], args.plot)
+    if not (args.json == "-" or args.quiet):
+        console = tables.console(sys.stdout)
+        if len(trials) <= ROUND_TABLE_MAX_TRIALS:
+            console.print(tables.rounds_table(trials, contents.params))
+        title = f"{args.history.name}: {len(trials)} of {contents.params.trials} trials recorded"
+        console.print(tables.summary_table([result], title=title))
     return 0
 
 
