@@ -3,8 +3,8 @@
 Subcommands: ``run`` (one scenario file), ``sweep`` (a grid of parameter points), ``show``
 (a recorded run, from its history) and ``node`` (one role as its own process). The work is
 done by :mod:`rlnc_testbed.runner` and :mod:`rlnc_testbed.standalone`; this module only turns
-options into calls and results into tables (:mod:`rlnc_testbed.tables`), JSON and plots. Invalid input ends with one ``error:`` line on
-stderr and exit status 2, never a traceback.
+options into calls and results into tables (:mod:`rlnc_testbed.tables`), JSON and plots.
+Invalid input ends with one ``error:`` line on stderr and exit status 2, never a traceback.
 """
 
 from __future__ import annotations
