@@ -16,10 +16,12 @@ from rlnc_testbed.coding.gf import FIELDS
 from rlnc_testbed.coding.packet import CodedPacket
 from rlnc_testbed.protocol.params import FIELDS as PARAM_FIELDS
 from rlnc_testbed.protocol.params import KEEP_RULES, SCHEMES, Params
+from rlnc_testbed.scenario import Scenario
 
 __all__ = [
     "coded_packets",
     "params",
+    "scenarios",
     "coefficient_matrices",
     "field_elements",
     "fields",
@@ -170,4 +172,27 @@ def _params(
         systematic=draw(st.booleans()),
         failures=tuple(failures),
         **sizing,  # type: ignore[arg-type]
+    )
+
+
+def scenarios(
+    *,
+    transports: tuple[str, ...] = ("sim",),
+    max_peers: int = 6,
+    max_symbols: int = 8,
+    max_rounds: int = 5,
+) -> st.SearchStrategy[Scenario]:
+    """:class:`~rlnc_testbed.scenario.Scenario` objects over ``params()`` with a transport
+    from ``transports`` and no expectations. Shrinks like ``params()``, to the first
+    transport."""
+    from .scenario import SCENARIO_TRANSPORTS
+
+    if not transports or any(t not in SCENARIO_TRANSPORTS for t in transports):
+        raise InvalidArgument(
+            f"transports must be a non-empty subset of {SCENARIO_TRANSPORTS}; got {transports!r}"
+        )
+    return st.builds(
+        lambda p, transport: Scenario(name="generated", params=p, transport=transport),
+        params(max_peers=max_peers, max_symbols=max_symbols, max_rounds=max_rounds),
+        st.sampled_from(transports),
     )
