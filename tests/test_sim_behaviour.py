@@ -68,11 +68,19 @@ def test_two_workers_give_the_same_records_as_one() -> None:
     assert [r.to_dict() for r in picked] == [one[t].to_dict() for t in (30, 3, 17)]
 
 
-def _replication_success(
-    n: int, k: int, q: int, parents: int, rounds: int, rng: random.Random
+def _copy_model_success(
+    n: int, k: int, q: int, parents: int, rounds: int, rng: random.Random, *, distinct: int
 ) -> bool:
-    """Independent model of replication + keep=shuffle, with sets of symbol indices."""
-    stored = {peer: [(j % k) for j in range((peer - 1) * q, peer * q)] for peer in range(1, n + 1)}
+    """Independent model of the copy schemes with keep=shuffle, on sets of packet labels.
+
+    Packet j of the engine carries label ``j % distinct``: ``distinct = k`` is replication
+    (label = source symbol), ``distinct = K`` is coded copy (label = original coded packet).
+    Data survives while at least k distinct labels are stored (exact for replication; for coded
+    copy over GF(2^8) k distinct random packets are independent with probability > 0.99, so
+    the model is a hair high)."""
+    stored = {
+        peer: [j % distinct for j in range((peer - 1) * q, peer * q)] for peer in range(1, n + 1)
+    }
     for r in range(1, rounds + 1):
         failed = rng.choice(sorted(stored))
         del stored[failed]
@@ -95,7 +103,8 @@ def test_replication_success_rate_agrees_with_an_independent_model() -> None:
     rng = random.Random(2024)
     model_trials = 6000
     model = sum(
-        _replication_success(n, k, p.per_peer, parents, rounds, rng) for _ in range(model_trials)
+        _copy_model_success(n, k, p.per_peer, parents, rounds, rng, distinct=k)
+        for _ in range(model_trials)
     )
     lo, hi = wilson_interval(wins, len(records))
     assert 0.2 < wins / len(records) < 0.8  # a point where the rate says something
@@ -143,24 +152,6 @@ def test_user_data_is_verified_and_default_trials_are_used() -> None:
     assert [r.trial for r in simulate_point(p)] == [0, 1, 2]
 
 
-def _coded_copy_success(
-    n: int, k: int, q: int, parents: int, rounds: int, rng: random.Random
-) -> bool:
-    """Independent model of coded copy + keep=shuffle: sets of original packet indices; data
-    survives while at least k distinct coded packets are stored (over GF(2^8), k distinct
-    random packets are independent with probability > 0.99, so the model is a hair high)."""
-    stored = {peer: list(range((peer - 1) * q, peer * q)) for peer in range(1, n + 1)}
-    for r in range(1, rounds + 1):
-        failed = rng.choice(sorted(stored))
-        del stored[failed]
-        chosen = rng.sample(sorted(stored), parents)
-        flat = [s for peer in sorted(chosen) for s in stored[peer]]
-        stored[n + r] = rng.sample(flat, min(q, len(flat)))
-        if len({s for block in stored.values() for s in block}) < k:
-            return False
-    return True
-
-
 def test_coded_copy_success_rate_agrees_with_an_independent_model() -> None:
     n, k, parents, rounds = 10, 20, 3, 10
     p = Params(peers=n, symbols=k, redundancy=2.0, parents=parents, scheme="coded-copy",
@@ -170,7 +161,8 @@ def test_coded_copy_success_rate_agrees_with_an_independent_model() -> None:
     rng = random.Random(99)
     model_trials = 6000
     model = sum(
-        _coded_copy_success(n, k, p.per_peer, parents, rounds, rng) for _ in range(model_trials)
+        _copy_model_success(n, k, p.per_peer, parents, rounds, rng, distinct=p.total_packets_made)
+        for _ in range(model_trials)
     )
     lo, hi = wilson_interval(wins, len(records))
     assert 0.2 < wins / len(records) < 0.8  # a point where the rate says something
