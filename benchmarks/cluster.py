@@ -22,7 +22,7 @@ import itertools
 import statistics
 import time
 
-from rlnc_testbed.cluster import Cluster
+from rlnc_testbed.experiment.cluster import Cluster
 from rlnc_testbed.protocol import Params
 
 

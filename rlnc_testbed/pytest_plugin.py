@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import pytest_asyncio
 
-from .argtypes import choice, integer, positive_float
+from .cli.argtypes import choice, integer, positive_float
+from .experiment.scenario import SCENARIO_TRANSPORTS, Scenario, ScenarioError, load_scenarios
 from .protocol.params import Params
-from .results import TrialRecord
-from .scenario import SCENARIO_TRANSPORTS, Scenario, ScenarioError, load_scenarios
+from .protocol.records import TrialRecord
 
 if TYPE_CHECKING:
-    from .cluster import Cluster
-    from .runner import PointResult
+    from .analysis.summary import PointResult
+    from .experiment.cluster import Cluster
     from .signaling.server import SignalingServer
 
 __all__ = [
@@ -294,9 +294,10 @@ def rlnc_options(request: pytest.FixtureRequest) -> RlncOptions:
 
 @pytest.fixture
 def rlnc_run_point() -> Callable[..., PointResult]:
-    """The function scenario runs call: :func:`rlnc_testbed.runner.run_point` (override this
+    """The function scenario runs call: :func:`rlnc_testbed.experiment.runner.run_point`
+    (override this
     fixture to substitute a double)."""
-    from .runner import run_point
+    from .experiment.runner import run_point
 
     return run_point
 
@@ -352,10 +353,11 @@ async def signaling_server() -> AsyncIterator[SignalingServer]:
 @pytest_asyncio.fixture
 async def cluster_factory() -> AsyncIterator[Callable[..., Any]]:
     """``await make(params, trial=0, *, transport="webrtc", data=None, **options) -> Cluster``,
-    entered; ``options`` go to :class:`~rlnc_testbed.cluster.Cluster` (``roles=`` to inject
+    entered; ``options`` go to :class:`~rlnc_testbed.experiment.cluster.Cluster` (``roles=`` to
+    inject
     faulty nodes, ``processes=``, ``interfaces=``, ``on_round=``). Every cluster made is closed
     at teardown (in reverse order)."""
-    from .cluster import Cluster
+    from .experiment.cluster import Cluster
 
     async with AsyncExitStack() as stack:
 
@@ -418,7 +420,7 @@ class _ResultCollector:
 
 def _merge_payloads(payloads: list[dict[str, Any]]) -> dict[str, Any]:
     """One result dict from several shard payloads of the same scenario."""
-    from .summary import merge
+    from .analysis.summary import merge
 
     first = payloads[0]["scenario"]
     params = Params.from_dict({k: v for k, v in first.items() if k not in ("name", "transport")})
@@ -452,8 +454,8 @@ def _expect_status(expect: dict[str, Any], summary: dict[str, Any]) -> str:
 
 
 def _write_report(directory: Path, merged: dict[str, Any]) -> None:
-    from .plots import plot_survival
-    from .summary import PointSummary
+    from .analysis.plots import plot_survival
+    from .analysis.summary import PointSummary
 
     directory.mkdir(parents=True, exist_ok=True)
     name = _safe_name(merged["scenario"]["name"])

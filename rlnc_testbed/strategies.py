@@ -14,9 +14,9 @@ from hypothesis.extra import numpy as hnp
 
 from rlnc_testbed.coding.gf import FIELDS
 from rlnc_testbed.coding.packet import CodedPacket
+from rlnc_testbed.experiment.scenario import Scenario
 from rlnc_testbed.protocol.params import FIELDS as PARAM_FIELDS
 from rlnc_testbed.protocol.params import KEEP_RULES, SCHEMES, Params
-from rlnc_testbed.scenario import Scenario
 
 __all__ = [
     "coded_packets",
@@ -182,10 +182,11 @@ def scenarios(
     max_symbols: int = 8,
     max_rounds: int = 5,
 ) -> st.SearchStrategy[Scenario]:
-    """:class:`~rlnc_testbed.scenario.Scenario` objects over ``params()`` with a transport
+    """:class:`~rlnc_testbed.experiment.scenario.Scenario` objects over ``params()`` with a
+    transport
     from ``transports`` and no expectations. Shrinks like ``params()``, to the first
     transport."""
-    from .scenario import SCENARIO_TRANSPORTS
+    from .experiment.scenario import SCENARIO_TRANSPORTS
 
     if not transports or any(t not in SCENARIO_TRANSPORTS for t in transports):
         raise InvalidArgument(

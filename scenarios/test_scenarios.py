@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from rlnc_testbed.experiment.runner import PointResult
 from rlnc_testbed.pytest_plugin import ScenarioCase, check_expectations, scenario_cases
-from rlnc_testbed.runner import PointResult
 
 __all__: list[str] = []
 

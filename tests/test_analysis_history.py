@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlnc_testbed.history import (
+from rlnc_testbed.analysis.history import (
     ROUND_EVENTS,
     HistoryError,
     HistoryWarning,
@@ -21,9 +21,9 @@ from rlnc_testbed.history import (
     completed_trials,
     read_history,
 )
+from rlnc_testbed.analysis.summary import summarize
 from rlnc_testbed.protocol.params import Params
-from rlnc_testbed.results import RoundRecord, TrialRecord
-from rlnc_testbed.summary import summarize
+from rlnc_testbed.protocol.records import RoundRecord, TrialRecord
 
 PARAMS = Params(peers=4, symbols=8, redundancy=2.0, parents=2, rounds=2, trials=3)
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,9 +113,9 @@ def test_a_killed_process_loses_no_line(tmp_path: Path) -> None:
     path = tmp_path / "h.jsonl"
     script = f"""
 import os
-from rlnc_testbed.history import HistoryWriter
+from rlnc_testbed.analysis.history import HistoryWriter
 from rlnc_testbed.protocol.params import Params
-from rlnc_testbed.results import RoundRecord, TrialRecord
+from rlnc_testbed.protocol.records import RoundRecord, TrialRecord
 params = Params.from_dict({PARAMS.to_dict()!r})
 writer = HistoryWriter({str(path)!r}, params=params)
 r = RoundRecord(round=1, failed=1, newcomer=5, parents=(2, 3), newcomer_rank=4,

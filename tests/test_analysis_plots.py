@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlnc_testbed.plots import (
+from rlnc_testbed.analysis.plots import (
     PlotError,
     plot_success_vs_parents,
     plot_survival,
     plot_traffic_vs_success,
 )
+from rlnc_testbed.analysis.summary import PointSummary, summarize
 from rlnc_testbed.protocol.params import Params
-from rlnc_testbed.results import RoundRecord, TrialRecord
-from rlnc_testbed.summary import PointSummary, summarize
+from rlnc_testbed.protocol.records import RoundRecord, TrialRecord
 
 PLOTS = (plot_survival, plot_success_vs_parents, plot_traffic_vs_success)
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +98,7 @@ def test_no_figure_is_left_open_and_pyplot_is_not_used(
 
 
 def test_importing_plots_does_not_import_matplotlib() -> None:
-    code = "import sys, rlnc_testbed.plots; print('matplotlib' in sys.modules)"
+    code = "import sys, rlnc_testbed.analysis.plots; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=60, check=True)  # fmt: skip
     assert out.stdout.strip() == "False"

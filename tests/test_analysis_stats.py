@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rlnc_testbed.stats import wilson_interval
+from rlnc_testbed.analysis.stats import wilson_interval
 
 Z95 = NormalDist().inv_cdf(0.975)
 

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
+from rlnc_testbed.analysis.stats import wilson_interval
+from rlnc_testbed.analysis.summary import PointSummary, SummaryError, merge, merge_trials, summarize
 from rlnc_testbed.protocol.params import Params
-from rlnc_testbed.results import RoundRecord, TrialRecord
-from rlnc_testbed.stats import wilson_interval
-from rlnc_testbed.summary import PointSummary, SummaryError, merge, merge_trials, summarize
+from rlnc_testbed.protocol.records import RoundRecord, TrialRecord
 
 PARAMS = Params(peers=10, symbols=20, redundancy=2.0, parents=3, rounds=3, trials=4)
 SWEEP_FIELDS = {

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from rlnc_testbed.cli import EXIT_INTERRUPTED, EXIT_USAGE, build_parser, main
+from rlnc_testbed.cli.entry import EXIT_INTERRUPTED, EXIT_USAGE, build_parser, main
+from rlnc_testbed.experiment.runner import RUN_TRANSPORTS, run_point
 from rlnc_testbed.protocol.params import SCHEMES, Params
-from rlnc_testbed.runner import RUN_TRANSPORTS, run_point
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rlnc_testbed.cli import EXIT_USAGE, main
+from rlnc_testbed.cli.entry import EXIT_USAGE, main
 
 SCENARIO = """\
 name = "tiny"

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rlnc_testbed import strategies
-from rlnc_testbed.cluster import Cluster, run_trial
+from rlnc_testbed.experiment.cluster import Cluster, run_trial
 from rlnc_testbed.protocol import Params
 from rlnc_testbed.simulation.reference import simulate_trial
 

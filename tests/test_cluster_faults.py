@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from rlnc_testbed import wire
-from rlnc_testbed.cluster import Cluster, run_trial
 from rlnc_testbed.coding import CodedPacket
+from rlnc_testbed.experiment.cluster import Cluster, run_trial
 from rlnc_testbed.protocol import Params
 from rlnc_testbed.roles.collector import Collector
 from rlnc_testbed.roles.storage import Newcomer, StoragePeer

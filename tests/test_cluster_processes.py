@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from rlnc_testbed.cluster import Cluster
+from rlnc_testbed.experiment.cluster import Cluster
 from rlnc_testbed.protocol import Params
 from rlnc_testbed.simulation import simulate_trial
 

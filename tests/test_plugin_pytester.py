@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from rlnc_testbed import pytest_plugin
+from rlnc_testbed.experiment.runner import run_point
 from rlnc_testbed.protocol.params import Params
 from rlnc_testbed.pytest_plugin import MARKERS
-from rlnc_testbed.runner import run_point
 
 pytest_plugins = ["pytester"]
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from test_plugin_pytester import INI, LOOP, LOOP_PARAMS, PLUGIN, summary_rows, write_scenarios
 
-from rlnc_testbed.runner import run_point
+from rlnc_testbed.experiment.runner import run_point
 
 pytest_plugins = ["pytester"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rlnc_testbed.cli import build_parser
+from rlnc_testbed.cli.entry import build_parser
 
 README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
 ROOT = Path(__file__).parents[1]

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from rlnc_testbed.history import read_history
+from rlnc_testbed.analysis.history import read_history
+from rlnc_testbed.experiment.runner import expand_grid, run_point, run_sweep, trial_indices
 from rlnc_testbed.protocol import ParameterError, Params
-from rlnc_testbed.runner import expand_grid, run_point, run_sweep, trial_indices
 
 SMALL = Params(peers=4, symbols=6, symbol_size=16, parents=2, rounds=3, trials=6, seed=9)
 
@@ -105,7 +105,7 @@ def test_networked_runs_write_every_round_to_history(tmp_path):
 
 
 async def test_cluster_reports_each_round_while_the_trial_runs():
-    from rlnc_testbed.cluster import Cluster
+    from rlnc_testbed.experiment.cluster import Cluster
 
     seen: list[tuple[int, bool]] = []
     async with Cluster(SMALL, 0, transport="memory") as cluster:

@@ -7,11 +7,11 @@ import random
 import numpy as np
 import pytest
 
+from rlnc_testbed.analysis.stats import wilson_interval
 from rlnc_testbed.protocol.draws import Role, rng_for
 from rlnc_testbed.protocol.params import ParameterError, Params
 from rlnc_testbed.simulation import simulate_point, simulate_trial, simulate_trials_fast
 from rlnc_testbed.simulation.fast import PhiloxReset, _one_key, _round_keys
-from rlnc_testbed.stats import wilson_interval
 
 
 def _draws(rng: np.random.Generator) -> list[object]:

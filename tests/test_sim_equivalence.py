@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rlnc_testbed.protocol.params import FIELDS, KEEP_RULES, SCHEMES, Params
-from rlnc_testbed.results import TrialRecord
+from rlnc_testbed.protocol.records import TrialRecord
 from rlnc_testbed.simulation import simulate_trial, simulate_trials_fast
 from rlnc_testbed.strategies import params
 

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..results import RoundRecord, TrialRecord
 from .draws import Role, choose_failure, choose_parents, rng_for
 from .params import Params
+from .records import RoundRecord, TrialRecord
 
 __all__ = [
     "COLLECTOR_ID",

@@ -30,7 +30,7 @@ from rlnc_testbed.coding import placement
 from rlnc_testbed.coding.gf import GF256_INV, GF256_MUL
 from rlnc_testbed.protocol.draws import Role
 from rlnc_testbed.protocol.params import ParameterError, Params
-from rlnc_testbed.results import RoundRecord, TrialRecord
+from rlnc_testbed.protocol.records import RoundRecord, TrialRecord
 from rlnc_testbed.simulation.reference import check_trial
 from rlnc_testbed.wire import packet_message_size
 

@@ -4,7 +4,7 @@ Every step follows the round semantics shared with the WebRTC runner: the engine
 places K packets, each round the server fails one peer and picks P parents, each parent uploads
 (``parent_upload``), the newcomer keeps (``newcomer_keep``), and a collector decodes everything
 alive and verifies the bytes. Slow but obvious; :mod:`rlnc_testbed.simulation.fast` must agree
-with it exactly on every :meth:`~rlnc_testbed.results.RoundRecord.outcome`.
+with it exactly on every :meth:`~rlnc_testbed.protocol.records.RoundRecord.outcome`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from rlnc_testbed.coding import (
 from rlnc_testbed.coding.packet import CodedPacket
 from rlnc_testbed.protocol.draws import Role, choose_failure, choose_parents, rng_for, source_bytes
 from rlnc_testbed.protocol.params import ParameterError, Params
-from rlnc_testbed.results import RoundRecord, TrialRecord
+from rlnc_testbed.protocol.records import RoundRecord, TrialRecord
 from rlnc_testbed.wire import packet_message_size
 
 __all__ = ["check_trial", "scheduled_failure", "simulate_trial"]

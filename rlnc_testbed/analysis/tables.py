@@ -1,7 +1,8 @@
 """What the CLI shows a person: rich progress bars and result tables.
 
-Tables take result objects (:class:`~rlnc_testbed.results.TrialRecord`,
-:class:`~rlnc_testbed.runner.PointResult`) and return rich renderables; rich is imported only
+Tables take result objects (:class:`~rlnc_testbed.protocol.records.TrialRecord`,
+:class:`~rlnc_testbed.analysis.summary.PointResult`) and return rich renderables; rich is
+imported only
 when something is drawn.
 """
 
@@ -12,9 +13,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 
-from .protocol.params import Params
-from .results import TrialRecord
-from .runner import PointResult
+from ..protocol.params import Params
+from ..protocol.records import TrialRecord
+from .summary import PointResult
 
 __all__ = ["console", "links_table", "progress", "rounds_table", "summary_table"]
 

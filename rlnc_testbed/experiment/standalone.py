@@ -3,7 +3,8 @@
 ``rlnc-testbed node --server ws://HOST:PORT/ws --token T --role peer`` runs a storage peer (or
 newcomer, collector, engine) that talks to the rest of the system only through signaling and
 WebRTC - the same code path as the in-process roles, so peers can live in separate processes
-or on other hosts (``--ice-interfaces all`` there). :class:`~rlnc_testbed.cluster.Cluster`
+or on other hosts (``--ice-interfaces all`` there).
+:class:`~rlnc_testbed.experiment.cluster.Cluster`
 uses it for ``processes=True``.
 """
 
@@ -12,9 +13,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .roles import ROLE_CLASSES
-from .roles.node import Node
-from .signaling.client import SignalingClient
+from ..roles import ROLE_CLASSES
+from ..roles.node import Node
+from ..signaling.client import SignalingClient
 
 __all__ = ["attach_webrtc", "run_node"]
 
@@ -22,7 +23,7 @@ __all__ = ["attach_webrtc", "run_node"]
 def attach_webrtc(client: SignalingClient, *, interfaces: str = "loopback") -> Any:
     """A :class:`~rlnc_testbed.transport.webrtc.WebRTCConnector` for a joined client, its
     offers and answers relayed through signaling in both directions."""
-    from .transport.webrtc import WebRTCConnector
+    from ..transport.webrtc import WebRTCConnector
 
     async def send_signal(to: str, payload: dict[str, Any]) -> None:
         await client.send({"type": "signal", "to": to, "payload": payload})

@@ -10,7 +10,8 @@ order, the events an animated dashboard replays::
     collect   {"trial", "round", "rank", "packets", "bytes"}               collector traffic
     verdict   {"trial", "round", "verdict", "decoded", "verified", "duration", "error"}
 
-and :class:`~rlnc_testbed.results.RoundRecord` is rebuilt from them exactly. A finished trial
+and :class:`~rlnc_testbed.protocol.records.RoundRecord` is rebuilt from them exactly. A
+finished trial
 writes ``{"event": "trial", ...TrialRecord.to_dict()}``, a finished point ``{"event": "point",
 ...PointSummary.to_dict()}``, and a resumed run ``{"event": "resume", "params", "version"}``.
 Every line also carries ``t``, seconds since the writer opened the file (ignored on reading).
@@ -34,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from rlnc_testbed.analysis.summary import PointSummary, SummaryError, merge_trials
 from rlnc_testbed.protocol.params import ParameterError, Params
-from rlnc_testbed.results import RoundRecord, TrialRecord
-from rlnc_testbed.summary import PointSummary, SummaryError, merge_trials
+from rlnc_testbed.protocol.records import RoundRecord, TrialRecord
 
 __all__ = [
     "HISTORY_VERSION",

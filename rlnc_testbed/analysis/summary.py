@@ -13,11 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from rlnc_testbed.analysis.stats import wilson_interval
 from rlnc_testbed.protocol.params import Params
-from rlnc_testbed.results import TrialRecord
-from rlnc_testbed.stats import wilson_interval
+from rlnc_testbed.protocol.records import TrialRecord
 
-__all__ = ["PointSummary", "SummaryError", "merge", "merge_trials", "summarize"]
+__all__ = ["PointResult", "PointSummary", "SummaryError", "merge", "merge_trials", "summarize"]
 
 
 class SummaryError(ValueError):
@@ -190,3 +190,22 @@ def _check_trial(params: Params, record: TrialRecord) -> None:
         raise SummaryError(
             f"trial {record.trial} is incomplete: {n} verified rounds of {params.rounds}"
         )
+
+
+@dataclass
+class PointResult:
+    """All trials of one parameter point, and their summary."""
+
+    params: Params
+    transport: str
+    trials: list[TrialRecord]
+    summary: PointSummary
+    name: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        scenario = {"name": self.name, "transport": self.transport, **self.params.to_dict()}
+        return {
+            "scenario": scenario,
+            "summary": self.summary.to_dict(),
+            "trials": [t.to_dict() for t in self.trials],
+        }

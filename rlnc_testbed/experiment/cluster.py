@@ -16,16 +16,16 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import wire
-from .protocol.params import ParameterError, Params
-from .protocol.rounds import Finish, Phase, RoundDone, Send, SpawnNewcomer, TrialController
-from .results import RoundRecord, TrialRecord
-from .roles import ROLE_CLASSES, Node
-from .signaling.client import SignalingClient
-from .signaling.server import SignalingServer
+from .. import wire
+from ..protocol.params import ParameterError, Params
+from ..protocol.records import RoundRecord, TrialRecord
+from ..protocol.rounds import Finish, Phase, RoundDone, Send, SpawnNewcomer, TrialController
+from ..roles import ROLE_CLASSES, Node
+from ..signaling.client import SignalingClient
+from ..signaling.server import SignalingServer
+from ..timeouts import unit
+from ..transport.base import Connector
 from .standalone import attach_webrtc
-from .timeouts import unit
-from .transport.base import Connector
 
 __all__ = ["DEFAULT_ROLES", "TRANSPORTS", "Cluster", "run_trial"]
 
@@ -139,7 +139,7 @@ class Cluster:
     async def __aenter__(self) -> Cluster:
         await self.server.start()
         if self.transport == "memory":
-            from .transport.memory import MemoryNetwork
+            from ..transport.memory import MemoryNetwork
 
             self._memory = MemoryNetwork()
         return self

@@ -2,7 +2,8 @@
 
 ``sim`` runs in-process without a network (the coefficient-only fast path, or the
 full-payload reference when real data is given); ``memory`` and ``webrtc`` run the networked
-roles through :class:`~rlnc_testbed.cluster.Cluster` (signaling over real websockets either
+roles through :class:`~rlnc_testbed.experiment.cluster.Cluster` (signaling over real
+websockets either
 way; data channels in memory or over aiortc). Trial records stream to a JSONL history as they
 finish, so an interrupted run resumes where it stopped.
 """
@@ -13,19 +14,17 @@ import asyncio
 import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .history import HistoryWriter, completed_trials
-from .protocol.params import ParameterError, Params
-from .results import RoundRecord, TrialRecord
-from .summary import PointSummary, summarize
+from ..analysis.history import HistoryWriter, completed_trials
+from ..analysis.summary import PointResult, summarize
+from ..protocol.params import ParameterError, Params
+from ..protocol.records import RoundRecord, TrialRecord
 
 __all__ = [
     "RUN_TRANSPORTS",
     "SWEEP_AXES",
-    "PointResult",
     "expand_grid",
     "run_point",
     "run_sweep",
@@ -55,25 +54,6 @@ _SIM_CHUNK = 250
 TrialCallback = Callable[[TrialRecord], None]
 
 
-@dataclass
-class PointResult:
-    """All trials of one parameter point, and their summary."""
-
-    params: Params
-    transport: str
-    trials: list[TrialRecord]
-    summary: PointSummary
-    name: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        scenario = {"name": self.name, "transport": self.transport, **self.params.to_dict()}
-        return {
-            "scenario": scenario,
-            "summary": self.summary.to_dict(),
-            "trials": [t.to_dict() for t in self.trials],
-        }
-
-
 def trial_indices(params: Params, *, worker: int = 0, workers: int = 1) -> list[int]:
     """Trials ``worker`` of ``workers`` runs: disjoint, covering 0..T-1 (seeds never overlap,
     since every draw is keyed by (seed, trial, ...))."""
@@ -98,7 +78,7 @@ def run_point(
     """Run the trials of one point (all of them unless ``trials`` is given).
 
     ``network`` passes ``host``, ``port`` and ``interfaces`` to each networked trial
-    (:func:`rlnc_testbed.cluster.run_trial`); the ``sim`` transport ignores it."""
+    (:func:`rlnc_testbed.experiment.cluster.run_trial`); the ``sim`` transport ignores it."""
     if transport not in RUN_TRANSPORTS:
         raise ParameterError(
             f"transport must be one of {', '.join(RUN_TRANSPORTS)}; got {transport!r}"
@@ -166,12 +146,12 @@ def _run_sim(
     params: Params, trials: list[int], *, data: bytes | None, workers: int, finished: TrialCallback
 ) -> None:
     if data is not None:
-        from .simulation.reference import simulate_trial
+        from ..simulation.reference import simulate_trial
 
         for t in trials:
             finished(simulate_trial(params, t, data=data))
         return
-    from .simulation.fast import simulate_point
+    from ..simulation.fast import simulate_point
 
     for start in range(0, len(trials), _SIM_CHUNK):
         chunk = trials[start : start + _SIM_CHUNK]

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rlnc_testbed.analysis.summary import PointSummary
 from rlnc_testbed.protocol.params import SCHEMES
-from rlnc_testbed.summary import PointSummary
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .protocol.params import ParameterError, Params
+from ..protocol.params import ParameterError, Params
 
 __all__ = ["SCENARIO_TRANSPORTS", "Scenario", "ScenarioError", "load_scenario", "load_scenarios"]
 
