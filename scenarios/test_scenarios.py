@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rlnc_testbed.experiment.runner import PointResult
+from rlnc_testbed.analysis.summary import PointResult
 from rlnc_testbed.pytest_plugin import ScenarioCase, check_expectations, scenario_cases
 
 __all__: list[str] = []
