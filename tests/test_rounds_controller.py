@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from rlnc_testbed.protocol import Params, Role, choose_failure, choose_parents, rng_for
+from rlnc_testbed.protocol import Params, Role, stream_for
 from rlnc_testbed.protocol.rounds import Finish, Phase, Send, SpawnNewcomer, TrialController
+from rlnc_testbed.protocol.rules import choose_parents, failed_peer
 
 
 def sends(actions, kind):
@@ -41,9 +42,9 @@ def test_full_round_uses_seeded_decisions():
     ctl = TrialController(p, trial=3, packet_bytes=100)
     join_all(ctl, 10)
     actions = distribute(ctl, 10)
-    rng = rng_for(42, 3, 1, Role.SERVER)
-    failed = choose_failure(rng, range(1, 11))
-    parents = choose_parents(rng, [x for x in range(1, 11) if x != failed], 3)
+    server = stream_for(42, 3, 1, Role.SERVER)
+    failed = failed_peer(p, 1, range(1, 11), server)
+    parents = choose_parents(server, [x for x in range(1, 11) if x != failed], 3)
     (fail,) = sends(actions, "fail")
     assert fail.to == str(failed)
     assert SpawnNewcomer(round=1) in actions

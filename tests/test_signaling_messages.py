@@ -34,7 +34,6 @@ VALID: list[dict[str, Any]] = [
     {"type": "collect", "round": 1},
     {"type": "distribute", "round": 0, "peers": ["1", "2", "3"]},
     {"type": "stored", "round": 1, "count": 4, "rank": 4, "from": "2"},
-    {"type": "sent", "round": 1, "to": "5", "count": 3, "bytes": 660},
     {"type": "collected", "round": 1, "report": {"ok": True}},
     {"type": "nextRound", "round": 2},
     {"type": "end", "round": 9, "reason": "done"},
@@ -57,7 +56,7 @@ def test_directions() -> None:
     assert "join" in CLIENT_TYPES and "join" not in SERVER_TYPES
     assert "fail" in SERVER_TYPES and "fail" not in CLIENT_TYPES
     assert "signal" in CLIENT_TYPES and "signal" in SERVER_TYPES
-    assert {"stored", "sent", "collected", "nextRound", "end"} <= CLIENT_TYPES
+    assert {"stored", "collected", "nextRound", "end"} <= CLIENT_TYPES
 
 
 BAD: list[tuple[str, str, str]] = [

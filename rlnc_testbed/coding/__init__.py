@@ -1,4 +1,4 @@
-"""RLNC coding core: GF(2) / GF(2^8) (0x11d) arithmetic, Encoder/Decoder/Recoder, schemes.
+"""RLNC coding core: GF(2) / GF(2^8) (0x11d) arithmetic, Encoder/Decoder/Recoder.
 
 No I/O, clocks or globals; numpy plus numba kernels. Importing this package does not import
 numba (nor aiortc, aiohttp, galois): kernels compile/load from cache on first use, and
@@ -25,7 +25,6 @@ from .gf import (
 from .linalg import matmul, rank
 from .packet import CodedPacket
 from .recoder import Recoder
-from .schemes import KEEP_RULES, SCHEMES, make_packets, newcomer_keep, parent_upload, placement
 
 __all__ = [
     "FIELDS",
@@ -36,19 +35,13 @@ __all__ = [
     "GF256_LOG",
     "GF256_MUL",
     "GF256_POLY",
-    "KEEP_RULES",
-    "SCHEMES",
     "CodedPacket",
     "DecodeError",
     "Decoder",
     "Encoder",
     "Recoder",
     "check_field",
-    "make_packets",
     "matmul",
-    "newcomer_keep",
-    "parent_upload",
-    "placement",
     "rank",
     "rank_kernel",
 ]

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from .gf import GF2
 from .packet import CodedPacket
 
-__all__ = ["check_count", "check_packet", "check_positive", "check_rng"]
+__all__ = [
+    "CoefficientSource",
+    "check_count",
+    "check_packet",
+    "check_positive",
+    "check_rng",
+    "draw_elements",
+]
+
+
+class CoefficientSource(Protocol):
+    """Where random coefficients come from: ``elements(field, shape)`` -> uint8 array.
+
+    The experiment passes the specified streams of :mod:`rlnc_testbed.protocol.draws`;
+    library users may pass a ``numpy.random.Generator`` instead.
+    """
+
+    def elements(self, field: int, shape: tuple[int, ...]) -> np.ndarray: ...
 
 
 def check_positive(value: object, name: str) -> int:
@@ -28,11 +47,25 @@ def check_count(value: object, name: str) -> int:
     return int(value)
 
 
-def check_rng(rng: object) -> np.random.Generator:
-    """Return ``rng`` if it is a numpy Generator, else raise TypeError."""
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    return rng
+def check_rng(rng: object) -> CoefficientSource:
+    """Return ``rng`` if it can draw coefficients (see :class:`CoefficientSource`), else raise."""
+    if isinstance(rng, np.random.Generator) or callable(getattr(rng, "elements", None)):
+        return rng  # type: ignore[return-value]
+    raise TypeError(
+        "rng must be a numpy.random.Generator or have an elements(field, shape) method "
+        f"(e.g. a rlnc_testbed.protocol.draws.DrawStream), got {type(rng).__name__}"
+    )
+
+
+def draw_elements(rng: CoefficientSource, field: int, shape: tuple[int, int]) -> np.ndarray:
+    """One draw of a uint8 ``shape`` matrix of GF(field) elements from ``rng``.
+
+    A specified stream (``elements``) draws as it specifies; a numpy Generator by
+    ``integers(0, field, size=shape, dtype=uint8)``.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng.integers(0, field, size=shape, dtype=np.uint8)
+    return np.asarray(rng.elements(field, shape), dtype=np.uint8).reshape(shape)
 
 
 def check_packet(packet: object, *, symbols: int, symbol_size: int | None, field: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_count, check_positive, check_rng
+from ._checks import CoefficientSource, check_count, check_positive, check_rng, draw_elements
 from .gf import check_field
 from .linalg import aligned_zeros, payload_product
 from .packet import CodedPacket
@@ -22,10 +22,10 @@ def packets_from_rows(coefficients: np.ndarray, payloads: np.ndarray) -> list[Co
 class Encoder:
     """Encode ``data`` as ``symbols`` (k) zero-padded symbols of ``symbol_size`` (s) bytes.
 
-    ``encode(n)`` draws its coefficients with exactly one call,
-    ``rng.integers(0, field, size=(n, k), dtype=np.uint8)`` - or, when ``systematic``, first
-    emits the k source symbols as unit-vector packets (counting towards n, on every call) and
-    draws ``size=(n - k, k)`` for the rest. The emitted arrays are read-only.
+    ``encode(n)`` draws its coefficients as one (n, k) matrix from ``rng`` (see
+    :func:`~rlnc_testbed.coding._checks.draw_elements`) - or, when ``systematic``, first emits
+    the k source symbols as unit-vector packets (counting towards n, on every call) and draws
+    an (n - k, k) matrix for the rest. The emitted arrays are read-only.
     """
 
     def __init__(
@@ -36,7 +36,7 @@ class Encoder:
         symbol_size: int,
         field: int = 256,
         systematic: bool = False,
-        rng: np.random.Generator,
+        rng: CoefficientSource | np.random.Generator,
     ) -> None:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"data must be bytes, got {type(data).__name__}")
@@ -63,7 +63,7 @@ class Encoder:
         n = check_count(n, "n")
         k = self.symbols
         plain = min(n, k) if self.systematic else 0
-        drawn = self._rng.integers(0, self.field, size=(n - plain, k), dtype=np.uint8)
+        drawn = draw_elements(self._rng, self.field, (n - plain, k))
         coefficients = np.zeros((n, k), dtype=np.uint8)
         coefficients[np.arange(plain), np.arange(plain)] = 1
         coefficients[plain:] = drawn

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._checks import check_count, check_packet, check_rng
+from ._checks import CoefficientSource, check_count, check_packet, check_rng, draw_elements
 from .encoder import packets_from_rows
 from .gf import check_field
 from .linalg import aligned_zeros, kernels, payload_product
@@ -18,8 +18,9 @@ __all__ = ["Recoder"]
 class Recoder:
     """Recode ``packets`` (all with the same k and symbol size) over GF(field).
 
-    ``recode(n)`` draws ``R = rng.integers(0, field, size=(n, len(packets)), dtype=np.uint8)``
-    (one call) and returns packets with coefficients ``R @ C`` and payloads ``R @ Y``.
+    ``recode(n)`` draws one (n, len(packets)) matrix R from ``rng`` (see
+    :func:`~rlnc_testbed.coding._checks.draw_elements`) and returns packets with coefficients
+    ``R @ C`` and payloads ``R @ Y``.
     """
 
     def __init__(
@@ -27,7 +28,7 @@ class Recoder:
         packets: Sequence[CodedPacket],
         *,
         field: int = 256,
-        rng: np.random.Generator,
+        rng: CoefficientSource | np.random.Generator,
     ) -> None:
         self.field = check_field(field)
         self._rng = check_rng(rng)
@@ -53,7 +54,7 @@ class Recoder:
     def recode(self, n: int) -> list[CodedPacket]:
         """Return ``n`` recoded packets (one draw of an (n, len(packets)) matrix)."""
         n = check_count(n, "n")
-        mix = self._rng.integers(0, self.field, size=(n, len(self)), dtype=np.uint8)
+        mix = draw_elements(self._rng, self.field, (n, len(self)))
         coefficients = np.zeros((n, self.symbols), dtype=np.uint8)
         if n:
             kernels().matmul_bytes(mix, self._coefficients, coefficients)

@@ -1,6 +1,6 @@
 """The one place that runs experiments: points and sweeps over a chosen transport.
 
-``sim`` runs in-process without a network (the coefficient-only fast path, or the
+``sim`` runs in-process without a network (the compiled simulator, or the
 full-payload reference when real data is given); ``memory`` and ``webrtc`` run the networked
 roles through :class:`~rlnc_testbed.experiment.cluster.Cluster` (signaling over real
 websockets either
@@ -151,7 +151,7 @@ def _run_sim(
         for t in trials:
             finished(simulate_trial(params, t, data=data))
         return
-    from ..simulation.fast import simulate_point
+    from ..simulation.compiled import simulate_point
 
     for start in range(0, len(trials), _SIM_CHUNK):
         chunk = trials[start : start + _SIM_CHUNK]

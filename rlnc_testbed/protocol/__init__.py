@@ -1,17 +1,22 @@
-"""Sans-I/O protocol layer: parameters, seeded decisions, message schemas, state machines."""
+"""Sans-I/O protocol layer: parameters, records, specified draws, round rules, message schemas,
+the server's round control."""
 
-from .draws import Role, choose_failure, choose_parents, rng_for, source_bytes
+from .draws import DrawStream, Role, stream_for, stream_key
 from .params import FIELDS, KEEP_RULES, SCHEMES, ParameterError, Params
+from .records import VERDICTS, RoundRecord, TrialRecord, verdict_of
 
 __all__ = [
     "FIELDS",
     "KEEP_RULES",
     "SCHEMES",
+    "VERDICTS",
+    "DrawStream",
     "ParameterError",
     "Params",
     "Role",
-    "choose_failure",
-    "choose_parents",
-    "rng_for",
-    "source_bytes",
+    "RoundRecord",
+    "TrialRecord",
+    "stream_for",
+    "stream_key",
+    "verdict_of",
 ]

@@ -1,33 +1,38 @@
-"""Every random decision of an experiment, from generators derived from the scenario seed.
+"""The specified random draws: one counter-based word stream per key, and three algorithms on it.
 
-A generator is derived from ``(seed, trial, round, role, index)`` alone - never from arrival
-order or wall-clock time - so the same scenario and seed give the same failures, parents,
-coefficients and keep orders over the in-process simulator and over real WebRTC.
+Every random decision of an experiment is a pure function of a key ``(seed, trial, round,
+role, index)``, never of arrival order or wall-clock time, and is defined here - not by any
+library's sampling algorithms - so that another language (the browser peer in JavaScript) or
+the compiled simulator reproduces it bit for bit. ``docs/protocol.md`` §6 is the written
+specification; ``tests/vectors/draws.json`` holds its test vectors.
 
-Roles and what they draw, in order:
+A :class:`DrawStream` yields 64-bit words (Philox4x64-10 keyed by :func:`stream_key`) and
+consumes whole words in each primitive:
 
-* ``Role.SERVER`` (round >= 1): the failed peer, then the P parents.
-* ``Role.ENGINE`` (round 0): the encoding coefficients.
-* ``Role.PARENT`` (index = parent id): the beta recoded packets a parent uploads (rlnc with
-  beta < Q) or which beta stored packets it sends (other schemes).
-* ``Role.NEWCOMER``: the recoding coefficients (rlnc) or the keep order (other schemes).
-* ``Role.SOURCE`` (round 0): the synthetic source bytes, when no file is given.
+* :meth:`DrawStream.below` - a uniform integer in ``[0, n)`` (Lemire's multiply-and-reject);
+* :meth:`DrawStream.sample` - ``m`` of ``range(n)`` without replacement, in draw order (a
+  partial Fisher-Yates shuffle; ``sample(n, n)`` is a shuffle);
+* :meth:`DrawStream.elements` - field elements: the little-endian bytes (GF(2^8)) or bits
+  (GF(2)) of fresh words, row-major for a matrix.
+
+Which role draws what, in which order, is :mod:`rlnc_testbed.protocol.rules`.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+import math
 
 import numpy as np
 
-__all__ = ["Role", "choose_failure", "choose_parents", "rng_for", "source_bytes"]
+__all__ = ["Role", "DrawStream", "stream_for", "stream_key"]
 
 _MASK = (1 << 64) - 1
+_WORD = 1 << 64
 
 
 class Role(enum.IntEnum):
-    """Who draws from a generator; part of its derivation key."""
+    """Who draws from a stream; part of its key."""
 
     SERVER = 1
     ENGINE = 2
@@ -37,50 +42,109 @@ class Role(enum.IntEnum):
 
 
 def _mix(x: int) -> int:
-    """splitmix64 finaliser: a bijective 64-bit mixer."""
+    """splitmix64's finaliser: a bijective 64-bit mixer."""
     x = (x + 0x9E3779B97F4A7C15) & _MASK
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
     return x ^ (x >> 31)
 
 
-def rng_for(seed: int, trial: int, round: int, role: Role, index: int = 0) -> np.random.Generator:
-    """Return the generator for one (seed, trial, round, role, index).
-
-    A Philox counter-based generator keyed by a 128-bit mix of the five integers: cheap to
-    create (~10 us), independent streams for distinct keys, identical on every platform.
-    """
-    h = _mix(seed & _MASK)
-    h = _mix(h ^ (trial & _MASK))
-    h = _mix(h ^ (round & _MASK))
-    h = _mix(h ^ int(role))
-    lo = _mix(h ^ (index & _MASK))
+def stream_key(seed: int, trial: int, round: int, role: Role, index: int = 0) -> tuple[int, int]:
+    """The Philox key ``(lo, hi)`` of one stream: a chain of splitmix64 mixes of the five."""
+    for name, value in (("seed", seed), ("trial", trial), ("round", round), ("index", index)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if not 0 <= int(value) <= _MASK:
+            raise ValueError(f"{name} must be in [0, 2**64), got {value}")
+    h = _mix(int(seed))
+    h = _mix(h ^ int(trial))
+    h = _mix(h ^ int(round))
+    h = _mix(h ^ int(Role(role)))
+    lo = _mix(h ^ int(index))
     hi = _mix(lo ^ 0x5851F42D4C957F2D)
-    return np.random.Generator(np.random.Philox(key=(hi << 64) | lo))
+    return lo, hi
 
 
-def choose_failure(rng: np.random.Generator, alive: Sequence[int]) -> int:
-    """Pick the peer that fails, uniformly among ``alive`` (taken in ascending id order)."""
-    ordered = sorted(alive)
-    if not ordered:
-        raise ValueError("no alive peer to fail")
-    return ordered[int(rng.integers(len(ordered)))]
+class DrawStream:
+    """The word stream of one key and the specified draws on it.
+
+    Word ``w`` is output word ``w mod 4`` of Philox4x64-10 with key ``(lo, hi)`` applied to the
+    counter ``(w div 4 + 1, 0, 0, 0)``: exactly numpy's ``Philox(key=(hi << 64) | lo)``
+    raw stream, which is used here as the bit source (the compiled simulator has its own).
+    """
+
+    __slots__ = ("_bits", "key", "used")
+
+    def __init__(self, key: tuple[int, int]) -> None:
+        lo, hi = key
+        self.key = (int(lo), int(hi))
+        self._bits = np.random.Philox(key=(self.key[1] << 64) | self.key[0])
+        #: Words consumed so far.
+        self.used = 0
+
+    def words(self, count: int) -> np.ndarray:
+        """The next ``count`` words (uint64)."""
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        self.used += count
+        return np.asarray(self._bits.random_raw(count), dtype=np.uint64)
+
+    def _word(self) -> int:
+        self.used += 1
+        return int(self._bits.random_raw())
+
+    def below(self, n: int) -> int:
+        """A uniform integer in ``[0, n)``, ``1 <= n < 2**64`` (Lemire's method).
+
+        ``m = x * n`` (128-bit) for the next word x; while ``low64(m) < (2**64 - n) mod n``
+        (checked only when ``low64(m) < n``), retry with the next word; answer ``m >> 64``.
+        """
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= _MASK:
+            raise ValueError(f"below(n) needs an integer 1 <= n < 2**64, got {n!r}")
+        n = int(n)
+        m = self._word() * n
+        low = m & _MASK
+        if low < n:
+            threshold = (_WORD - n) % n
+            while low < threshold:
+                m = self._word() * n
+                low = m & _MASK
+        return m >> 64
+
+    def sample(self, n: int, m: int) -> list[int]:
+        """``m`` distinct values of ``range(n)`` in draw order (partial Fisher-Yates).
+
+        ``a = [0 .. n-1]``; for ``i < m``: ``j = i + below(n - i)``, swap ``a[i]``, ``a[j]``;
+        answer ``a[:m]``. The first ``m`` of ``sample(n, n)`` equal ``sample(n, m)``.
+        """
+        if not 0 <= m <= n:
+            raise ValueError(f"sample(n, m) needs 0 <= m <= n, got n={n}, m={m}")
+        a = list(range(n))
+        for i in range(m):
+            j = i + self.below(n - i)
+            a[i], a[j] = a[j], a[i]
+        return a[:m]
+
+    def elements(self, field: int, shape: int | tuple[int, ...]) -> np.ndarray:
+        """Field elements (uint8) of ``shape``, row-major, from fresh words.
+
+        GF(2^8): element t is byte ``t mod 8`` (little-endian) of word ``t div 8``;
+        GF(2): element t is bit ``t mod 64`` (least significant first) of word ``t div 64``.
+        """
+        dims = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
+        if any(d < 0 for d in dims):
+            raise ValueError(f"shape must not be negative, got {shape!r}")
+        count = math.prod(dims)
+        if field == 256:
+            raw = self.words(-(-count // 8)).astype("<u8").view(np.uint8)[:count]
+        elif field == 2:
+            octets = self.words(-(-count // 64)).astype("<u8").view(np.uint8)
+            raw = np.unpackbits(octets, bitorder="little")[:count]
+        else:
+            raise ValueError(f"field must be 2 or 256, got {field!r}")
+        return raw.astype(np.uint8).reshape(dims)
 
 
-def choose_parents(
-    rng: np.random.Generator, survivors: Sequence[int], count: int
-) -> tuple[int, ...]:
-    """Pick ``count`` parents uniformly without replacement; returned in ascending id order."""
-    ordered = sorted(survivors)
-    if not 1 <= count <= len(ordered):
-        raise ValueError(f"cannot choose {count} parents among {len(ordered)} survivors")
-    picked = rng.choice(len(ordered), size=count, replace=False)
-    return tuple(sorted(ordered[int(i)] for i in picked))
-
-
-def source_bytes(seed: int, trial: int, length: int) -> bytes:
-    """Synthetic source data of ``length`` bytes for one trial (used when no file is given)."""
-    if length < 0:
-        raise ValueError(f"length must be >= 0, got {length}")
-    rng = rng_for(seed, trial, 0, Role.SOURCE)
-    return rng.integers(0, 256, size=length, dtype=np.uint8).tobytes()
+def stream_for(seed: int, trial: int, round: int, role: Role, index: int = 0) -> DrawStream:
+    """The fresh stream of one ``(seed, trial, round, role, index)``."""
+    return DrawStream(stream_key(seed, trial, round, role, index))

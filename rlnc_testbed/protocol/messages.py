@@ -135,9 +135,6 @@ SCHEMA: dict[str, MessageSpec] = {
         _S,
         {"received": _count, "links": _object_list},
     ),
-    "sent": MessageSpec(
-        {"round": _count, "to": _node_id, "count": _count, "bytes": _count}, _S, {"link": _object}
-    ),
     "collected": MessageSpec({"round": _count, "report": _object}, _S),
     "nextRound": MessageSpec({"round": _count}, _S),
     "end": MessageSpec({"round": _count, "reason": _string}, _S),

@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from ..coding.gf import FIELDS
+
 __all__ = [
     "FIELDS",
     "KEEP_RULES",
@@ -22,8 +24,6 @@ __all__ = [
 #: Storage schemes: plain copies of source symbols, RLNC-coded packets copied on repair, and
 #: RLNC-coded packets recoded on repair.
 SCHEMES = ("replication", "coded-copy", "rlnc")
-#: Field orders supported by :mod:`rlnc_testbed.coding`.
-FIELDS = (2, 256)
 #: What a non-recoding newcomer keeps: the first Q of all received packets in uniformly random
 #: order, or one uniformly chosen parent's whole block (what the original JS system did).
 KEEP_RULES = ("shuffle", "block")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["VERDICTS", "RoundRecord", "TrialRecord"]
+__all__ = ["VERDICTS", "RoundRecord", "TrialRecord", "verdict_of"]
 
 #: How a round can end. ``ok`` is the only success.
 VERDICTS = (
@@ -21,6 +21,14 @@ VERDICTS = (
     "collect-timeout",  # a peer did not deliver its packets to the collector in time
     "error",  # an unexpected failure; the record's ``error`` says what
 )
+
+
+def verdict_of(decoded: bool, verified: bool) -> str:
+    """The verdict of a judged round: ``ok`` if verified, else ``corrupt`` if decoded, else
+    ``undecodable``."""
+    if verified:
+        return "ok"
+    return "corrupt" if decoded else "undecodable"
 
 
 @dataclass

@@ -3,8 +3,8 @@
 :class:`TrialController` is fed what the server sees (joins, messages, departures, a phase
 deadline passing) and answers with :class:`Action` objects for the server's pump to carry out:
 messages to send, a newcomer to start, the trial's end. It makes the experiment's server-side
-decisions - which peer fails, which parents feed the newcomer - from the seeded generators of
-:mod:`rlnc_testbed.protocol.draws`, so they match the simulator exactly.
+decisions - which peer fails, which parents feed the newcomer - by the rules of
+:mod:`rlnc_testbed.protocol.rules` on the specified streams, so they match the simulator.
 
 Phases of a trial::
 
@@ -22,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .draws import Role, choose_failure, choose_parents, rng_for
-from .params import Params
+from .draws import DrawStream, Role, stream_for
+from .params import ParameterError, Params
 from .records import RoundRecord, TrialRecord
+from .rules import choose_parents, failed_peer, newcomer_id
 
 __all__ = [
     "COLLECTOR_ID",
@@ -106,7 +107,7 @@ _TIMEOUT_VERDICTS = {
 class _Round:
     number: int
     failed: int
-    rng: Any
+    server: DrawStream
     newcomer: int = 0
     parents: tuple[int, ...] = ()
     newcomer_rank: int = 0
@@ -251,10 +252,6 @@ class TrialController:
         else:
             self._unexpected(node_id, msg)
 
-    def _on_sent(self, node_id: str, msg: dict[str, Any]) -> None:
-        """A sender finished a batch. Informational: link records come from the receivers
-        (newcomer, collector), whose reports are part of the round's control flow."""
-
     def _on_collected(self, node_id: str, msg: dict[str, Any]) -> None:
         if node_id != COLLECTOR_ID or self._phase is not Phase.COLLECTING or self._round is None:
             self._unexpected(node_id, msg)
@@ -294,16 +291,14 @@ class TrialController:
 
     def _start_round(self, number: int) -> None:
         p = self.params
-        rng = rng_for(p.seed, self.trial, number, Role.SERVER)
-        if number <= len(p.failures):
-            failed = p.failures[number - 1]
-            if failed not in self._alive:
-                self._log.error("trial %d: scheduled failure %d is not alive", self.trial, failed)
-                self._finish("error")
-                return
-        else:
-            failed = choose_failure(rng, self._alive)
-        self._round = _Round(number=number, failed=failed, rng=rng, started=self._clock())
+        server = stream_for(p.seed, self.trial, number, Role.SERVER)
+        try:
+            failed = failed_peer(p, number, self._alive, server)
+        except ParameterError as exc:
+            self._log.error("trial %d: %s", self.trial, exc)
+            self._finish("error")
+            return
+        self._round = _Round(number=number, failed=failed, server=server, started=self._clock())
         self._set_phase(Phase.FAILING)
         self._send(str(failed), {"type": "fail", "round": number})
         self._actions.append(SpawnNewcomer(round=number))
@@ -318,7 +313,7 @@ class TrialController:
         p = self.params
         rnd.newcomer = int(node_id)
         survivors = [x for x in self._alive if x != rnd.failed]
-        rnd.parents = choose_parents(rnd.rng, survivors, p.parents)
+        rnd.parents = choose_parents(rnd.server, survivors, p.parents)
         for other in self._roles:
             if other != node_id:
                 self._send(other, {"type": "new id", "id": node_id, "round": rnd.number})
@@ -367,7 +362,7 @@ class TrialController:
         record = RoundRecord(
             round=rnd.number,
             failed=rnd.failed,
-            newcomer=rnd.newcomer or self.params.peers + rnd.number,
+            newcomer=rnd.newcomer or newcomer_id(self.params, rnd.number),
             parents=rnd.parents,
             newcomer_rank=rnd.newcomer_rank,
             global_rank=int(report.get("global_rank", 0)),

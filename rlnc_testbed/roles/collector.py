@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import wire
 from ..coding import DecodeError, Decoder
+from ..protocol.records import verdict_of
 from .node import Node, _counters, _link
 from .streams import MessageReader
 
@@ -90,7 +91,7 @@ class Collector(Node):
                     data == self.source
                     and hashlib.sha256(data).digest() == hashlib.sha256(self.source).digest()
                 )
-        verdict = "ok" if verified else ("undecodable" if not decoded else "corrupt")
+        verdict = verdict_of(decoded, verified)
         report = {
             "global_rank": decoder.rank,
             "decoded": decoded,

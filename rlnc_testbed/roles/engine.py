@@ -7,10 +7,8 @@ import asyncio
 from typing import Any
 
 from .. import wire
-from ..coding import Encoder
-from ..coding.schemes import make_packets, placement
-from ..protocol.draws import Role, rng_for, source_bytes
 from ..protocol.rounds import COLLECTOR_ID
+from ..protocol.rules import engine_packets, source_bytes
 from .node import Node
 
 __all__ = ["SOURCE_CHUNK", "Engine"]
@@ -43,21 +41,11 @@ class Engine(Node):
     async def on_distribute(self, msg: dict[str, Any]) -> None:
         p = self.p
         data = self.source()
-        encoder = Encoder(
-            data,
-            symbols=p.symbols,
-            symbol_size=p.symbol_size,
-            field=p.field,
-            systematic=p.systematic,
-            rng=rng_for(p.seed, self.trial, 0, Role.ENGINE),
-        )
-        packets = make_packets(p.scheme, encoder, p.total_packets_made)
-        slots = placement(len(packets), p.per_peer, p.peers)
+        blocks = engine_packets(p, self.trial, data)
         peers = sorted(msg["peers"], key=int)
         async with asyncio.TaskGroup() as group:
             group.create_task(self._send_source(data))
-            for peer, slot in zip(peers, slots, strict=True):
-                block = [packets[j] for j in slot]
+            for peer, block in zip(peers, blocks, strict=True):
                 group.create_task(
                     self.send_batch(
                         peer,

@@ -270,9 +270,6 @@ class Node:
                 with contextlib.suppress(Exception):
                     await channel.close()
         self.links.append(link)
-        await self.report(
-            "sent", round=round, to=to, count=count, bytes=link["bytes_sent"], link=link
-        )
         return link
 
     async def warm_link(self, to: str) -> None:

@@ -9,9 +9,9 @@ import numpy as np
 
 from .. import wire
 from ..coding import CodedPacket, rank
-from ..coding.schemes import newcomer_keep, parent_upload
-from ..protocol.draws import Role, rng_for
+from ..protocol.draws import Role, stream_for
 from ..protocol.rounds import COLLECTOR_ID
+from ..protocol.rules import newcomer_keep, parent_upload
 from ..timeouts import unit
 from .node import Node, _counters, _link
 from .streams import MessageReader
@@ -41,8 +41,8 @@ class StoragePeer(Node):
 
     async def on_repair(self, msg: dict[str, Any]) -> None:
         p = self.p
-        rng = rng_for(p.seed, self.trial, msg["round"], Role.PARENT, int(self.id))
-        upload = parent_upload(p.scheme, self.stored, msg["beta"], field=p.field, rng=rng)
+        stream = stream_for(p.seed, self.trial, msg["round"], Role.PARENT, int(self.id))
+        upload = parent_upload(p.scheme, self.stored, msg["beta"], field=p.field, stream=stream)
         await self.send_batch(
             msg["newcomer"],
             purpose="repair",
@@ -94,9 +94,9 @@ class Newcomer(StoragePeer):
         received = [self._uploads[x] for x in sorted(parents, key=int)]
         flat = [pk for block in received for pk in block]
         self.newcomer_rank = _rank(flat, p.field)
-        rng = rng_for(p.seed, self.trial, msg["round"], Role.NEWCOMER)
+        stream = stream_for(p.seed, self.trial, msg["round"], Role.NEWCOMER)
         self.stored = newcomer_keep(
-            p.scheme, received, msg["q"], field=p.field, keep=p.keep, rng=rng
+            p.scheme, received, msg["q"], field=p.field, keep=p.keep, stream=stream
         )
         await self.report(
             "stored",

@@ -1,35 +1,35 @@
 """The executable spec of one trial: full payloads, plain Python over the coding API.
 
-Every step follows the round semantics shared with the WebRTC runner: the engine encodes and
-places K packets, each round the server fails one peer and picks P parents, each parent uploads
-(``parent_upload``), the newcomer keeps (``newcomer_keep``), and a collector decodes everything
-alive and verifies the bytes. Slow but obvious; :mod:`rlnc_testbed.simulation.fast` must agree
-with it exactly on every :meth:`~rlnc_testbed.protocol.records.RoundRecord.outcome`.
+Every step calls the rules the networked roles call (:mod:`rlnc_testbed.protocol.rules`): the
+engine encodes and places K packets, each round the server fails one peer and picks P parents,
+each parent uploads, the newcomer keeps, and a collector decodes everything alive and verifies
+the bytes. Slow but obvious; :mod:`rlnc_testbed.simulation.compiled`, written independently
+from the specification, must agree with it exactly on every record field.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from rlnc_testbed.coding import (
-    Decoder,
-    Encoder,
-    make_packets,
+from rlnc_testbed.coding import CodedPacket, Decoder, rank
+from rlnc_testbed.protocol.draws import Role, stream_for
+from rlnc_testbed.protocol.params import Params
+from rlnc_testbed.protocol.records import RoundRecord, TrialRecord, verdict_of
+from rlnc_testbed.protocol.rules import (
+    choose_parents,
+    engine_packets,
+    failed_peer,
+    newcomer_id,
     newcomer_keep,
     parent_upload,
-    placement,
-    rank,
+    source_bytes,
 )
-from rlnc_testbed.coding.packet import CodedPacket
-from rlnc_testbed.protocol.draws import Role, choose_failure, choose_parents, rng_for, source_bytes
-from rlnc_testbed.protocol.params import ParameterError, Params
-from rlnc_testbed.protocol.records import RoundRecord, TrialRecord
 from rlnc_testbed.wire import packet_message_size
 
-__all__ = ["check_trial", "scheduled_failure", "simulate_trial"]
+__all__ = ["check_trial", "simulate_trial"]
 
 
 def check_trial(trial: object) -> int:
@@ -43,23 +43,18 @@ def check_trial(trial: object) -> int:
     return int(trial)
 
 
-def scheduled_failure(params: Params, round_: int, alive: Sequence[int]) -> int | None:
-    """The peer ``params.failures`` fails in ``round_`` (None if none); it must be alive."""
-    if round_ > len(params.failures):
-        return None
-    failed = params.failures[round_ - 1]
-    if failed not in alive:
-        raise ParameterError(
-            f"failures[{round_ - 1}] = {failed} is not alive in round {round_} "
-            f"(alive: {sorted(alive)})"
-        )
-    return failed
-
-
-def simulate_trial(params: Params, trial: int, *, data: bytes | None = None) -> TrialRecord:
+def simulate_trial(
+    params: Params,
+    trial: int,
+    *,
+    data: bytes | None = None,
+    on_round: Callable[[RoundRecord, Mapping[int, list[CodedPacket]]], None] | None = None,
+) -> TrialRecord:
     """Run trial ``trial`` of ``params`` in process with full payloads; verify the bytes.
 
     ``data`` (at most k * symbol_size bytes) replaces the synthetic source bytes of the trial.
+    ``on_round(record, stored)`` sees every round's record and what each alive peer stores
+    after it (peer id -> packets in stored order), e.g. for test vectors and digests.
     """
     if not isinstance(params, Params):
         raise TypeError(f"params must be a Params; got {type(params).__name__}")
@@ -76,31 +71,17 @@ def simulate_trial(params: Params, trial: int, *, data: bytes | None = None) -> 
     n, q_keep, parents_count, beta = p.peers, p.per_peer, p.parents, p.upload
     message = packet_message_size(k, s)
 
-    encoder = Encoder(
-        data,
-        symbols=k,
-        symbol_size=s,
-        field=p.field,
-        systematic=p.systematic,
-        rng=rng_for(p.seed, trial, 0, Role.ENGINE),
-    )
-    packets = make_packets(p.scheme, encoder, p.total_packets_made)
-    slots = placement(p.total_packets_made, q_keep, n)
-    stored: dict[int, list[CodedPacket]] = {
-        peer: [packets[j] for j in slots[peer - 1]] for peer in range(1, n + 1)
-    }
+    stored = dict(zip(range(1, n + 1), engine_packets(p, trial, data), strict=True))
     alive = list(range(1, n + 1))
     record = TrialRecord(trial=trial, seed=p.seed)
 
     for r in range(1, p.rounds + 1):
         start = time.perf_counter()
-        srv = rng_for(p.seed, trial, r, Role.SERVER)
-        failed = scheduled_failure(p, r, alive)
-        if failed is None:
-            failed = choose_failure(srv, alive)
+        server = stream_for(p.seed, trial, r, Role.SERVER)
+        failed = failed_peer(p, r, alive, server)
         survivors = [peer for peer in alive if peer != failed]
-        parents = choose_parents(srv, survivors, parents_count)
-        newcomer = n + r
+        parents = choose_parents(server, survivors, parents_count)
+        newcomer = newcomer_id(p, r)
 
         uploads = [
             parent_upload(
@@ -108,7 +89,7 @@ def simulate_trial(params: Params, trial: int, *, data: bytes | None = None) -> 
                 stored[q],
                 beta,
                 field=p.field,
-                rng=rng_for(p.seed, trial, r, Role.PARENT, q),
+                stream=stream_for(p.seed, trial, r, Role.PARENT, q),
             )
             for q in parents
         ]
@@ -120,7 +101,7 @@ def simulate_trial(params: Params, trial: int, *, data: bytes | None = None) -> 
             q_keep,
             field=p.field,
             keep=p.keep,
-            rng=rng_for(p.seed, trial, r, Role.NEWCOMER),
+            stream=stream_for(p.seed, trial, r, Role.NEWCOMER),
         )
         del stored[failed]
         stored[newcomer] = list(kept)
@@ -145,7 +126,7 @@ def simulate_trial(params: Params, trial: int, *, data: bytes | None = None) -> 
                 global_rank=global_rank,
                 decoded=decoded,
                 verified=verified,
-                verdict="ok" if verified else ("undecodable" if not decoded else "corrupt"),
+                verdict=verdict_of(decoded, verified),
                 repair_packets=repair_packets,
                 repair_bytes=repair_packets * message,
                 collect_packets=collect_packets,
@@ -153,6 +134,8 @@ def simulate_trial(params: Params, trial: int, *, data: bytes | None = None) -> 
                 duration=time.perf_counter() - start,
             )
         )
+        if on_round is not None:
+            on_round(record.rounds[-1], {peer: list(stored[peer]) for peer in alive})
         if not verified:
             break
     return record
