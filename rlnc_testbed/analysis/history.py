@@ -7,7 +7,7 @@ order, the events an animated dashboard replays::
     parents   {"trial", "round", "newcomer", "parents"}      the newcomer and its parents
     transfer  {"trial", "round", "link"}                     one per link of RoundRecord.links
     store     {"trial", "round", "newcomer", "rank", "packets", "bytes"}   repair received
-    collect   {"trial", "round", "rank", "packets", "bytes"}               collector traffic
+    collect   {"trial", "round", "rank", "packets", "bytes", "stored"}     collector, digests
     verdict   {"trial", "round", "verdict", "decoded", "verified", "duration", "error"}
 
 and :class:`~rlnc_testbed.protocol.records.RoundRecord` is rebuilt from them exactly. A
@@ -67,7 +67,15 @@ ROUND_EVENTS: tuple[tuple[str, Mapping[str, str]], ...] = (
             "bytes": "repair_bytes",
         },
     ),
-    ("collect", {"rank": "global_rank", "packets": "collect_packets", "bytes": "collect_bytes"}),
+    (
+        "collect",
+        {
+            "rank": "global_rank",
+            "packets": "collect_packets",
+            "bytes": "collect_bytes",
+            "stored": "stored",
+        },
+    ),
     (
         "verdict",
         {
@@ -79,6 +87,8 @@ ROUND_EVENTS: tuple[tuple[str, Mapping[str, str]], ...] = (
         },
     ),
 )
+#: Keys an older history may lack, with the value they then take.
+_OPTIONAL_KEYS: Mapping[str, Any] = {"stored": {}}
 _ROUND_NAMES = tuple(name for name, _ in ROUND_EVENTS)
 _ROUND_KEYS = dict(ROUND_EVENTS)
 #: Which round event may follow which (transfers repeat, zero or more).
@@ -329,7 +339,7 @@ class _Reader:
                 raise HistoryError(f"transfer link must be an object; got {link!r}")
             pending["links"].append(link)
         for key, attr in _ROUND_KEYS[name].items():
-            value = event[key]
+            value = event[key] if key not in _OPTIONAL_KEYS else event.get(key, _OPTIONAL_KEYS[key])
             if attr in pending and pending[attr] != value:
                 raise HistoryError(f"{name!r} says {key} = {value!r}; earlier {pending[attr]!r}")
             pending[attr] = value

@@ -7,10 +7,16 @@ kept beside the outcome because they are measured, not decided.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["VERDICTS", "RoundRecord", "TrialRecord", "verdict_of"]
+import numpy as np
+
+from ..coding.packet import CodedPacket
+
+__all__ = ["VERDICTS", "RoundRecord", "TrialRecord", "stored_digest", "verdict_of"]
 
 #: How a round can end. ``ok`` is the only success.
 VERDICTS = (
@@ -21,6 +27,16 @@ VERDICTS = (
     "collect-timeout",  # a peer did not deliver its packets to the collector in time
     "error",  # an unexpected failure; the record's ``error`` says what
 )
+
+
+def stored_digest(packets: Iterable[CodedPacket]) -> str:
+    """SHA-256 (hex) of packets in order: each packet's k coefficient bytes, then its s payload
+    bytes. What a peer stores, in one comparable value."""
+    digest = hashlib.sha256()
+    for packet in packets:
+        digest.update(np.ascontiguousarray(packet.coefficients, dtype=np.uint8).tobytes())
+        digest.update(np.ascontiguousarray(packet.payload, dtype=np.uint8).tobytes())
+    return digest.hexdigest()
 
 
 def verdict_of(decoded: bool, verified: bool) -> str:
@@ -52,6 +68,9 @@ class RoundRecord:
     error: str = ""
     #: Per-link counters and transport details (selected ICE pair), transport-specific.
     links: list[dict[str, Any]] = field(default_factory=list)
+    #: What each alive peer delivered to the collector this round: peer id -> SHA-256 hex of
+    #: its packets (:func:`stored_digest`). Empty where payloads are not simulated.
+    stored: dict[str, str] = field(default_factory=dict)
 
     def outcome(self) -> tuple[Any, ...]:
         """The decided part of the round: equal across transports for the same seed."""

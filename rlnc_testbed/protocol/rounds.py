@@ -377,6 +377,7 @@ class TrialController:
             error=error or str(report.get("error", "")),
             links=list(rnd.links)
             + [link for link in report.get("links", []) if isinstance(link, dict)],
+            stored=_digests(report.get("stored")),
         )
         self.record.rounds.append(record)
         self._actions.append(RoundDone(record))
@@ -401,3 +402,10 @@ class TrialController:
             node_id,
             self._phase.value,
         )
+
+
+def _digests(value: object) -> dict[str, str]:
+    """The collector's per-peer digests, keeping only well-formed (id -> hex string) entries."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import wire
 from ..coding import DecodeError, Decoder
-from ..protocol.records import verdict_of
+from ..protocol.records import stored_digest, verdict_of
 from .node import Node, _counters, _link
 from .streams import MessageReader
 
@@ -74,7 +74,9 @@ class Collector(Node):
             data_length=len(self.source),
         )
         packets = 0
+        stored = {}
         for sender in sorted(senders, key=int):
+            stored[sender] = stored_digest(senders[sender])
             for packet in senders[sender]:
                 decoder.consume(packet)
                 packets += 1
@@ -101,6 +103,7 @@ class Collector(Node):
             "rejected": self.rejected,
             "error": error,
             "links": self._links.pop(round, []),
+            "stored": stored,
         }
         await self.report("collected", round=round, report=report)
         if verified:

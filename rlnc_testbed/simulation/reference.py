@@ -17,7 +17,7 @@ import numpy as np
 from rlnc_testbed.coding import CodedPacket, Decoder, rank
 from rlnc_testbed.protocol.draws import Role, stream_for
 from rlnc_testbed.protocol.params import Params
-from rlnc_testbed.protocol.records import RoundRecord, TrialRecord, verdict_of
+from rlnc_testbed.protocol.records import RoundRecord, TrialRecord, stored_digest, verdict_of
 from rlnc_testbed.protocol.rules import (
     choose_parents,
     engine_packets,
@@ -132,6 +132,7 @@ def simulate_trial(
                 collect_packets=collect_packets,
                 collect_bytes=collect_packets * message,
                 duration=time.perf_counter() - start,
+                stored={str(peer): stored_digest(stored[peer]) for peer in alive},
             )
         )
         if on_round is not None:
