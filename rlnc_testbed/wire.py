@@ -37,6 +37,7 @@ from typing import Any, Final, TypeAlias
 
 import numpy as np
 
+from rlnc_testbed.coding.gf import FIELDS as GF_FIELDS
 from rlnc_testbed.coding.packet import CodedPacket
 
 __all__ = [
@@ -63,8 +64,9 @@ __all__ = [
 MAGIC: Final = b"RL"
 VERSION: Final = 1
 #: Field orders a :class:`PacketMessage` may carry.
-FIELDS: Final = (2, 256)
-#: Roles a :class:`Hello` may announce.
+FIELDS: Final = GF_FIELDS
+#: The roles a node plays (the one home of these names): a :class:`Hello` announces one, a
+#: signaling client joins as one.
 ROLES: Final = ("engine", "peer", "newcomer", "collector")
 #: Why a data channel was opened, as a :class:`Hello` announces it.
 PURPOSES: Final = ("store", "repair", "collect", "source")

@@ -9,6 +9,7 @@ from typing import NoReturn
 from .. import __version__
 from ..experiment.runner import RUN_TRANSPORTS
 from ..protocol.params import FIELDS, KEEP_RULES, SCHEMES
+from ..wire import ROLES
 from .argtypes import integer, positive_float
 
 __all__ = ["EXIT_USAGE", "build_parser"]
@@ -129,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     node.add_argument("--server", required=True, metavar="URL", help="ws://HOST:PORT/ws")
     node.add_argument("--token", required=True, help="the run's join token")
-    node.add_argument("--role", required=True, choices=("peer", "newcomer", "collector", "engine"))
+    node.add_argument("--role", required=True, choices=ROLES)
     node.add_argument(
         "--ice-interfaces",
         type=_ice_interfaces,

@@ -22,7 +22,7 @@ from ..protocol.records import RoundRecord, TrialRecord
 from ..protocol.rounds import Finish, Phase, RoundDone, Send, SpawnNewcomer, TrialController
 from ..roles import ROLE_CLASSES, Node
 from ..signaling.client import SignalingClient
-from ..signaling.server import SignalingServer
+from ..signaling.server import NUMBERED_ROLES, SignalingServer
 from ..timeouts import unit
 from ..transport.base import Connector
 from .standalone import attach_webrtc
@@ -173,7 +173,7 @@ class Cluster:
         task.add_done_callback(self._tasks.discard)
 
     async def _start_node(self, cls: type[Node], *, role: str, **kwargs: Any) -> Node | None:
-        if self.processes and role in ("peer", "newcomer"):
+        if self.processes and role in NUMBERED_ROLES:
             await self._start_process(role)
             return None
         client = await SignalingClient.connect(self.server.url, token=self.server.token, role=role)

@@ -13,7 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..wire import ROLES
+
+#: The ids of the two unique roles: the role name itself.
+ENGINE_ID = "engine"
+COLLECTOR_ID = "collector"
+
 __all__ = [
+    "COLLECTOR_ID",
+    "ENGINE_ID",
     "CLIENT_TYPES",
     "MAX_ID_LENGTH",
     "MAX_MESSAGE_BYTES",
@@ -31,8 +39,6 @@ __all__ = [
 MAX_MESSAGE_BYTES = 256 * 1024
 #: Longest node id accepted ("engine", "collector", "17", ...).
 MAX_ID_LENGTH = 64
-#: Roles a client may join as.
-ROLES = ("peer", "newcomer", "collector", "engine")
 
 Direction = Literal["to_server", "to_client", "both"]
 

@@ -23,13 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .draws import DrawStream, Role, stream_for
+from .messages import COLLECTOR_ID, ENGINE_ID
 from .params import ParameterError, Params
 from .records import RoundRecord, TrialRecord
 from .rules import choose_parents, failed_peer, newcomer_id
 
 __all__ = [
-    "COLLECTOR_ID",
-    "ENGINE_ID",
     "Action",
     "Finish",
     "Phase",
@@ -39,8 +38,6 @@ __all__ = [
     "TrialController",
 ]
 
-ENGINE_ID = "engine"
-COLLECTOR_ID = "collector"
 
 logger = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import wire
 from ..coding import DecodeError, Decoder
+from ..protocol.messages import ENGINE_ID
 from ..protocol.records import stored_digest, verdict_of
 from .node import Node, _counters, _link
 from .streams import MessageReader
@@ -30,7 +31,7 @@ class Collector(Node):
         self._lock = asyncio.Lock()
 
     async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> int:
-        if hello.purpose == "source" and hello.sender == "engine":
+        if hello.purpose == "source" and hello.sender == ENGINE_ID:
             return await self._receive_source(reader)
         if hello.purpose != "collect" or not hello.sender.isdigit():
             return await super().on_channel(hello, reader)

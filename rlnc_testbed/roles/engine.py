@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from .. import wire
-from ..protocol.rounds import COLLECTOR_ID
+from ..protocol.messages import COLLECTOR_ID
 from ..protocol.rules import engine_packets, source_bytes
 from .node import Node
 

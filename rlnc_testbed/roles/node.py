@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import wire
+from ..protocol.messages import COLLECTOR_ID
 from ..protocol.params import Params
-from ..protocol.rounds import COLLECTOR_ID
 from ..signaling.client import SignalingError
 from ..timeouts import unit
 from ..transport.base import Channel, ChannelClosed, Connector, TransportError

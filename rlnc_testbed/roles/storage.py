@@ -10,7 +10,7 @@ import numpy as np
 from .. import wire
 from ..coding import CodedPacket, rank
 from ..protocol.draws import Role, stream_for
-from ..protocol.rounds import COLLECTOR_ID
+from ..protocol.messages import COLLECTOR_ID, ENGINE_ID
 from ..protocol.rules import newcomer_keep, parent_upload
 from ..timeouts import unit
 from .node import Node, _counters, _link
@@ -29,7 +29,7 @@ class StoragePeer(Node):
         self.stored: list[CodedPacket] = []
 
     async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> int:
-        if hello.purpose != "store" or hello.sender != "engine":
+        if hello.purpose != "store" or hello.sender != ENGINE_ID:
             return await super().on_channel(hello, reader)
         messages = await self.read_packets(reader)
         self.stored = [m.packet for m in messages]

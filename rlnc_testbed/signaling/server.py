@@ -33,7 +33,10 @@ from aiohttp.http_websocket import WebSocketError
 
 from ..protocol.messages import (
     CLIENT_TYPES,
+    COLLECTOR_ID,
+    ENGINE_ID,
     MAX_MESSAGE_BYTES,
+    ROLES,
     SchemaError,
     decode_message,
     encode_message,
@@ -49,9 +52,9 @@ __all__ = [
 ]
 
 #: Roles whose id is the role name itself; only one client may hold each.
-UNIQUE_ROLES = ("engine", "collector")
+UNIQUE_ROLES = (ENGINE_ID, COLLECTOR_ID)
 #: Roles that get the next decimal id in join order ("1", "2", ...).
-NUMBERED_ROLES = ("peer", "newcomer")
+NUMBERED_ROLES = tuple(role for role in ROLES if role not in UNIQUE_ROLES)
 
 _CLOSE_REASON_BYTES = 120  # a websocket close reason must fit in 123 bytes
 
