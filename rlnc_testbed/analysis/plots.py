@@ -178,10 +178,6 @@ def _schemes(points: list[PointSummary]) -> list[str]:
     return [s for s in SCHEMES if s in present] + sorted(present - set(SCHEMES))
 
 
-def _scheme_colours(points: list[PointSummary]) -> dict[str, str]:
-    return {scheme: f"C{i}" for i, scheme in enumerate(_schemes(points))}
-
-
 def _order(point: PointSummary) -> tuple[Any, ...]:
     return tuple(getattr(point, name) for name in (*_PRIMARY, *_DERIVED))
 

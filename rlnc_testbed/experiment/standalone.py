@@ -25,10 +25,7 @@ def attach_webrtc(client: SignalingClient, *, interfaces: str = "loopback") -> A
     offers and answers relayed through signaling in both directions."""
     from ..transport.webrtc import WebRTCConnector
 
-    async def send_signal(to: str, payload: dict[str, Any]) -> None:
-        await client.send({"type": "signal", "to": to, "payload": payload})
-
-    connector = WebRTCConnector(client.id, send_signal=send_signal, interfaces=interfaces)
+    connector = WebRTCConnector(client.id, send_signal=client.signal, interfaces=interfaces)
     client.on_signal = connector.handle_signal
     return connector
 
