@@ -4,8 +4,14 @@ Loaded through the ``pytest11`` entry point (or ``-p rlnc_testbed.pytest_plugin`
 like pytest-xdist's plugin: one option group with ini twins, markers registered in
 ``pytest_configure``, a report-header line, heavy imports (aiortc, aiohttp, numba paths)
 only inside fixtures, and per-test results carried in ``user_properties`` so that they travel
-from xdist workers to the controller, which merges shards per scenario in
-``pytest_terminal_summary``.
+from xdist workers to the controller.
+
+The controller (or a plain session) merges the shards of every scenario and judges the merged
+trials against the scenario's ``[expect]`` in ``pytest_sessionfinish``
+(:func:`~rlnc_testbed.experiment.expectations.judge_merged`): a failed merged expectation
+makes the session fail (exit status 1) even if every shard passed, and says why in the
+``pytest_terminal_summary`` table. A scenario is judged only if all its shards ran and passed;
+if some were deselected it is reported ``partial``.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +29,8 @@ import pytest
 import pytest_asyncio
 
 from .cli.argtypes import choice, integer, positive_float
-from .experiment.scenario import SCENARIO_TRANSPORTS, Scenario, ScenarioError, load_scenarios
+from .experiment.expectations import Expectations, Judgement, check_expectations, judge_merged
+from .experiment.scenario import RUN_TRANSPORTS, Scenario, ScenarioError, load_scenarios
 from .protocol.params import Params
 from .protocol.records import TrialRecord
 
@@ -85,7 +92,7 @@ class RlncOptions:
 # -- options ---------------------------------------------------------------------------------
 
 
-_transport = choice(SCENARIO_TRANSPORTS)
+_transport = choice(RUN_TRANSPORTS)
 _positive_int = integer(1)
 _seed = integer(0)
 _factor = positive_float
@@ -205,10 +212,13 @@ def scenario_cases(directory: str | Path, config: pytest.Config) -> list[Any]:
     """
     options = get_options(config)
     cases = []
+    problem = ""
     try:
         scenarios = [options.apply(s) for s in load_scenarios(directory)]
     except (ScenarioError, ValueError) as exc:
-        pytest.fail(f"rlnc-testbed: {exc}", pytrace=False)
+        problem = str(exc)
+    if problem:  # failed outside the handler: no chained traceback in the collection error
+        pytest.fail(f"rlnc-testbed: {problem}", pytrace=False)
     for scenario in scenarios:
         marks = [pytest.mark.scenario, *(getattr(pytest.mark, m) for m in scenario.markers)]
         p = scenario.params
@@ -221,66 +231,6 @@ def scenario_cases(directory: str | Path, config: pytest.Config) -> list[Any]:
                 pytest.param(ScenarioCase(scenario, shard, shards), id=case_id, marks=marks)
             )
     return cases
-
-
-def check_expectations(scenario: Scenario, result: PointResult, trials: Sequence[int]) -> None:
-    """Assert what ``scenario.expect`` asks of one shard's ``result`` (which ran ``trials``).
-
-    Always: the records are well-formed (the shard's trial indices, in order; at most R rounds;
-    nothing after the first unverified round; no ``error`` verdict unless an error is expected).
-
-    ``success = true``: every trial verified. ``success = false``: every trial failed cleanly,
-    with ``verdict`` when given. ``min_success_rate``/``max_success_rate`` are statements about
-    the whole scenario, but a shard only sees some trials; asserting the shard's point estimate
-    would fail good runs by chance. So each shard asserts only what its own data refutes: the
-    Wilson 95% interval must reach the bound (upper >= min, lower <= max). The merged rate over
-    all shards is printed, with the same check, in the terminal summary.
-    """
-    records = result.trials
-    assert [t.trial for t in records] == list(trials), "records are not the shard's trials"
-    for t in records:
-        assert 1 <= len(t.rounds) <= scenario.params.rounds, f"trial {t.trial}: bad round count"
-        assert t.survived_rounds >= len(t.rounds) - 1, f"trial {t.trial} went on after a failure"
-    expect = scenario.expect
-    verdicts = {t.trial: _final_verdict(t) for t in records}
-    if expect.get("verdict") != "error":
-        errors = {i: v for i, v in verdicts.items() if v == "error"}
-        assert not errors, f"trials ended in errors, not clean verdicts: {_errors(records)}"
-    if expect.get("success") is True:
-        failed = {i: v for i, v in verdicts.items() if v != "ok"}
-        assert not failed, f"trials not verified (trial: verdict): {failed}"
-    if expect.get("success") is False:
-        passed = [t.trial for t in records if t.success]
-        assert not passed, f"trials verified although failure was expected: {passed}"
-        wanted = expect.get("verdict")
-        if wanted is not None:
-            wrong = {i: v for i, v in verdicts.items() if v != wanted}
-            assert not wrong, f"expected verdict {wanted!r}; got (trial: verdict) {wrong}"
-    lo, hi = result.summary.ci95
-    rate = result.summary.success_rate
-    if "min_success_rate" in expect:
-        bound = float(expect["min_success_rate"])
-        assert hi >= bound, (
-            f"success rate {rate:.3f} (95% CI [{lo:.3f}, {hi:.3f}]) is "
-            f"significantly below min_success_rate {bound}"
-        )
-    if "max_success_rate" in expect:
-        bound = float(expect["max_success_rate"])
-        assert lo <= bound, (
-            f"success rate {rate:.3f} (95% CI [{lo:.3f}, {hi:.3f}]) is "
-            f"significantly above max_success_rate {bound}"
-        )
-
-
-def _final_verdict(trial: TrialRecord) -> str:
-    for rnd in trial.rounds:
-        if not rnd.verified:
-            return rnd.verdict if rnd.verdict != "ok" else "unverified"
-    return "ok"
-
-
-def _errors(records: Sequence[TrialRecord]) -> dict[int, str]:
-    return {t.trial: r.error for t in records for r in t.rounds if r.verdict == "error"}
 
 
 # -- fixtures --------------------------------------------------------------------------------
@@ -310,7 +260,7 @@ def rlnc_scenario_runner(
 ) -> Callable[..., PointResult]:
     """``run(scenario, *, shard=0, shards=1) -> PointResult``: run the shard's trials (trial
     indices t with t % shards == shard) with the options applied, and record the result in
-    ``user_properties`` for the terminal summary."""
+    ``user_properties`` for the merged judgement and terminal summary."""
 
     def run(scenario: Scenario, *, shard: int = 0, shards: int = 1) -> PointResult:
         if not 0 <= shard < shards:
@@ -375,23 +325,46 @@ async def cluster_factory() -> AsyncIterator[Callable[..., Any]]:
         yield make
 
 
-# -- results summary (controller only) ----------------------------------------------------------
+# -- merged results: judged and summarised (controller only) ----------------------------------
+
+
+@dataclass
+class _Shard:
+    payload: dict[str, Any]
+    passed: bool
 
 
 class _ResultCollector:
-    """Collects shard results from reports and prints/writes them merged per scenario."""
+    """Collects shard results from reports, judges them merged per scenario, prints them."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.results: dict[str, list[dict[str, Any]]] = {}
+        self.results: dict[str, dict[str, _Shard]] = {}
+        self._merged: dict[str, tuple[dict[str, Any] | None, Judgement]] | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call":
-            return
         for name, value in report.user_properties:
             if name == RESULT_PROPERTY and isinstance(value, str):
                 payload = json.loads(value)
-                self.results.setdefault(payload["scenario"]["name"], []).append(payload)
+                shards = self.results.setdefault(payload["scenario"]["name"], {})
+                key = f"{report.nodeid}#{payload['shard']}"
+                shard = shards.setdefault(key, _Shard(payload, passed=True))
+                shard.passed = shard.passed and not report.failed
+                self._merged = None
+
+    def merged(self) -> dict[str, tuple[dict[str, Any] | None, Judgement]]:
+        """Per scenario name: the merged result dict (None if it could not be merged) and its
+        judgement."""
+        if self._merged is None:
+            self._merged = {
+                name: _judge(list(shards.values())) for name, shards in self.results.items()
+            }
+        return self._merged
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        failed = any(judgement.failed for _, judgement in self.merged().values())
+        if failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results:
@@ -404,18 +377,70 @@ class _ResultCollector:
             f"{'rate':>6}  {'CI95':<15} {'shards':>6}  expect"
         )
         tr.write_line(header)
-        for key in sorted(self.results):
-            merged = _merge_payloads(self.results[key])
-            s = merged["summary"]
+        merged = self.merged()
+        for name in sorted(merged):
+            result, judgement = merged[name]
+            shards = [shard.payload for shard in self.results[name].values()]
+            ran = f"{len({tuple(p['shard']) for p in shards})}/{shards[0]['shard'][1]}"
+            if result is None:
+                first = shards[0]["scenario"]
+                tr.write_line(
+                    f"{name:<34} {first['transport']:<9} {'-':>7} {'-':>9} {'-':>6}  "
+                    f"{'-':<15} {ran:>6}  {judgement.describe()}",
+                    red=judgement.failed,
+                )
+                continue
+            s = result["summary"]
             lo, hi = s["ci95"]
             tr.write_line(
-                f"{merged['scenario']['name']:<34} {merged['scenario']['transport']:<9} "
+                f"{name:<34} {result['scenario']['transport']:<9} "
                 f"{s['trials']:>7} {s['successes']:>9} {s['success_rate']:>6.3f}  "
-                f"[{lo:.3f}, {hi:.3f}] {len(self.results[key]):>6}  "
-                f"{_expect_status(merged['expect'], s)}"
+                f"[{lo:.3f}, {hi:.3f}] {ran:>6}  {judgement.describe()}",
+                red=judgement.failed,
             )
             if options.report is not None:
-                _write_report(options.report, merged)
+                _write_report(options.report, {**result, "judgement": _judgement_dict(judgement)})
+        failures = [(name, j) for name, (_, j) in sorted(merged.items()) if j.failed]
+        for name, judgement in failures:
+            for problem in judgement.problems:
+                tr.write_line(f"FAILED (merged) {name}: {problem}", red=True, bold=True)
+
+
+def _judge(shards: list[_Shard]) -> tuple[dict[str, Any] | None, Judgement]:
+    """Merge one scenario's shards and judge them, unless some did not run or failed.
+
+    The merged dict is None if the shards cannot be merged (they disagree on a trial, or their
+    records are malformed); that fails the scenario if it would have been judged.
+    """
+    payloads = [shard.payload for shard in shards]
+    total = payloads[0]["shard"][1]
+    ran = sorted({p["shard"][0] for p in payloads if p["shard"][1] == total})
+    merged: dict[str, Any] | None = None
+    try:
+        merged = _merge_payloads(payloads)
+    except ValueError as exc:  # SummaryError
+        unmerged = f"shards cannot be merged: {exc}"
+    if ran != list(range(total)) or any(p["shard"][1] != total for p in payloads):
+        note = f"shard(s) {', '.join(map(str, ran))} of {total} ran; not judged"
+        return merged, Judgement("partial", (note,))
+    if not all(shard.passed for shard in shards):
+        bad = sorted({p["shard"][0] for p, s in zip(payloads, shards, strict=True) if not s.passed})
+        note = f"shard(s) {', '.join(map(str, bad))} failed; merged result not judged"
+        return merged, Judgement("not judged", (note,))
+    if merged is None:
+        return None, Judgement("failed", problems=(unmerged,))
+    expectations = Expectations.from_mapping(merged["expect"])
+    records = [TrialRecord.from_dict(t) for t in merged["trials"]]
+    judgement = judge_merged(expectations, records, trials=int(merged["scenario"]["trials"]))
+    return merged, judgement
+
+
+def _judgement_dict(judgement: Judgement) -> dict[str, Any]:
+    return {
+        "status": judgement.status,
+        "notes": list(judgement.notes),
+        "problems": list(judgement.problems),
+    }
 
 
 def _merge_payloads(payloads: list[dict[str, Any]]) -> dict[str, Any]:
@@ -433,24 +458,6 @@ def _merge_payloads(payloads: list[dict[str, Any]]) -> dict[str, Any]:
         "trials": [t.to_dict() for t in trials],
         "expect": payloads[0].get("expect", {}),
     }
-
-
-def _expect_status(expect: dict[str, Any], summary: dict[str, Any]) -> str:
-    """The merged check of the rate bounds (the per-shard tests only check their CI)."""
-    lo, hi = summary["ci95"]
-    notes = []
-    if "min_success_rate" in expect:
-        ok = hi >= float(expect["min_success_rate"])
-        notes.append(f"min {expect['min_success_rate']}: {'ok' if ok else 'BELOW'}")
-    if "max_success_rate" in expect:
-        ok = lo <= float(expect["max_success_rate"])
-        notes.append(f"max {expect['max_success_rate']}: {'ok' if ok else 'ABOVE'}")
-    if "success" in expect:
-        every = summary["successes"] == summary["trials"]
-        none = summary["successes"] == 0
-        ok = every if expect["success"] else none
-        notes.append(f"success={str(expect['success']).lower()}: {'ok' if ok else 'FAIL'}")
-    return ", ".join(notes) or "-"
 
 
 def _write_report(directory: Path, merged: dict[str, Any]) -> None:

@@ -186,11 +186,11 @@ def scenarios(
     transport
     from ``transports`` and no expectations. Shrinks like ``params()``, to the first
     transport."""
-    from .experiment.scenario import SCENARIO_TRANSPORTS
+    from .experiment.scenario import RUN_TRANSPORTS
 
-    if not transports or any(t not in SCENARIO_TRANSPORTS for t in transports):
+    if not transports or any(t not in RUN_TRANSPORTS for t in transports):
         raise InvalidArgument(
-            f"transports must be a non-empty subset of {SCENARIO_TRANSPORTS}; got {transports!r}"
+            f"transports must be a non-empty subset of {RUN_TRANSPORTS}; got {transports!r}"
         )
     return st.builds(
         lambda p, transport: Scenario(name="generated", params=p, transport=transport),

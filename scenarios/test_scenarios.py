@@ -1,9 +1,10 @@
 """Run every scenario file in this directory as a test (loop scenarios as several shards).
 
-Cases, ids and marks come from :func:`rlnc_testbed.pytest_plugin.scenario_cases`; the
-assertions from each file's ``[expect]`` table via
-:func:`rlnc_testbed.pytest_plugin.check_expectations` (see there why rate bounds are checked
-on each shard's confidence interval and again, merged, in the terminal summary).
+Cases, ids and marks come from :func:`rlnc_testbed.pytest_plugin.scenario_cases`; each
+shard's assertions from its file's ``[expect]`` table via
+:func:`rlnc_testbed.experiment.expectations.check_expectations`. The plugin then judges every
+scenario's merged trials at the end of the session and fails it if a merged expectation fails
+(see :mod:`rlnc_testbed.experiment.expectations` for the rule on rate bounds).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from rlnc_testbed.analysis.summary import PointResult
-from rlnc_testbed.pytest_plugin import ScenarioCase, check_expectations, scenario_cases
+from rlnc_testbed.experiment.expectations import check_expectations
+from rlnc_testbed.pytest_plugin import ScenarioCase, scenario_cases
 
 __all__: list[str] = []
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from rlnc_testbed.cli.entry import EXIT_INTERRUPTED, EXIT_USAGE, build_parser, main
-from rlnc_testbed.experiment.runner import RUN_TRANSPORTS, run_point
+from rlnc_testbed.experiment.runner import run_point
+from rlnc_testbed.experiment.scenario import RUN_TRANSPORTS
 from rlnc_testbed.protocol.params import SCHEMES, Params
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from .. import __version__
-from ..experiment.runner import RUN_TRANSPORTS
+from ..experiment.scenario import RUN_TRANSPORTS
 from ..protocol.params import FIELDS, KEEP_RULES, SCHEMES
 from ..wire import ROLES
 from .argtypes import integer, positive_float

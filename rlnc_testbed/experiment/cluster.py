@@ -25,11 +25,11 @@ from ..signaling.client import SignalingClient
 from ..signaling.server import NUMBERED_ROLES, SignalingServer
 from ..timeouts import unit
 from ..transport.base import Connector
+from .scenario import NETWORK_TRANSPORTS
 from .standalone import attach_webrtc
 
-__all__ = ["DEFAULT_ROLES", "TRANSPORTS", "Cluster", "run_trial"]
+__all__ = ["DEFAULT_ROLES", "Cluster", "run_trial"]
 
-TRANSPORTS = ("memory", "webrtc")
 #: Node class per role unless a Cluster is given others (fault injection).
 DEFAULT_ROLES: dict[str, type[Node]] = dict(ROLE_CLASSES)
 
@@ -105,9 +105,9 @@ class Cluster:
         processes: bool = False,
         log: logging.Logger | None = None,
     ) -> None:
-        if transport not in TRANSPORTS:
+        if transport not in NETWORK_TRANSPORTS:
             raise ParameterError(
-                f"transport must be one of {', '.join(TRANSPORTS)}; got {transport!r}"
+                f"transport must be one of {', '.join(NETWORK_TRANSPORTS)}; got {transport!r}"
             )
         if processes and transport != "webrtc":
             raise ParameterError(

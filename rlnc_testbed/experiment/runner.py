@@ -21,9 +21,9 @@ from ..analysis.history import HistoryWriter, completed_trials
 from ..analysis.summary import PointResult, summarize
 from ..protocol.params import ParameterError, Params
 from ..protocol.records import RoundRecord, TrialRecord
+from .scenario import RUN_TRANSPORTS
 
 __all__ = [
-    "RUN_TRANSPORTS",
     "SWEEP_AXES",
     "expand_grid",
     "run_point",
@@ -31,7 +31,6 @@ __all__ = [
     "trial_indices",
 ]
 
-RUN_TRANSPORTS = ("sim", "memory", "webrtc")
 #: Params fields a sweep may vary.
 SWEEP_AXES: tuple[str, ...] = (
     "scheme",

@@ -20,7 +20,9 @@ A scenario file holds only data::
     success = true                # every trial verified (false: retrieval must fail cleanly)
     min_success_rate = 0.9        # for loop tests over many trials
 
-Unknown keys are errors naming the key and the file.
+Unknown keys are errors naming the key and the file; so is a malformed or contradictory
+``[expect]`` table (what its keys mean and how they are checked:
+:mod:`rlnc_testbed.experiment.expectations`).
 """
 
 from __future__ import annotations
@@ -31,12 +33,24 @@ from pathlib import Path
 from typing import Any
 
 from ..protocol.params import ParameterError, Params
+from .expectations import ExpectationError, Expectations
 
-__all__ = ["SCENARIO_TRANSPORTS", "Scenario", "ScenarioError", "load_scenario", "load_scenarios"]
+__all__ = [
+    "NETWORK_TRANSPORTS",
+    "RUN_TRANSPORTS",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "load_scenarios",
+]
 
-SCENARIO_TRANSPORTS = ("sim", "memory", "webrtc")
+#: Where trials run: the compiled simulator, or the networked roles over memory channels or
+#: real WebRTC (the one home of these names).
+RUN_TRANSPORTS = ("sim", "memory", "webrtc")
+#: The transports that run the networked roles (one ``Cluster`` per trial).
+NETWORK_TRANSPORTS = RUN_TRANSPORTS[1:]
+
 _TOP_KEYS = {"name", "description", "transport", "markers", "params", "expect", "data"}
-_EXPECT_KEYS = {"success", "min_success_rate", "max_success_rate", "verdict"}
 
 
 class ScenarioError(ValueError):
@@ -45,7 +59,11 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class Scenario:
-    """One experiment point plus what a test expects of it."""
+    """One experiment point plus what a test expects of it.
+
+    ``expect`` is the ``[expect]`` table, validated (and its rates made floats) on
+    construction; :attr:`expectations` is the same as an :class:`Expectations` value.
+    """
 
     name: str
     params: Params
@@ -55,6 +73,18 @@ class Scenario:
     expect: dict[str, Any] = field(default_factory=dict)
     data: Path | None = None
     path: Path | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            checked = Expectations.from_mapping(self.expect)
+        except ExpectationError as exc:
+            raise ScenarioError(f"{self.path or self.name}: {exc}") from None
+        object.__setattr__(self, "expect", checked.to_dict())
+
+    @property
+    def expectations(self) -> Expectations:
+        """The validated ``[expect]`` table."""
+        return Expectations.from_mapping(self.expect)
 
     def with_params(self, **changes: Any) -> Scenario:
         """A copy whose params have ``changes`` applied (None values ignored)."""
@@ -118,9 +148,10 @@ def load_scenario(path: str | Path) -> Scenario:
     expect = raw.get("expect", {})
     if not isinstance(expect, dict):
         raise ScenarioError(f"{path}: [expect] must be a table")
-    bad = sorted(set(expect) - _EXPECT_KEYS)
-    if bad:
-        raise ScenarioError(f"{path}: unknown [expect] key(s): {', '.join(bad)}")
+    try:
+        expectations = Expectations.from_mapping(expect)
+    except ExpectationError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
     markers = raw.get("markers", [])
     if not isinstance(markers, list) or not all(isinstance(m, str) for m in markers):
         raise ScenarioError(f"{path}: markers must be a list of strings")
@@ -133,7 +164,7 @@ def load_scenario(path: str | Path) -> Scenario:
         params=params,
         transport=transport,
         markers=tuple(markers),
-        expect=dict(expect),
+        expect=expectations.to_dict(),
         data=(path.parent / data) if isinstance(data, str) else None,
         path=path,
     )
@@ -145,7 +176,7 @@ def load_scenarios(directory: str | Path) -> list[Scenario]:
 
 
 def _check_transport(transport: object, path: Path | None) -> None:
-    if transport not in SCENARIO_TRANSPORTS:
+    if transport not in RUN_TRANSPORTS:
         raise ScenarioError(
-            f"{path}: transport must be one of {', '.join(SCENARIO_TRANSPORTS)}; got {transport!r}"
+            f"{path}: transport must be one of {', '.join(RUN_TRANSPORTS)}; got {transport!r}"
         )

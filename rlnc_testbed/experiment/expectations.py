@@ -1,0 +1,331 @@
+"""What a scenario expects of its trials: the validated ``[expect]`` table, the check of one
+shard's trials and the judgement of a scenario's merged trials. The one home of these rules.
+
+The table (every key optional)::
+
+    success = true            # every trial verifies (false: every trial fails cleanly)
+    min_success_rate = 0.8    # the scenario's observed success rate is at least this
+    max_success_rate = 0.2    # ... at most this
+    verdict = "undecodable"   # every trial that does not verify ends with this verdict
+
+``verdict = "ok"`` means every trial verifies (it is ``success = true``). A trial ending in
+``error`` (an unexpected failure, not a clean verdict) is always a problem unless
+``verdict = "error"`` is expected.
+
+Rate bounds and the merged rule
+-------------------------------
+A rate bound is a statement about the whole scenario (all its trials), but a loop scenario is
+split into shards of a few disjoint trials, possibly on different xdist workers. Two checks:
+
+* **per shard** (:func:`check_expectations`): a shard that holds only some of the trials
+  asserts only what its own data refutes: its Wilson 95% interval must reach the bound
+  (upper >= min, lower <= max). It only catches gross cases early; but note that with a
+  high bound it can be stricter than the merged rule (0 of 1 trials gives [0, 0.79], which
+  refutes min 0.8 although the merged 5 of 6 would pass), so bounds are chosen with the
+  shard layout in mind. A shard holding all trials applies the merged rule below instead.
+* **merged** (:func:`judge_merged`, on the xdist controller or in a plain session, over all
+  trials of the scenario): the *observed* rate ``successes / trials`` is compared with the
+  bound, ``rate >= min_success_rate`` and ``rate <= max_success_rate``.
+
+Why the point estimate and not the interval: requiring the merged Wilson interval to merely
+reach the bound hardly ever fails with a scenario's few trials (min 0.5 over 6 trials fails
+only if none verifies: 1 of 6 gives upper 0.56), and requiring the whole interval on the
+right side (lower >= min) fails even perfect runs (6 of 6 successes give lower 0.61, below
+min 0.75). The point estimate is a threshold with a known false-failure probability: for
+true rate p and n trials, an honest run fails with probability ``P(Binomial(n, p) / n < min)``.
+Scenario files therefore choose bounds with a wide margin from the rate the simulator
+measures over many trials, so that this probability (and that of a shard's interval check
+failing) is negligible; ``tests/test_expectations.py`` recomputes both for every scenario
+file. And for a fixed seed the per-trial outcomes are fixed: the same seed gives the same
+outcomes over every transport.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..analysis.stats import wilson_interval
+from ..protocol.records import VERDICTS, TrialRecord
+
+if TYPE_CHECKING:
+    from ..analysis.summary import PointResult
+    from ..protocol.params import Params
+
+
+class ExpectingScenario(Protocol):
+    """What :func:`check_expectations` reads of a scenario (a
+    :class:`~rlnc_testbed.experiment.scenario.Scenario`, without importing it)."""
+
+    @property
+    def params(self) -> Params: ...
+
+    @property
+    def expectations(self) -> Expectations: ...
+
+
+__all__ = [
+    "EXPECT_KEYS",
+    "ExpectationError",
+    "ExpectingScenario",
+    "Expectations",
+    "Judgement",
+    "check_expectations",
+    "final_verdict",
+    "judge_merged",
+]
+
+#: The keys an ``[expect]`` table may hold.
+EXPECT_KEYS = ("success", "min_success_rate", "max_success_rate", "verdict")
+
+
+class ExpectationError(ValueError):
+    """An ``[expect]`` table is malformed; ``key`` names the offending key."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"[expect] {key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """A validated ``[expect]`` table; ``None`` means the key is absent.
+
+    Refused: a ``success`` that is not a bool; a rate that is not a finite number in [0, 1]
+    (bools are not numbers here); ``min_success_rate > max_success_rate``; a ``verdict``
+    outside :data:`~rlnc_testbed.protocol.records.VERDICTS`; and contradictions: ``success =
+    true`` with a verdict other than ``ok`` or with ``max_success_rate < 1``, ``success =
+    false`` with verdict ``ok`` or with ``min_success_rate > 0``.
+    """
+
+    success: bool | None = None
+    min_success_rate: float | None = None
+    max_success_rate: float | None = None
+    verdict: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.success is not None and not isinstance(self.success, bool):
+            raise ExpectationError("success", f"must be true or false; got {self.success!r}")
+        for key in ("min_success_rate", "max_success_rate"):
+            object.__setattr__(self, key, _rate(key, getattr(self, key)))
+        if self.verdict is not None and self.verdict not in VERDICTS:
+            raise ExpectationError(
+                "verdict", f"must be one of {', '.join(VERDICTS)}; got {self.verdict!r}"
+            )
+        lo, hi = self.min_success_rate, self.max_success_rate
+        if lo is not None and hi is not None and lo > hi:
+            raise ExpectationError(
+                "min_success_rate", f"{lo} is above max_success_rate {hi}: nothing can pass"
+            )
+        if self.success is True and self.verdict not in (None, "ok"):
+            raise ExpectationError(
+                "verdict", f"{self.verdict!r} contradicts success = true (every trial verifies)"
+            )
+        if self.success is False and self.verdict == "ok":
+            raise ExpectationError("verdict", "'ok' contradicts success = false")
+        if self.all_verified and hi is not None and hi < 1.0:
+            raise ExpectationError(
+                "max_success_rate", f"{hi} contradicts every trial verifying (rate 1)"
+            )
+        if self.success is False and lo is not None and lo > 0.0:
+            raise ExpectationError("min_success_rate", f"{lo} contradicts success = false (rate 0)")
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any]) -> Expectations:
+        """Validate an ``[expect]`` table; :class:`ExpectationError` names the key."""
+        if not isinstance(table, Mapping):
+            raise ExpectationError("*", f"must be a table; got {type(table).__name__}")
+        unknown = sorted(set(table) - set(EXPECT_KEYS))
+        if unknown:
+            raise ExpectationError(
+                ", ".join(map(str, unknown)), f"unknown key (known: {', '.join(EXPECT_KEYS)})"
+            )
+        return cls(**table)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys that are set, as a TOML/JSON-ready dict."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+
+    @property
+    def all_verified(self) -> bool:
+        """Every trial must verify (``success = true`` or ``verdict = "ok"``)."""
+        return self.success is True or self.verdict == "ok"
+
+    @property
+    def has_rates(self) -> bool:
+        return self.min_success_rate is not None or self.max_success_rate is not None
+
+
+def _rate(key: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ExpectationError(key, f"must be a number in [0, 1]; got {value!r}")
+    rate = float(value)
+    if not math.isfinite(rate) or not 0.0 <= rate <= 1.0:
+        raise ExpectationError(key, f"must be in [0, 1]; got {value!r}")
+    return rate
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The merged verdict on one scenario.
+
+    ``status`` is ``passed``, ``failed``, ``partial`` (not all the scenario's trials ran, so
+    nothing was judged) or ``not judged`` (set by the caller, e.g. when a shard failed);
+    ``notes`` say per expectation what was found, ``problems`` why it failed.
+    """
+
+    status: str
+    notes: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+    def describe(self) -> str:
+        """One line for a summary table."""
+        if self.status == "failed":
+            return "FAILED: " + "; ".join(self.problems)
+        text = ", ".join(self.notes) or "-"
+        return text if self.status == "passed" else f"{self.status}: {text}"
+
+
+def judge_merged(
+    expectations: Expectations, records: Sequence[TrialRecord], *, trials: int
+) -> Judgement:
+    """Judge all ``trials`` trials of a scenario (``records``, merged from every shard).
+
+    ``partial`` when the records are not exactly trials ``0 .. trials-1``; otherwise every
+    expectation is checked over all records, rate bounds with the observed rate (see the
+    module docstring for why).
+    """
+    indices = sorted(t.trial for t in records)
+    if indices != list(range(trials)):
+        return Judgement("partial", (f"{len(set(indices))} of {trials} trials ran; not judged",))
+    notes: list[str] = []
+    problems: list[str] = []
+
+    def note(label: str, problem: str | None, failed_word: str = "FAIL") -> None:
+        notes.append(f"{label}: {'ok' if problem is None else failed_word}")
+        if problem is not None:
+            problems.append(problem)
+
+    verdicts = {t.trial: final_verdict(t) for t in records}
+    if expectations.verdict != "error":
+        errors = _errors(records)
+        if errors:
+            problems.append(f"trials ended in errors, not clean verdicts: {errors}")
+    if expectations.all_verified:
+        failed = {i: v for i, v in verdicts.items() if v != "ok"}
+        label = "success=true" if expectations.success is True else "verdict=ok"
+        note(label, f"trials not verified (trial: verdict): {failed}" if failed else None)
+    if expectations.success is False:
+        passed = [i for i, v in verdicts.items() if v == "ok"]
+        note(
+            "success=false",
+            f"trials verified although failure was expected: {passed}" if passed else None,
+        )
+    if expectations.verdict not in (None, "ok"):
+        wrong = {i: v for i, v in verdicts.items() if v not in ("ok", expectations.verdict)}
+        note(
+            f"verdict={expectations.verdict}",
+            f"expected verdict {expectations.verdict!r}; got (trial: verdict) {wrong}"
+            if wrong
+            else None,
+        )
+    successes = sum(1 for v in verdicts.values() if v == "ok")
+    for label, problem, word in _rate_problems(expectations, successes, len(records)):
+        note(label, problem, word)
+    return Judgement("failed" if problems else "passed", tuple(notes), tuple(problems))
+
+
+def _rate_problems(
+    expectations: Expectations, successes: int, count: int
+) -> list[tuple[str, str | None, str]]:
+    """(note label, problem or None, failure word) per rate bound, by the observed rate."""
+    rate = successes / count
+    lo, hi = wilson_interval(successes, count)
+    seen = f"success rate {rate:.3f} ({successes}/{count}, 95% CI [{lo:.3f}, {hi:.3f}])"
+    out: list[tuple[str, str | None, str]] = []
+    bound = expectations.min_success_rate
+    if bound is not None:
+        problem = f"{seen} is below min_success_rate {bound}" if rate < bound else None
+        out.append((f"min {bound}", problem, "BELOW"))
+    bound = expectations.max_success_rate
+    if bound is not None:
+        problem = f"{seen} is above max_success_rate {bound}" if rate > bound else None
+        out.append((f"max {bound}", problem, "ABOVE"))
+    return out
+
+
+def check_expectations(
+    scenario: ExpectingScenario, result: PointResult, trials: Collection[int]
+) -> None:
+    """Assert what ``scenario.expect`` asks of one shard's ``result`` (which ran ``trials``).
+
+    Always: the records are well-formed (the shard's trial indices, in order; at most R rounds;
+    nothing after the first unverified round; no ``error`` verdict unless an error is expected).
+    ``success`` and ``verdict`` hold trial by trial, so each shard checks them fully. Rate
+    bounds: a shard with only some of the scenario's trials asserts that its Wilson 95%
+    interval reaches the bound; a shard with all of them applies the merged rule (the observed
+    rate), as :func:`judge_merged` does on the controller.
+    """
+    records = result.trials
+    assert [t.trial for t in records] == list(trials), "records are not the shard's trials"
+    for t in records:
+        assert 1 <= len(t.rounds) <= scenario.params.rounds, f"trial {t.trial}: bad round count"
+        assert t.survived_rounds >= len(t.rounds) - 1, f"trial {t.trial} went on after a failure"
+    expect = scenario.expectations
+    verdicts = {t.trial: final_verdict(t) for t in records}
+    if expect.verdict != "error":
+        errors = {i: v for i, v in verdicts.items() if v == "error"}
+        assert not errors, f"trials ended in errors, not clean verdicts: {_errors(records)}"
+    if expect.all_verified:
+        failed = {i: v for i, v in verdicts.items() if v != "ok"}
+        assert not failed, f"trials not verified (trial: verdict): {failed}"
+    if expect.success is False:
+        passed = [t.trial for t in records if t.success]
+        assert not passed, f"trials verified although failure was expected: {passed}"
+    if expect.verdict not in (None, "ok"):
+        wrong = {i: v for i, v in verdicts.items() if v not in ("ok", expect.verdict)}
+        assert not wrong, f"expected verdict {expect.verdict!r}; got (trial: verdict) {wrong}"
+    if not expect.has_rates:
+        return
+    successes = sum(1 for t in records if t.success)
+    if sorted(trials) == list(range(scenario.params.trials)):
+        problems = [p for _, p, _ in _rate_problems(expect, successes, len(records)) if p]
+        assert not problems, "; ".join(problems)
+        return
+    lo, hi = result.summary.ci95
+    rate = result.summary.success_rate
+    if expect.min_success_rate is not None:
+        bound = expect.min_success_rate
+        assert hi >= bound, (
+            f"success rate {rate:.3f} (95% CI [{lo:.3f}, {hi:.3f}]) is "
+            f"significantly below min_success_rate {bound}"
+        )
+    if expect.max_success_rate is not None:
+        bound = expect.max_success_rate
+        assert lo <= bound, (
+            f"success rate {rate:.3f} (95% CI [{lo:.3f}, {hi:.3f}]) is "
+            f"significantly above max_success_rate {bound}"
+        )
+
+
+def final_verdict(trial: TrialRecord) -> str:
+    """How ``trial`` ended: ``ok`` if every round verified, else its first failing verdict."""
+    for rnd in trial.rounds:
+        if not rnd.verified:
+            return rnd.verdict if rnd.verdict != "ok" else "unverified"
+    return "ok"
+
+
+def _errors(records: Sequence[TrialRecord]) -> dict[int, str]:
+    return {t.trial: r.error for t in records for r in t.rounds if r.verdict == "error"}
