@@ -96,6 +96,19 @@ TRIALS = [
         },
         3,
     ),
+    (
+        {
+            "peers": 4,
+            "symbols": 4,
+            "symbol_size": 2,
+            "q": 1,
+            "parents": 2,
+            "field": 2,
+            "rounds": 4,
+            "seed": 5,
+        },
+        0,
+    ),
 ]
 
 
