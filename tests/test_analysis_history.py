@@ -305,3 +305,83 @@ def test_numpy_counters_in_links_are_written_as_numbers(tmp_path: Path) -> None:
         writer.round(0, replace(make_round(1), links=[link]))
     (rnd,) = read_history(path).rounds
     assert rnd[1].links == [{"src": 2, "bytes": 128, "rtt": 0.5}]
+
+
+# -- trials that stopped without judging a round ----------------------------------------------
+
+
+def unjudged_run(path: Path) -> list[TrialRecord]:
+    """A judged trial, a setup-timeout before round 1, an error after round 1, a judged one."""
+    records = [
+        replace(make_trial(0), finish="max-round"),
+        TrialRecord(trial=1, seed=0, finish="setup-timeout", error="deadline passed in joining"),
+        TrialRecord(
+            trial=2, seed=0, rounds=[make_round(1)], finish="error", error="ValueError: boom"
+        ),
+        replace(make_trial(3, ok=False), finish="end"),
+    ]
+    with HistoryWriter(path, params=PARAMS.with_(trials=4)) as writer:
+        for record in records:
+            for rnd in record.rounds:
+                writer.round(record.trial, rnd)
+            writer.trial(record)
+        writer.point(summarize(PARAMS, records))
+    return records
+
+
+def test_unjudged_trials_round_trip_through_the_history(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    records = unjudged_run(path)
+    events = lines(path)
+    trial_lines = [e for e in events if e["event"] == "trial"]
+    assert [(e["finish"], e["error"], e["success"]) for e in trial_lines] == [
+        ("max-round", "", True),
+        ("setup-timeout", "deadline passed in joining", False),
+        ("error", "ValueError: boom", False),
+        ("end", "", False),
+    ]
+    assert not [e for e in events if e.get("trial") == 1 and e["event"] != "trial"]  # no rounds
+    contents = read_history(path)
+    assert contents.trials == {t.trial: t for t in records}
+    (point,) = contents.points
+    assert point == summarize(PARAMS, records)
+    assert dict(point.unjudged) == {"error": 1, "setup-timeout": 1}
+    # Resume skips them too: their outcome is recorded.
+    assert completed_trials(path, PARAMS.with_(trials=6)) == {t.trial: t for t in records}
+
+
+def test_an_older_history_with_a_roundless_trial_reads_back(tmp_path: Path) -> None:
+    # What the runner wrote before trials said why they ended: no finish/error keys on the
+    # trial line, no unjudged in the point (there was none: summarize refused the trial).
+    path = tmp_path / "old.jsonl"
+    with HistoryWriter(path, params=PARAMS) as writer:
+        for rnd in make_trial(0).rounds:
+            writer.round(0, rnd)
+        writer.trial(make_trial(0))
+        writer.trial(TrialRecord(trial=1, seed=0))
+        writer.point(summarize(PARAMS, [make_trial(0)]))
+    old = []
+    for event in lines(path):
+        if event["event"] == "trial":
+            del event["finish"], event["error"]
+        if event["event"] == "point":
+            del event["unjudged"]
+        if event["event"] == "collect":
+            del event["refused"], event["polluted"]
+        old.append(json.dumps(event) + "\n")
+    path.write_text("".join(old))
+    contents = read_history(path)
+    assert contents.trials[1] == TrialRecord(trial=1, seed=0)
+    assert contents.trials[1].unjudged == "unknown" and not contents.trials[1].success
+    assert contents.points[0].unjudged == ()
+    summary = summarize(PARAMS, list(contents.trials.values()))
+    assert (summary.trials, summary.successes, dict(summary.unjudged)) == (2, 1, {"unknown": 1})
+
+
+def test_a_trial_line_with_a_bad_finish_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    with HistoryWriter(path, params=PARAMS) as writer:
+        writer.trial(TrialRecord(trial=0, seed=0, finish="setup-timeout"))
+    path.write_text(path.read_text().replace('"finish":"setup-timeout"', '"finish":7'))
+    with pytest.raises(HistoryError, match="line 2: trial finish must be a string; got 7"):
+        read_history(path)

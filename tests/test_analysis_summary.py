@@ -16,7 +16,7 @@ PARAMS = Params(peers=10, symbols=20, redundancy=2.0, parents=3, rounds=3, trial
 SWEEP_FIELDS = {
     "scheme", "field", "keep", "redundancy", "q", "parents", "beta", "peers", "symbols",
     "rounds", "trials", "successes", "success_rate", "ci95", "survival",
-    "repair_bytes_per_round", "mean_collect_bytes_per_round",
+    "repair_bytes_per_round", "mean_collect_bytes_per_round", "unjudged",
 }  # fmt: skip
 
 
@@ -44,6 +44,23 @@ def make_trial(trial: int, survived: int, rounds: int = 3, *, duration: float = 
             )
         )
     return TrialRecord(trial=trial, seed=0, rounds=records)
+
+
+def cut(record: TrialRecord, finish: str, error: str = "") -> TrialRecord:
+    """``record`` with the reason it finished (as the round controller sets it)."""
+    return replace(record, finish=finish, error=error)
+
+
+def unjudged_mix() -> list[TrialRecord]:
+    """Two judged trials, a setup-timeout before round 1, an error between rounds 1 and 2,
+    and a legacy record with no rounds that does not say why."""
+    return [
+        cut(make_trial(0, 3), "max-round"),
+        cut(make_trial(1, 1), "end"),
+        TrialRecord(trial=2, seed=0, finish="setup-timeout", error="deadline passed in joining"),
+        cut(make_trial(3, 1, rounds=1), "error", "round control: ValueError: boom"),
+        TrialRecord(trial=4, seed=0),
+    ]
 
 
 def test_summary_fields_by_hand() -> None:
@@ -114,9 +131,10 @@ def test_conflicting_duplicates_are_refused() -> None:
     ("trials", "match"),
     [
         ([], "no trial records"),
-        ([TrialRecord(trial=0, seed=0)], "trial 0 ran no rounds"),
         ([make_trial(0, 4, rounds=4)], "trial 0 has 4 rounds but the point has rounds = 3"),
-        ([make_trial(5, 2, rounds=2)], "trial 5 is incomplete: 2 verified rounds of 3"),
+        ([make_trial(5, 2, rounds=2)], "trial 5 is incomplete: 2 verified rounds of 3 and no"),
+        ([cut(make_trial(5, 2, rounds=2), "max-round")], "incomplete.*finish 'max-round'"),
+        ([cut(make_trial(5, 2, rounds=2), "end")], "incomplete.*finish 'end'"),
         ([make_trial(-1, 3)], "trial index must be >= 0"),
     ],
 )
@@ -145,3 +163,85 @@ def test_from_dict_names_bad_keys() -> None:
     data["colour"] = "red"
     with pytest.raises(SummaryError, match=r"missing \['survival'\], unknown \['colour'\]"):
         PointSummary.from_dict(data)
+
+
+# -- trials that stopped without judging a round ----------------------------------------------
+
+
+def test_unjudged_trials_count_as_failures_and_are_listed_apart() -> None:
+    trials = unjudged_mix()
+    assert [t.unjudged for t in trials] == ["", "", "setup-timeout", "error", "unknown"]
+    assert [t.success for t in trials] == [True, False, False, False, False]
+    assert [t.survived_rounds for t in trials] == [3, 1, 0, 1, 0]
+    s = summarize(PARAMS, trials)
+    # Every trial counts, only trial 0 succeeded: the Wilson interval is over all five.
+    assert (s.trials, s.successes, s.success_rate) == (5, 1, 0.2)
+    assert s.ci95 == wilson_interval(1, 5)
+    # Survival counts unjudged trials as lost after the rounds they verified (0 without any).
+    assert s.survival == (3 / 5, 1 / 5, 1 / 5)
+    assert s.unjudged == (("error", 1), ("setup-timeout", 1), ("unknown", 1))
+    assert s.unjudged_trials == 3
+    # Traffic: means over the 3 + 2 + 1 rounds that ran; the trials with none add nothing.
+    assert s.repair_bytes_per_round == pytest.approx((100 + 200 + 300 + 100 + 200 + 100) / 6)
+    data = json.loads(json.dumps(s.to_dict()))
+    assert data["unjudged"] == {"error": 1, "setup-timeout": 1, "unknown": 1}
+    assert PointSummary.from_dict(data) == s
+
+
+def test_a_point_where_no_trial_ran_a_round() -> None:
+    trials = [TrialRecord(trial=t, seed=0, finish="signaling-lost") for t in range(3)]
+    s = summarize(PARAMS, trials)
+    assert (s.trials, s.successes, s.ci95) == (3, 0, wilson_interval(0, 3))
+    assert s.survival == (0.0, 0.0, 0.0)
+    assert (s.repair_bytes_per_round, s.mean_collect_bytes_per_round) == (0.0, 0.0)
+    assert dict(s.unjudged) == {"signaling-lost": 3}
+
+
+def test_judged_summaries_have_no_unjudged_entry() -> None:
+    s = summarize(PARAMS, [make_trial(0, 3), make_trial(1, 0)])
+    assert s.unjudged == () and s.to_dict()["unjudged"] == {}
+
+
+def test_a_failed_round_then_an_error_finish_is_judged() -> None:
+    # The round under way carries the verdict that ended the trial: it was judged (failed).
+    trial = make_trial(0, 1)
+    trial.rounds[-1] = replace(trial.rounds[-1], verdict="error", error="boom")
+    trial = cut(trial, "error", "boom")
+    assert trial.unjudged == "" and not trial.success
+    assert summarize(PARAMS, [trial]).unjudged == ()
+
+
+def test_an_older_summary_without_unjudged_still_loads() -> None:
+    data = summarize(PARAMS, [make_trial(0, 3)]).to_dict()
+    del data["unjudged"]
+    assert PointSummary.from_dict(data).unjudged == ()
+
+
+@pytest.mark.parametrize("bad", [[["error", 1]], {"error": 0}, {"error": True}, {3: 1}])
+def test_bad_unjudged_counts_are_refused(bad: object) -> None:
+    data = summarize(PARAMS, [make_trial(0, 3)]).to_dict()
+    data["unjudged"] = bad
+    with pytest.raises(SummaryError, match="unjudged must map reasons to counts"):
+        PointSummary.from_dict(data)
+
+
+def test_duplicates_that_ended_for_different_reasons_conflict() -> None:
+    a = TrialRecord(trial=2, seed=0, finish="setup-timeout")
+    b = TrialRecord(trial=2, seed=0, finish="error")
+    with pytest.raises(SummaryError, match="trial 2: unjudged 'setup-timeout' != 'error'"):
+        merge_trials([a], [b])
+    (kept,) = merge_trials([a], [replace(a, error="measured differently")])
+    assert kept is a
+
+
+def test_trial_records_round_trip_with_and_without_the_new_keys() -> None:
+    for record in unjudged_mix():
+        data = json.loads(json.dumps(record.to_dict()))
+        assert data["finish"] == record.finish and data["error"] == record.error
+        assert data["success"] == record.success
+        assert TrialRecord.from_dict(data) == record
+    old = make_trial(0, 3).to_dict()
+    del old["finish"], old["error"]  # a record written before trials said why they ended
+    assert TrialRecord.from_dict(old) == make_trial(0, 3)
+    with pytest.raises(TypeError, match="trial finish must be a string"):
+        TrialRecord.from_dict({**old, "finish": 3})

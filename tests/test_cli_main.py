@@ -1,4 +1,5 @@
-"""The ``rlnc-testbed`` command line: run, sweep, outputs, and one-line errors with status 2."""
+"""The ``rlnc-testbed`` command line: run, sweep, outputs, one-line errors with status 2 for bad
+input and 1 for failures while running, and runs with trials that judged no round."""
 
 from __future__ import annotations
 
@@ -6,15 +7,24 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rlnc_testbed.cli.entry import EXIT_INTERRUPTED, EXIT_USAGE, build_parser, main
+from rlnc_testbed.analysis.history import HistoryError
+from rlnc_testbed.cli.entry import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    build_parser,
+    main,
+)
 from rlnc_testbed.experiment.runner import run_point
 from rlnc_testbed.experiment.scenario import RUN_TRANSPORTS
-from rlnc_testbed.protocol.params import SCHEMES, Params
+from rlnc_testbed.protocol.params import SCHEMES, ParameterError, Params
+from rlnc_testbed.protocol.records import TrialRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +82,8 @@ def test_run_json_matches_runner_and_has_the_documented_shape(
     expected = run_point(TINY_PARAMS, transport="sim", name="tiny").to_dict()
     assert doc["summary"] == expected["summary"]
     assert [t["trial"] for t in doc["trials"]] == [0, 1, 2, 3]
-    assert set(doc["trials"][0]) == {"trial", "seed", "success", "rounds"}
+    assert set(doc["trials"][0]) == {"trial", "seed", "success", "finish", "error", "rounds"}
+    assert doc["summary"]["unjudged"] == {}
     strip = [
         [{k: v for k, v in r.items() if k != "duration"} for r in t["rounds"]]
         for t in doc["trials"]
@@ -231,7 +242,7 @@ UNKNOWN_SCHEME = TINY.replace("parents = 2", 'parents = 2\nscheme = "fountain"')
         (["run", "{tiny}", "--transport", "sim", "--port", "8000"], "only for the memory"),
         (["run", "{tiny}", "--transport", "memory", "--processes"], "needs the webrtc"),
         (["run", "{tiny}", "--ice-interfaces", "bogus"], "not an IP address"),
-        (["node", "--server", "ws://x/ws", "--token", "t", "--role", "king"], "--role"),
+        (["node", "--server", "ws://x/ws", "--role", "king"], "--role"),
         (["sweep", "--parents", "10"], "P must be <= N - 1"),
         (["sweep", "--redundancy", "0.1"], "Q = floor"),
         (["sweep", "--scheme", "fountain"], "invalid choice: 'fountain'"),
@@ -277,6 +288,200 @@ def test_interrupt_exits_130_with_a_hint(tiny: Path, capsys: pytest.CaptureFixtu
 
     assert main(["run", str(tiny)], run_point=interrupted) == EXIT_INTERRUPTED
     assert "--resume" in capsys.readouterr().err
+
+
+# -- failures while running: status 1, and a message that says what and why -------------------
+
+
+def raising(exc: BaseException, *, finish_first: int = 0) -> Any:
+    """A run_point / run_sweep that reports ``finish_first`` trials, then raises ``exc``."""
+
+    def run(*_args: Any, **kwargs: Any) -> Any:
+        for trial in range(finish_first):
+            kwargs["on_trial"](TrialRecord(trial=trial, seed=0))
+        raise exc
+
+    return run
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str], prefix: str) -> str:
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith(f"{prefix}: error: "), lines[0]
+    assert lines[0].strip() != f"{prefix}: error:" and "Traceback" not in captured.err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("exc", "named"),
+    [
+        (TimeoutError(), "TimeoutError (no message)"),
+        (ConnectionError("the signaling server closed"), "ConnectionError: the signaling server"),
+        (ConnectionResetError(), "ConnectionResetError (no message)"),
+        (Exception(), "Exception (no message)"),
+        (RuntimeError(""), "RuntimeError (no message)"),
+        (ValueError("bad report"), "ValueError: bad report"),
+        (OSError(), "OSError (no message)"),
+        (FileNotFoundError(2, "No such file or directory", "rlnc-node"), "rlnc-node"),
+    ],
+)
+def test_a_failure_while_running_is_status_1_and_says_what_and_why(
+    exc: BaseException, named: str, tiny: Path, capsys: pytest.CaptureFixture[str]
+):
+    assert main(["run", str(tiny)], run_point=raising(exc)) == EXIT_FAILURE
+    line = one_error_line(capsys, "rlnc-testbed run")
+    assert "running 4 trials of 'tiny' over sim: " in line
+    assert named in line
+    assert "0 of 4 trials had finished" in line
+
+
+def test_a_failure_after_some_trials_says_how_far_it_got_and_how_to_resume(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    history = tmp_path / "h.jsonl"
+    run = raising(TimeoutError(), finish_first=2)
+    argv = ["run", str(tiny), "--transport", "memory", "--history", str(history)]
+    assert main(argv, run_point=run) == EXIT_FAILURE
+    line = one_error_line(capsys, "rlnc-testbed run")
+    assert "running 4 trials of 'tiny' over memory: TimeoutError (no message)" in line
+    assert f"2 of 4 trials had finished; {str(history)!r} keeps them" in line
+    assert "rerun with --resume" in line and "--log-level debug" not in line
+
+
+def test_an_unexpected_exception_points_to_the_traceback(
+    tiny: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level("DEBUG", logger="rlnc_testbed.cli.entry")
+    assert main(["run", str(tiny)], run_point=raising(KeyError("links"))) == EXIT_FAILURE
+    line = one_error_line(capsys, "rlnc-testbed run")
+    assert "KeyError: 'links'" in line and "--log-level debug shows the traceback" in line
+    (logged,) = [r for r in caplog.records if r.exc_info]
+    assert logged.exc_info is not None and logged.exc_info[0] is KeyError
+
+
+@pytest.mark.parametrize(
+    ("exc", "named"),
+    [
+        (TimeoutError(), "TimeoutError (no message)"),
+        (ConnectionRefusedError(111, "Connection refused"), "Connection refused"),
+        (Exception(), "Exception (no message)"),
+    ],
+)
+def test_a_sweep_failure_is_status_1_and_says_what_and_why(
+    exc: BaseException, named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    argv = ["sweep", "--parents", "1", "2", "--trials", "3", "--history-dir", str(tmp_path)]
+    assert main(argv, run_sweep=raising(exc, finish_first=4)) == EXIT_FAILURE
+    line = one_error_line(capsys, "rlnc-testbed sweep")
+    assert "running 2 points over sim: " in line and named in line
+    assert "4 of 6 trials had finished" in line and "rerun with --resume" in line
+
+
+@pytest.mark.parametrize(
+    ("exc", "named"),
+    [
+        (ParameterError("--ice-interfaces: no such address"), "no such address"),
+        (HistoryError(""), "HistoryError (no message)"),
+    ],
+)
+def test_input_errors_found_while_running_stay_status_2(
+    exc: BaseException, named: str, tiny: Path, capsys: pytest.CaptureFixture[str]
+):
+    assert main(["run", str(tiny)], run_point=raising(exc)) == EXIT_USAGE
+    assert named in one_error_line(capsys, "rlnc-testbed run")
+
+
+@pytest.mark.parametrize("make", [lambda p: p / "missing.jsonl", lambda p: p])
+def test_show_of_an_unreadable_file_names_it(
+    make: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    target = make(tmp_path)
+    assert main(["show", str(target)]) == EXIT_USAGE
+    line = one_error_line(capsys, "rlnc-testbed show")
+    assert str(target) in line
+
+
+def test_history_paths_are_checked_before_running(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    assert main(["run", str(tiny), "--history", str(tmp_path)]) == EXIT_USAGE
+    assert "--history is a directory" in one_error_line(capsys, "rlnc-testbed run")
+    afile = tmp_path / "f"
+    afile.write_text("")
+    assert main(["sweep", "--history-dir", str(afile)]) == EXIT_USAGE
+    assert "--history-dir is not a directory" in one_error_line(capsys, "rlnc-testbed sweep")
+
+
+def test_help_states_every_exit_status(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "0 when the command completes" in text
+    assert f"{EXIT_FAILURE} when it fails while running (a timeout, a lost connection" in text
+    assert f"{EXIT_USAGE} for invalid options" in text and f"{EXIT_INTERRUPTED} when" in text
+
+
+# -- runs with trials that judged no round ---------------------------------------------------
+
+
+#: What the runner calls per networked trial (patched by name: imported only when used).
+RUN_TRIAL = "rlnc_testbed.experiment.cluster.run_trial"
+
+
+def fake_run_trial(unjudged: dict[int, tuple[str, str]], ran: list[int]) -> Any:
+    """Stands in for ``cluster.run_trial``: trials in ``unjudged`` end before round 1 with
+    (finish, error) as the round controller records them; the others are the simulator's."""
+    from rlnc_testbed.simulation.reference import simulate_trial
+
+    async def run_trial(params: Params, trial: int, **kwargs: Any) -> TrialRecord:
+        ran.append(trial)
+        if trial in unjudged:
+            finish, error = unjudged[trial]
+            return TrialRecord(trial=trial, seed=params.seed, finish=finish, error=error)
+        record = simulate_trial(params, trial)
+        for rnd in record.rounds:
+            kwargs["on_round"](rnd)
+        return replace(record, finish="max-round" if record.success else "end")
+
+    return run_trial
+
+
+def test_a_run_with_unjudged_trials_gives_json_tables_show_and_resume(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+):
+    ran: list[int] = []
+    unjudged = {1: ("setup-timeout", "deadline passed in joining"), 3: ("error", "boom")}
+    monkeypatch.setattr(RUN_TRIAL, fake_run_trial(unjudged, ran))
+    history, out = tmp_path / "h.jsonl", tmp_path / "r.json"
+    argv = ["run", str(tiny), "--transport", "memory", "--history", str(history)]
+    assert main([*argv, "--json", str(out), "--trials", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "setup-timeout (unjudged)" in text  # its own row in the rounds table
+    assert "unjudged trials (1: counted as failures" in text and "deadline passed" in text
+    assert "setup-timeout 1" in text  # the summary table's unjudged column
+    doc = json.loads(out.read_text())
+    assert doc["summary"]["unjudged"] == {"setup-timeout": 1} and doc["summary"]["trials"] == 3
+    assert doc["trials"][1] == {
+        "trial": 1,
+        "seed": 7,
+        "success": False,
+        "finish": "setup-timeout",
+        "error": "deadline passed in joining",
+        "rounds": [],
+    }
+    # show replays it, JSON for JSON
+    assert main(["show", str(history), "--json", "-"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["summary"] == doc["summary"] and shown["trials"] == doc["trials"]
+    # and --resume continues it, without running the recorded unjudged trial again
+    assert main([*argv, "--json", "-", "--resume"]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert ran == [0, 1, 2, 3]
+    assert resumed["summary"]["unjudged"] == {"error": 1, "setup-timeout": 1}
+    assert resumed["summary"]["successes"] == sum(t["success"] for t in resumed["trials"])
+    assert [t["finish"] for t in resumed["trials"]][1::2] == ["setup-timeout", "error"]
 
 
 def test_help_is_true_to_the_code(capsys: pytest.CaptureFixture[str]):

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from rlnc_testbed.analysis.history import HistoryWriter
 from rlnc_testbed.cli.entry import EXIT_USAGE, main
+from rlnc_testbed.experiment.runner import run_point
+from rlnc_testbed.protocol.params import Params
+from rlnc_testbed.protocol.records import TrialRecord
 
 SCENARIO = """\
 name = "tiny"
@@ -65,3 +70,42 @@ def test_show_refuses_what_is_not_a_history(tmp_path: Path, capsys: pytest.Captu
     assert main(["show", str(bogus)]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err
+
+
+def test_show_of_a_history_with_unjudged_trials(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    # Trials 0 and 2 ran (the simulator's), 1 timed out before round 1, 3 failed between rounds
+    # 1 and 2 with an error: the history a networked run leaves. The point line is missing,
+    # as after a crash.
+    params = Params(peers=4, symbols=6, parents=2, rounds=3, trials=4, seed=5)
+    judged = run_point(params, transport="sim").trials
+    first = judged[3].rounds[0]
+    records = [
+        replace(judged[0], finish="max-round" if judged[0].success else "end"),
+        TrialRecord(trial=1, seed=5, finish="setup-timeout", error="deadline passed in joining"),
+        replace(judged[2], finish="max-round" if judged[2].success else "end"),
+        TrialRecord(
+            trial=3, seed=5, rounds=[replace(first, verified=True, verdict="ok")],
+            finish="error", error="round control: ParameterError: no peer left to fail",
+        ),
+    ]  # fmt: skip
+    path = tmp_path / "net.jsonl"
+    with HistoryWriter(path, params=params) as writer:
+        for record in records:
+            for rnd in record.rounds:
+                writer.round(record.trial, rnd)
+            writer.trial(record)
+    assert main(["show", str(path), "--json", "-"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    summary = doc["summary"]
+    assert summary["trials"] == 4 and summary["unjudged"] == {"error": 1, "setup-timeout": 1}
+    assert summary["successes"] == judged[0].success + judged[2].success
+    # Round 1 survivors: trial 3 (it verified round 1), not trial 1 (it had no round).
+    alive = [t.survived_rounds >= 1 for t in (judged[0], judged[2])]
+    assert summary["survival"][0] == (sum(alive) + 1) / 4
+    assert [t["finish"] for t in doc["trials"]] == [r.finish for r in records]
+    plot = tmp_path / "s.png"
+    assert main(["show", str(path), "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "4 of 4 trials recorded" in out and "error 1, setup-timeout 1" in out
+    assert "no peer left to fail" in out and "setup-timeout (unjudged)" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -203,6 +203,17 @@ async def test_memory_cluster_is_as_specified_variants(changes):
     assert_as_specified(params, 1, record)
 
 
+async def test_twelve_peer_memory_rounds_are_as_specified():
+    """Ids past 9 sort numerically everywhere ("10" after "9")."""
+    params = Params(
+        peers=12, symbols=24, symbol_size=16, redundancy=2.0, parents=4, scheme="rlnc",
+        rounds=4, seed=21, beta=2,
+    )  # fmt: skip
+    for trial in (0, 1):
+        record = await run_trial(params, trial, transport="memory")
+        assert_as_specified(params, trial, record)
+
+
 async def test_user_data_is_stored_and_verified():
     data = bytes(range(256)) * 3 + b"tail"  # not a multiple of the symbol size
     params = Params(

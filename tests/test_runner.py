@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from rlnc_testbed.analysis.history import read_history
 from rlnc_testbed.experiment.runner import expand_grid, run_point, run_sweep, trial_indices
 from rlnc_testbed.protocol import ParameterError, Params
+from rlnc_testbed.protocol.records import TrialRecord
 
 SMALL = Params(peers=4, symbols=6, symbol_size=16, parents=2, rounds=3, trials=6, seed=9)
 
@@ -118,3 +120,63 @@ async def test_cluster_reports_each_round_while_the_trial_runs():
         record = await cluster.run()
     assert [r for r, _ in seen] == [r.round for r in record.rounds]
     assert all(running for _, running in seen[:-1])
+
+
+# -- trials that stop without judging a round never poison the point -------------------------
+
+
+#: What the runner calls per networked trial (patched by name: imported only when used).
+RUN_TRIAL = "rlnc_testbed.experiment.cluster.run_trial"
+
+
+def fake_run_trial(unjudged: dict[int, tuple[str, str]], ran: list[int] | None = None):
+    """A stand-in for ``cluster.run_trial``: the listed trials end before round 1 with
+    (finish, error), as the round controller records them; the rest are the reference
+    simulator's trials, streamed round by round as a cluster streams them."""
+    from rlnc_testbed.simulation.reference import simulate_trial
+
+    async def run_trial(params, trial, *, transport, data=None, on_round=None, **network):
+        if ran is not None:
+            ran.append(trial)
+        if trial in unjudged:
+            finish, error = unjudged[trial]
+            return TrialRecord(trial=trial, seed=params.seed, finish=finish, error=error)
+        record = simulate_trial(params, trial, data=data)
+        for rnd in record.rounds:
+            if on_round is not None:
+                on_round(rnd)
+        return replace(record, finish="max-round" if record.success else "end")
+
+    return run_trial
+
+
+UNJUDGED = {2: ("setup-timeout", "deadline passed in joining"), 4: ("error", "ValueError: x")}
+
+
+def test_a_trial_that_ends_before_round_1_counts_as_a_failure(tmp_path, monkeypatch):
+    monkeypatch.setattr(RUN_TRIAL, fake_run_trial(UNJUDGED))
+    path = tmp_path / "net.jsonl"
+    result = run_point(SMALL, transport="memory", history=path)
+    judged = run_point(SMALL, transport="sim")
+    assert [t.trial for t in result.trials] == list(range(6))
+    assert [t.unjudged for t in result.trials] == ["", "", "setup-timeout", "", "error", ""]
+    s = result.summary
+    assert s.trials == 6 and dict(s.unjudged) == {"error": 1, "setup-timeout": 1}
+    expected = sum(t.success for i, t in enumerate(judged.trials) if i not in UNJUDGED)
+    assert s.successes == expected
+    contents = read_history(path)
+    assert contents.trials == {t.trial: t for t in result.trials}
+    assert contents.points == [s]
+
+
+def test_resume_keeps_unjudged_trials_and_runs_the_rest(tmp_path, monkeypatch):
+    ran: list[int] = []
+    monkeypatch.setattr(RUN_TRIAL, fake_run_trial(UNJUDGED, ran))
+    path = tmp_path / "net.jsonl"
+    run_point(SMALL, transport="memory", trials=[0, 1, 2], history=path)
+    assert ran == [0, 1, 2]
+    resumed = run_point(SMALL, transport="memory", history=path, resume=True)
+    assert ran == [0, 1, 2, 3, 4, 5]  # trial 2 (setup-timeout) is recorded: not run again
+    assert dict(resumed.summary.unjudged) == {"error": 1, "setup-timeout": 1}
+    contents = read_history(path)
+    assert sorted(contents.trials) == list(range(6)) and contents.resumes == 1

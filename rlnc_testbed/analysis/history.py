@@ -7,13 +7,18 @@ order, the events an animated dashboard replays::
     parents   {"trial", "round", "newcomer", "parents"}      the newcomer and its parents
     transfer  {"trial", "round", "link"}                     one per link of RoundRecord.links
     store     {"trial", "round", "newcomer", "rank", "packets", "bytes"}   repair received
-    collect   {"trial", "round", "rank", "packets", "bytes", "stored"}     collector, digests
+    collect   {"trial", "round", "rank", "packets", "bytes", "stored",     collector, digests,
+               "refused", "polluted"}                        refused batches, polluters
     verdict   {"trial", "round", "verdict", "decoded", "verified", "duration", "error"}
 
 and :class:`~rlnc_testbed.protocol.records.RoundRecord` is rebuilt from them exactly. A
-finished trial
-writes ``{"event": "trial", ...TrialRecord.to_dict()}``, a finished point ``{"event": "point",
-...PointSummary.to_dict()}``, and a resumed run ``{"event": "resume", "params", "version"}``.
+finished trial writes ``{"event": "trial", ...TrialRecord.to_dict()}`` (with its ``finish``
+reason and ``error`` text; a trial that ended before round 1, e.g. by ``setup-timeout``, writes
+only this line), a finished point ``{"event": "point", ...PointSummary.to_dict()}``, and a
+resumed run ``{"event": "resume", "params", "version"}``. Lines of older histories without the
+trial's ``finish`` / ``error`` or the point's ``unjudged`` read back with those empty. Resuming
+skips every trial that has a ``trial`` line, unjudged ones included (their outcome is recorded;
+running them again could only contradict it).
 Every line also carries ``t``, seconds since the writer opened the file (ignored on reading).
 
 Each line is flushed as written, so a crash loses at most the line being written: the reader
@@ -27,7 +32,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import TracebackType
@@ -74,6 +79,8 @@ ROUND_EVENTS: tuple[tuple[str, Mapping[str, str]], ...] = (
             "packets": "collect_packets",
             "bytes": "collect_bytes",
             "stored": "stored",
+            "refused": "refused",
+            "polluted": "polluted",
         },
     ),
     (
@@ -87,8 +94,12 @@ ROUND_EVENTS: tuple[tuple[str, Mapping[str, str]], ...] = (
         },
     ),
 )
-#: Keys an older history may lack, with the value they then take.
-_OPTIONAL_KEYS: Mapping[str, Any] = {"stored": {}}
+#: Keys an older history may lack, with (a factory of) the value they then take.
+_OPTIONAL_KEYS: Mapping[str, Callable[[], Any]] = {
+    "stored": dict,
+    "refused": list,
+    "polluted": dict,
+}
 _ROUND_NAMES = tuple(name for name, _ in ROUND_EVENTS)
 _ROUND_KEYS = dict(ROUND_EVENTS)
 #: Which round event may follow which (transfers repeat, zero or more).
@@ -339,7 +350,8 @@ class _Reader:
                 raise HistoryError(f"transfer link must be an object; got {link!r}")
             pending["links"].append(link)
         for key, attr in _ROUND_KEYS[name].items():
-            value = event[key] if key not in _OPTIONAL_KEYS else event.get(key, _OPTIONAL_KEYS[key])
+            default = _OPTIONAL_KEYS.get(key)
+            value = event[key] if key in event or default is None else default()
             if attr in pending and pending[attr] != value:
                 raise HistoryError(f"{name!r} says {key} = {value!r}; earlier {pending[attr]!r}")
             pending[attr] = value

@@ -5,10 +5,19 @@ xdist workers or from a resumed history, so :func:`merge_trials` concatenates re
 keeps one copy of a trial seen twice with the same decided outcome, and refuses two copies that
 disagree. Byte and time counters are measured, not decided, so they may differ between copies;
 the first copy is kept.
+
+How a trial that stopped without judging a round counts (an *unjudged* trial,
+:attr:`~rlnc_testbed.protocol.records.TrialRecord.unjudged`: e.g. a ``setup-timeout`` before
+round 1, a lost signaling server or an ``error`` between rounds): it is one of ``trials``, it is
+not a success (so it lowers ``success_rate`` and its Wilson interval), it survived only the
+rounds it verified (0 for a trial with no rounds, so survival counts it as lost from round 1),
+and ``unjudged`` lists it apart, as a count per reason. Traffic means are over the rounds that
+ran, so a trial with no rounds adds nothing to them (they are 0.0 when no round ran at all).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -31,7 +40,9 @@ class PointSummary:
     ``redundancy`` is the effective K / k when the point was given by ``q``; ``q`` and ``beta``
     are the effective Q and beta. ``survival[r - 1]`` is the fraction of trials still
     retrievable after round r (``survived_rounds >= r``). Traffic figures are means over every
-    round run, in bytes.
+    round run, in bytes (0.0 when none ran). ``unjudged`` counts the trials that stopped without
+    judging a round, per reason (e.g. ``{"setup-timeout": 1}``); they are also among ``trials``
+    and count as failures (see the module docstring).
     """
 
     scheme: str
@@ -51,20 +62,30 @@ class PointSummary:
     survival: tuple[float, ...]
     repair_bytes_per_round: float
     mean_collect_bytes_per_round: float
+    #: (reason, count) pairs sorted by reason; :meth:`to_dict` gives a ``{reason: count}`` dict.
+    unjudged: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def unjudged_trials(self) -> int:
+        """How many of the trials stopped without judging a round."""
+        return sum(count for _, count in self.unjudged)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (``ci95`` and ``survival`` as lists)."""
+        """Plain JSON-ready dict (``ci95`` and ``survival`` as lists, ``unjudged`` a dict)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["ci95"] = list(self.ci95)
         out["survival"] = list(self.survival)
+        out["unjudged"] = dict(self.unjudged)
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PointSummary:
-        """Build from :meth:`to_dict` output, naming missing or unknown keys."""
+        """Build from :meth:`to_dict` output, naming missing or unknown keys (``unjudged`` may be
+        missing, as in older histories, and then is empty)."""
         if not isinstance(data, Mapping):
             raise SummaryError(f"a point summary must be a mapping; got {type(data).__name__}")
         names = [f.name for f in fields(cls)]
+        data = {"unjudged": {}, **data}
         missing = [name for name in names if name not in data]
         unknown = sorted(set(data) - set(names))
         if missing or unknown:
@@ -79,14 +100,16 @@ class PointSummary:
             values["survival"] = tuple(float(s) for s in values["survival"])
         except (TypeError, ValueError) as exc:
             raise SummaryError(f"bad ci95 or survival in point summary: {exc}") from None
+        values["unjudged"] = _unjudged_pairs(values["unjudged"])
         return cls(**values)
 
 
 def summarize(params: Params, trials: Sequence[TrialRecord]) -> PointSummary:
     """Summarise the trials of one point (duplicates are merged as in :func:`merge_trials`).
 
-    Every trial must have run at least one round and at most ``params.rounds``, and must stop
-    either at its first unverified round or after ``params.rounds`` rounds.
+    Every trial must have run at most ``params.rounds`` rounds and must stop at its first
+    unverified round, after ``params.rounds`` rounds, or unjudged (with no rounds, or with a
+    ``finish`` reason that is not normal); unjudged trials count as the module docstring says.
     """
     if not isinstance(params, Params):
         raise TypeError(f"params must be a Params; got {type(params).__name__}")
@@ -102,6 +125,7 @@ def summarize(params: Params, trials: Sequence[TrialRecord]) -> PointSummary:
         sum(1 for s in survived if s >= r) / count for r in range(1, params.rounds + 1)
     )
     all_rounds = [r for record in records for r in record.rounds]
+    unjudged = Counter(record.unjudged for record in records if record.unjudged)
     redundancy = (
         float(params.redundancy)
         if params.redundancy is not None
@@ -123,16 +147,37 @@ def summarize(params: Params, trials: Sequence[TrialRecord]) -> PointSummary:
         success_rate=successes / count,
         ci95=wilson_interval(successes, count),
         survival=survival,
-        repair_bytes_per_round=sum(r.repair_bytes for r in all_rounds) / len(all_rounds),
-        mean_collect_bytes_per_round=sum(r.collect_bytes for r in all_rounds) / len(all_rounds),
+        repair_bytes_per_round=_mean([r.repair_bytes for r in all_rounds]),
+        mean_collect_bytes_per_round=_mean([r.collect_bytes for r in all_rounds]),
+        unjudged=tuple(sorted(unjudged.items())),
     )
+
+
+def _mean(values: Sequence[int]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _unjudged_pairs(value: object) -> tuple[tuple[str, int], ...]:
+    """``{reason: count}`` as sorted (reason, count) pairs, refusing anything else."""
+    if not isinstance(value, Mapping):
+        raise SummaryError(f"unjudged must map reasons to counts; got {value!r}")
+    for reason, count in value.items():
+        if (
+            not isinstance(reason, str)
+            or isinstance(count, bool)
+            or not isinstance(count, int)
+            or count < 1
+        ):
+            raise SummaryError(f"unjudged must map reasons to counts >= 1; got {value!r}")
+    return tuple(sorted(value.items()))
 
 
 def merge_trials(*groups: Iterable[TrialRecord]) -> list[TrialRecord]:
     """Concatenate groups of trial records (e.g. one per xdist worker), sorted by trial index.
 
     A trial index seen twice keeps its first copy if both copies decided the same (seed and
-    each round's outcome and verdict); otherwise :class:`SummaryError` names the trial.
+    each round's outcome and verdict, and why it ended unjudged, if it did); otherwise
+    :class:`SummaryError` names the trial.
     """
     kept: dict[int, TrialRecord] = {}
     for group in groups:
@@ -165,6 +210,8 @@ def _decided(record: TrialRecord) -> list[tuple[Any, ...]]:
 def _decided_difference(a: TrialRecord, b: TrialRecord) -> str:
     if a.seed != b.seed:
         return f"seed {a.seed} != {b.seed}"
+    if a.unjudged != b.unjudged:
+        return f"unjudged {a.unjudged or 'no'!r} != {b.unjudged or 'no'!r}"
     if len(a.rounds) != len(b.rounds):
         return f"{len(a.rounds)} rounds != {len(b.rounds)} rounds"
     for ra, rb in zip(_decided(a), _decided(b), strict=True):
@@ -175,8 +222,6 @@ def _decided_difference(a: TrialRecord, b: TrialRecord) -> str:
 
 def _check_trial(params: Params, record: TrialRecord) -> None:
     n = len(record.rounds)
-    if n == 0:
-        raise SummaryError(f"trial {record.trial} ran no rounds")
     if n > params.rounds:
         raise SummaryError(
             f"trial {record.trial} has {n} rounds but the point has rounds = {params.rounds}"
@@ -187,8 +232,10 @@ def _check_trial(params: Params, record: TrialRecord) -> None:
             f"(round {record.survived_rounds + 1} of {n})"
         )
     if record.success and n < params.rounds:
+        finish = f"finish {record.finish!r}" if record.finish else "no finish reason"
         raise SummaryError(
-            f"trial {record.trial} is incomplete: {n} verified rounds of {params.rounds}"
+            f"trial {record.trial} is incomplete: {n} verified rounds of {params.rounds} and "
+            f"{finish} (a trial cut short must say why in its finish)"
         )
 
 

@@ -2,8 +2,10 @@
 
 Tables take result objects (:class:`~rlnc_testbed.protocol.records.TrialRecord`,
 :class:`~rlnc_testbed.analysis.summary.PointResult`) and return rich renderables; rich is
-imported only
-when something is drawn.
+imported only when something is drawn. Trials that stopped without judging a round (unjudged:
+no rounds, e.g. ``setup-timeout``) get a row of their own in the rounds table, a count per
+reason in the summary table's ``unjudged`` column, and :func:`unjudged_table` lists them with
+their error text.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from ..protocol.params import Params
 from ..protocol.records import TrialRecord
 from .summary import PointResult
 
-__all__ = ["console", "links_table", "progress", "rounds_table", "summary_table"]
+__all__ = [
+    "console",
+    "links_table",
+    "progress",
+    "rounds_table",
+    "summary_table",
+    "unjudged_table",
+]
 
 
 def console(file: IO[str]) -> Any:
@@ -41,7 +50,9 @@ def progress(quiet: bool, label: str, total: int) -> Iterator[Callable[[int], No
 
 
 def rounds_table(trials: Sequence[TrialRecord], params: Params | None = None) -> Any:
-    """One row per round of every trial; the title names the point when ``params`` is given."""
+    """One row per round of every trial, and one for each unjudged trial after its rounds
+    (verdict: the reason, marked ``unjudged``); the title names the point when ``params`` is
+    given."""
     from rich.table import Table
 
     title = "rounds"
@@ -84,6 +95,25 @@ def rounds_table(trials: Sequence[TrialRecord], params: Params | None = None) ->
                 rnd.verdict,
                 f"{rnd.duration * 1e3:.0f}" if rnd.duration else "-",
             )
+        if trial.unjudged:
+            dashes = ["-"] * 9
+            table.add_row(str(trial.trial), "-", *dashes, f"{trial.unjudged} (unjudged)", "-")
+    return table
+
+
+def unjudged_table(trials: Sequence[TrialRecord], *, limit: int = 20) -> Any:
+    """The trials that stopped without judging a round (at most ``limit`` rows, then a count of
+    the rest): why, how many rounds they verified first, and the error text."""
+    from rich.table import Table
+
+    unjudged = [t for t in trials if t.unjudged]
+    table = Table(title=f"unjudged trials ({len(unjudged)}: counted as failures, not as rounds)")
+    for column in ("trial", "reason", "rounds verified", "error"):
+        table.add_column(column, justify="right" if column != "error" else "left")
+    for trial in unjudged[:limit]:
+        table.add_row(str(trial.trial), trial.unjudged, str(trial.survived_rounds), trial.error)
+    if len(unjudged) > limit:
+        table.add_row("...", f"{len(unjudged) - limit} more", "", "")
     return table
 
 
@@ -100,6 +130,7 @@ def summary_table(results: Sequence[PointResult], *, title: str, grid: bool = Fa
         "95% CI (Wilson)",
         "survival",
         "repair B/round",
+        "unjudged",
     ):
         table.add_column(column, justify="right", no_wrap=True)
     for result in results:
@@ -110,6 +141,7 @@ def summary_table(results: Sequence[PointResult], *, title: str, grid: bool = Fa
             f"[{s.ci95[0]:.3f}, {s.ci95[1]:.3f}]",
             _survival(s.survival),
             f"{s.repair_bytes_per_round:.0f}",
+            ", ".join(f"{reason} {count}" for reason, count in s.unjudged) or "-",
         ]
         if grid:
             row = [

@@ -1,4 +1,11 @@
-"""The subcommands: options in, calls to experiment/ and analysis/, tables, JSON and plots out."""
+"""The subcommands: options in, calls to experiment/ and analysis/, tables, JSON and plots out.
+
+Each step of a subcommand runs inside :func:`doing`, which names the step: bad input (the
+:data:`INPUT_ERRORS`, and a file that cannot be read or written) passes through as it is, and
+every other failure - a ``TimeoutError`` or ``ConnectionError`` always, and any exception while
+trials run - becomes a :class:`CommandFailed` that says what was being done and what went wrong.
+:mod:`~rlnc_testbed.cli.entry` turns the first into exit status 2 and the second into 1.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +13,91 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..analysis import tables
 from ..analysis.history import HistoryError
-from ..analysis.summary import PointResult
+from ..analysis.plots import PlotError
+from ..analysis.summary import PointResult, SummaryError
 from ..experiment.runner import SWEEP_AXES, expand_grid
-from ..experiment.scenario import load_scenario
+from ..experiment.scenario import ScenarioError, load_scenario
 from ..protocol.params import ParameterError, Params
+from ..protocol.records import TrialRecord
 
-__all__ = ["ROUND_TABLE_MAX_TRIALS", "RunPoint", "RunSweep", "run_command"]
+__all__ = [
+    "INPUT_ERRORS",
+    "ROUND_TABLE_MAX_TRIALS",
+    "RUNTIME_ERRORS",
+    "CommandFailed",
+    "RunPoint",
+    "RunSweep",
+    "describe",
+    "doing",
+    "run_command",
+]
 
 #: Runs with at most this many trials also get the per-round table.
 ROUND_TABLE_MAX_TRIALS = 10
 
+#: Errors that mean "bad input" (options, parameters, scenario, history or plot files).
+INPUT_ERRORS: tuple[type[Exception], ...] = (
+    ParameterError,
+    ScenarioError,
+    HistoryError,
+    PlotError,
+    SummaryError,
+)
+#: Failures of the run itself, never bad input (both are OSError subclasses).
+RUNTIME_ERRORS: tuple[type[Exception], ...] = (TimeoutError, ConnectionError)
+#: What may pass through while trials run: the runner's own checks of its input.
+_RUNNING_INPUT_ERRORS: tuple[type[Exception], ...] = (ParameterError, HistoryError)
+
 RunPoint = Callable[..., PointResult]
 RunSweep = Callable[..., list[PointResult]]
+
+
+class CommandFailed(Exception):
+    """A subcommand failed while ``doing`` something, for a reason other than bad input.
+
+    ``str()`` is the one-line message: the step, the exception type and its message (or
+    ``(no message)``), and ``hint`` when there is one. The exception is ``__cause__``.
+    """
+
+    def __init__(self, doing: str, exc: BaseException, *, hint: str = "") -> None:
+        self.doing = doing
+        self.exc = exc
+        self.hint = hint
+        message = f"{doing}: {describe(exc)}"
+        super().__init__(f"{message}; {hint}" if hint else message)
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message``, or ``Type (no message)`` for an exception whose text is empty."""
+    text = str(exc).strip()
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else f"{name} (no message)"
+
+
+@contextmanager
+def doing(
+    what: str,
+    *,
+    passes: tuple[type[Exception], ...] = (*INPUT_ERRORS, OSError),
+    hint: Callable[[], str] = lambda: "",
+) -> Iterator[None]:
+    """Run a step called ``what``: exceptions in ``passes`` (bad input; by default also a file
+    that cannot be read or written) propagate; any other exception, and always a
+    ``TimeoutError`` or ``ConnectionError``, is raised as :class:`CommandFailed`. ``hint`` is
+    called then, for advice to add (e.g. how to resume)."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, passes) and not isinstance(exc, RUNTIME_ERRORS):
+            raise
+        raise CommandFailed(what, exc, hint=hint()) from exc
 
 
 def run_command(args: argparse.Namespace, *, run_point: RunPoint, run_sweep: RunSweep) -> int:
@@ -41,47 +115,90 @@ def run_command(args: argparse.Namespace, *, run_point: RunPoint, run_sweep: Run
 
 
 def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
-    scenario = load_scenario(args.scenario)
-    scenario = scenario.with_params(trials=args.trials, seed=args.seed, rounds=args.rounds)
-    scenario = scenario.with_transport(args.transport)
+    with doing(f"loading scenario {str(args.scenario)!r}"):
+        scenario = load_scenario(args.scenario)
+        scenario = scenario.with_params(trials=args.trials, seed=args.seed, rounds=args.rounds)
+        scenario = scenario.with_transport(args.transport)
     data_path = args.data if args.data is not None else scenario.data
-    data = _read_data(data_path, scenario.params) if data_path is not None else None
+    with doing(f"reading data file {str(data_path)!r}"):
+        data = _read_data(data_path, scenario.params) if data_path is not None else None
     if args.resume and args.history is None:
         raise ParameterError("--resume needs --history PATH")
     _check_outputs(args)
-    to_stdout = args.json == "-"
-    with tables.progress(
-        args.quiet, f"{scenario.name} ({scenario.transport})", scenario.params.trials
-    ) as advance:
+    label = f"{scenario.name} ({scenario.transport})"
+    finished: list[int] = []
+
+    def on_trial(record: TrialRecord) -> None:
+        finished.append(record.trial)
+        advance(1)
+
+    trials = scenario.params.trials
+    step = (
+        f"running {trials} trial{'s' * (trials != 1)} of {scenario.name!r} over "
+        f"{scenario.transport}"
+    )
+    with (
+        tables.progress(args.quiet, label, trials) as advance,
+        doing(
+            step,
+            passes=_RUNNING_INPUT_ERRORS,
+            hint=lambda: _progress_hint(len(finished), trials, args.history, "--history"),
+        ),
+    ):
         result = run_point(
             scenario.params,
             transport=scenario.transport,
             data=data,
             history=args.history,
             resume=args.resume,
-            on_trial=lambda _record: advance(1),
+            on_trial=on_trial,
             name=scenario.name,
             network=_network_options(args),
         )
-    if args.json is not None:
-        _write_json(result.to_dict(), args.json)
-    if args.plot is not None:
-        from ..analysis.plots import plot_survival
+    _outputs(args, result, scenario.params, label, history=args.history)
+    return 0
 
-        plot_survival([result.summary], args.plot)
-    if not (to_stdout or args.quiet):
+
+def _outputs(
+    args: argparse.Namespace,
+    result: PointResult,
+    params: Params,
+    title: str,
+    *,
+    history: Path | None = None,
+) -> None:
+    """JSON, survival plot and tables of one point (``run`` and ``show``)."""
+    if args.json is not None:
+        with doing(f"writing JSON to {args.json!r}" if args.json != "-" else "writing JSON"):
+            _write_json(result.to_dict(), args.json)
+    if args.plot is not None:
+        with doing(f"writing the survival plot {str(args.plot)!r}"):
+            from ..analysis.plots import plot_survival
+
+            plot_survival([result.summary], args.plot)
+    if args.json == "-" or args.quiet:
+        return
+    with doing("printing the tables"):
         console = tables.console(sys.stdout)
-        if len(result.trials) <= ROUND_TABLE_MAX_TRIALS:
-            console.print(tables.rounds_table(result.trials, scenario.params))
-        if len(result.trials) == 1 and any(r.links for r in result.trials[0].rounds):
-            console.print(tables.links_table(result.trials[0]))
-        console.print(
-            tables.summary_table([result], title=f"{scenario.name} ({scenario.transport})")
-        )
-        for label, path in (("JSON", args.json), ("plot", args.plot), ("history", args.history)):
+        trials = result.trials
+        if len(trials) <= ROUND_TABLE_MAX_TRIALS:
+            console.print(tables.rounds_table(trials, params))
+        if len(trials) == 1 and any(r.links for r in trials[0].rounds):
+            console.print(tables.links_table(trials[0]))
+        if any(t.unjudged for t in trials):
+            console.print(tables.unjudged_table(trials))
+        console.print(tables.summary_table([result], title=title))
+        for label, path in (("JSON", args.json), ("plot", args.plot), ("history", history)):
             if path is not None:
                 console.print(f"{label}: {path}")
-    return 0
+
+
+def _progress_hint(done: int, total: int, history: Path | None, option: str) -> str:
+    """How far a failed run got, and how to continue it."""
+    where = f"{done} of {total} trials had finished"
+    if history is not None:
+        return f"{where}; {str(history)!r} keeps them: rerun with --resume to continue"
+    return where if done == 0 else f"{where} (not kept: give {option} to be able to --resume)"
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -89,29 +206,20 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from ..analysis.summary import summarize
 
     _check_outputs(args)
-    contents = read_history(args.history)
-    trials = [contents.trials[t] for t in sorted(contents.trials)]
-    if not trials:
-        raise HistoryError(f"{args.history}: no finished trial recorded yet")
-    result = PointResult(
-        params=contents.params,
-        transport="history",
-        trials=trials,
-        summary=summarize(contents.params, trials),
-        name=args.history.stem,
-    )
-    if args.json is not None:
-        _write_json(result.to_dict(), args.json)
-    if args.plot is not None:
-        from ..analysis.plots import plot_survival
-
-        plot_survival([result.summary], args.plot)
-    if not (args.json == "-" or args.quiet):
-        console = tables.console(sys.stdout)
-        if len(trials) <= ROUND_TABLE_MAX_TRIALS:
-            console.print(tables.rounds_table(trials, contents.params))
-        title = f"{args.history.name}: {len(trials)} of {contents.params.trials} trials recorded"
-        console.print(tables.summary_table([result], title=title))
+    with doing(f"reading history {str(args.history)!r}"):
+        contents = read_history(args.history)
+        trials = [contents.trials[t] for t in sorted(contents.trials)]
+        if not trials:
+            raise HistoryError(f"{args.history}: no finished trial recorded yet")
+        result = PointResult(
+            params=contents.params,
+            transport="history",
+            trials=trials,
+            summary=summarize(contents.params, trials),
+            name=args.history.stem,
+        )
+    title = f"{args.history.name}: {len(trials)} of {contents.params.trials} trials recorded"
+    _outputs(args, result, contents.params, title)
     return 0
 
 
@@ -127,24 +235,29 @@ def _network_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_node(args: argparse.Namespace) -> int:
+    """Serve one role; 1 (and one line on stderr) when the network fails: bad *input*
+    (options, token, data file) raises and is the entry point's exit status 2."""
     import asyncio
 
-    from ..experiment.standalone import run_node
+    from ..experiment.standalone import read_token, run_node
     from ..signaling.client import SignalingError
 
+    token = read_token(args.token_file)
     data = args.data.read_bytes() if args.data is not None else None
     try:
         node = asyncio.run(
             run_node(
                 args.server,
-                token=args.token,
+                token=token,
                 role=args.role,
+                slot=args.slot,
                 interfaces=args.ice_interfaces,
                 data=data,
             )
         )
-    except (SignalingError, TimeoutError) as exc:
-        print(f"rlnc-testbed node: error: {exc}", file=sys.stderr)
+    except (SignalingError, OSError) as exc:  # OSError: TimeoutError, ConnectionError, ...
+        detail = str(exc) or "no detail given"
+        print(f"rlnc-testbed node: error: {type(exc).__name__}: {detail}", file=sys.stderr)
         return 1
     logging.getLogger(__name__).info("node %s stopped: %s", args.role, node.stop_reason)
     return 0
@@ -169,6 +282,13 @@ def _check_outputs(args: argparse.Namespace) -> None:
         if args.plot.suffix.lower() != ".png":
             raise ParameterError(f"--plot path must end in .png; got {str(args.plot)!r}")
         targets.append(args.plot)
+    if args.command == "run" and args.history is not None:
+        if args.history.is_dir():
+            raise ParameterError(f"--history is a directory: {str(args.history)!r}")
+        targets.append(args.history)
+    history_dir = getattr(args, "history_dir", None)
+    if history_dir is not None and history_dir.exists() and not history_dir.is_dir():
+        raise ParameterError(f"--history-dir is not a directory: {str(history_dir)!r}")
     for target in targets:
         if not target.parent.is_dir():
             raise ParameterError(f"directory does not exist: {str(target.parent)!r}")
@@ -181,44 +301,67 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
     base = Params()
     transport = args.transport or "sim"
     if args.scenario is not None:
-        scenario = load_scenario(args.scenario)
+        with doing(f"loading scenario {str(args.scenario)!r}"):
+            scenario = load_scenario(args.scenario)
         base = scenario.params
         transport = args.transport or scenario.transport
     axes = {name: getattr(args, name) for name in SWEEP_AXES if getattr(args, name) is not None}
-    points = expand_grid(base, axes)
+    with doing("building the grid"):
+        points = expand_grid(base, axes)
     if args.resume and args.history_dir is None:
         raise ParameterError("--resume needs --history-dir DIR")
     _check_outputs(args)
     to_stdout = args.json == "-"
     total = sum(p.trials for p in points)
-    with tables.progress(args.quiet, f"{len(points)} points ({transport})", total) as advance:
+    finished: list[int] = []
+
+    def on_trial(record: TrialRecord) -> None:
+        finished.append(record.trial)
+        advance(1)
+
+    step = f"running {len(points)} point{'s' * (len(points) != 1)} over {transport}"
+    with (
+        tables.progress(args.quiet, f"{len(points)} points ({transport})", total) as advance,
+        doing(
+            step,
+            passes=_RUNNING_INPUT_ERRORS,
+            hint=lambda: _progress_hint(len(finished), total, args.history_dir, "--history-dir"),
+        ),
+    ):
         results = run_sweep(
             points,
             transport=transport,
             history_dir=args.history_dir,
             resume=args.resume,
             workers=args.workers,
-            on_trial=lambda _record: advance(1),
+            on_trial=on_trial,
         )
     if args.json is not None:
-        _write_json({"points": [r.summary.to_dict() for r in results]}, args.json)
+        with doing(f"writing JSON to {args.json!r}" if args.json != "-" else "writing JSON"):
+            _write_json({"points": [r.summary.to_dict() for r in results]}, args.json)
     if args.plot is not None:
-        from ..analysis.plots import plot_success_vs_parents, plot_survival, plot_traffic_vs_success
+        with doing(f"writing the plots {str(args.plot)!r} and next to it"):
+            from ..analysis.plots import (
+                plot_success_vs_parents,
+                plot_survival,
+                plot_traffic_vs_success,
+            )
 
-        summaries = [r.summary for r in results]
-        plot_success_vs_parents(summaries, args.plot)
-        plot_survival(summaries, args.plot.with_name(f"{args.plot.stem}-survival.png"))
-        plot_traffic_vs_success(summaries, args.plot.with_name(f"{args.plot.stem}-traffic.png"))
+            summaries = [r.summary for r in results]
+            plot_success_vs_parents(summaries, args.plot)
+            plot_survival(summaries, args.plot.with_name(f"{args.plot.stem}-survival.png"))
+            plot_traffic_vs_success(summaries, args.plot.with_name(f"{args.plot.stem}-traffic.png"))
     if not (to_stdout or args.quiet):
-        console = tables.console(sys.stdout)
-        console.print(tables.summary_table(results, title=f"sweep ({transport})", grid=True))
-        if args.json is not None:
-            console.print(f"JSON: {args.json}")
-        if args.plot is not None:
-            stem = args.plot.with_name(args.plot.stem)
-            console.print(f"plots: {args.plot}, {stem}-survival.png, {stem}-traffic.png")
-        if args.history_dir is not None:
-            console.print(f"histories: {args.history_dir}")
+        with doing("printing the tables"):
+            console = tables.console(sys.stdout)
+            console.print(tables.summary_table(results, title=f"sweep ({transport})", grid=True))
+            if args.json is not None:
+                console.print(f"JSON: {args.json}")
+            if args.plot is not None:
+                stem = args.plot.with_name(args.plot.stem)
+                console.print(f"plots: {args.plot}, {stem}-survival.png, {stem}-traffic.png")
+            if args.history_dir is not None:
+                console.print(f"histories: {args.history_dir}")
     return 0
 
 

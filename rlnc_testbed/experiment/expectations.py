@@ -280,7 +280,8 @@ def check_expectations(
     records = result.trials
     assert [t.trial for t in records] == list(trials), "records are not the shard's trials"
     for t in records:
-        assert 1 <= len(t.rounds) <= scenario.params.rounds, f"trial {t.trial}: bad round count"
+        assert len(t.rounds) <= scenario.params.rounds, f"trial {t.trial}: bad round count"
+        assert t.rounds or t.unjudged, f"trial {t.trial}: no round and no reason"
         assert t.survived_rounds >= len(t.rounds) - 1, f"trial {t.trial} went on after a failure"
     expect = scenario.expectations
     verdicts = {t.trial: final_verdict(t) for t in records}
@@ -320,11 +321,12 @@ def check_expectations(
 
 
 def final_verdict(trial: TrialRecord) -> str:
-    """How ``trial`` ended: ``ok`` if every round verified, else its first failing verdict."""
+    """How ``trial`` ended: its first failing round's verdict; for a trial that stopped without
+    judging a round (:attr:`TrialRecord.unjudged`), the reason it stopped; else ``ok``."""
     for rnd in trial.rounds:
         if not rnd.verified:
             return rnd.verdict if rnd.verdict != "ok" else "unverified"
-    return "ok"
+    return trial.unjudged or "ok"
 
 
 def _errors(records: Sequence[TrialRecord]) -> dict[int, str]:

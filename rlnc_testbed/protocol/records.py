@@ -16,17 +16,30 @@ import numpy as np
 
 from ..coding.packet import CodedPacket
 
-__all__ = ["VERDICTS", "RoundRecord", "TrialRecord", "stored_digest", "verdict_of"]
+__all__ = [
+    "NORMAL_FINISHES",
+    "VERDICTS",
+    "RoundRecord",
+    "TrialRecord",
+    "stored_digest",
+    "verdict_of",
+]
 
-#: How a round can end. ``ok`` is the only success.
+#: How a round (or a trial that ended outside a round) can end. ``ok`` is the only success.
 VERDICTS = (
     "ok",  # decoded and verified byte for byte (and SHA-256) against the source
     "undecodable",  # collector rank < k
-    "corrupt",  # decoded but the bytes differ from the source
+    "corrupt",  # a delivered packet does not match the source, or decoded bytes differ
+    "setup-timeout",  # the nodes did not all join, or the source was not distributed, in time
     "repair-timeout",  # a parent or the newcomer did not finish the repair in time
     "collect-timeout",  # a peer did not deliver its packets to the collector in time
+    "signaling-lost",  # the signaling server went away: nothing more could be told or heard
     "error",  # an unexpected failure; the record's ``error`` says what
 )
+
+#: ``TrialRecord.finish`` values of a trial that ended normally: every round it ran was judged
+#: (``""`` is a record that does not say, e.g. from the simulators or an older history).
+NORMAL_FINISHES = ("", "max-round", "end")
 
 
 def stored_digest(packets: Iterable[CodedPacket]) -> str:
@@ -71,6 +84,12 @@ class RoundRecord:
     #: What each alive peer delivered to the collector this round: peer id -> SHA-256 hex of
     #: its packets (:func:`stored_digest`). Empty where payloads are not simulated.
     stored: dict[str, str] = field(default_factory=dict)
+    #: Batches the collector refused this round: ``{"sender", "round", "reason"}`` each (a
+    #: failed peer still sending, an unknown id, another round, a duplicate, too many packets).
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    #: Peers that delivered packets whose payload does not match their coefficients: id ->
+    #: how many (the round's verdict is then ``corrupt``).
+    polluted: dict[str, int] = field(default_factory=dict)
 
     def outcome(self) -> tuple[Any, ...]:
         """The decided part of the round: equal across transports for the same seed."""
@@ -99,20 +118,44 @@ class RoundRecord:
 
 @dataclass
 class TrialRecord:
-    """One loop test: rounds run until one fails verification or the max round is reached."""
+    """One loop test: rounds run until one fails verification or the max round is reached.
+
+    ``finish`` says why the trial ended: ``max-round``, ``end`` (the collector ended it after
+    judging a round), or the verdict that stopped it (``setup-timeout``, ``signaling-lost``,
+    ``error``, ...); ``""`` when the record does not say. ``error`` is the failure's text.
+
+    A trial that stopped without judging the round it stopped in - no round at all (e.g. a
+    ``setup-timeout``), or verified rounds followed by a non-normal ``finish`` - is *unjudged*
+    (:attr:`unjudged`): it counts as a failure (``success`` is False) that survived its verified
+    rounds, and summaries list it apart by reason.
+    """
 
     trial: int
     seed: int
     rounds: list[RoundRecord] = field(default_factory=list)
+    finish: str = ""
+    error: str = ""
+
+    @property
+    def unjudged(self) -> str:
+        """Why the trial ended without a judged last round, or ``""`` if it did not.
+
+        The reason is ``finish`` (``"unknown"`` for a record with no rounds that gives none)."""
+        if not self.rounds:
+            return self.finish or "unknown"
+        if self.finish not in NORMAL_FINISHES and self.rounds[-1].verified:
+            return self.finish
+        return ""
 
     @property
     def success(self) -> bool:
-        """True iff every round verified (and at least one round ran)."""
-        return bool(self.rounds) and all(r.verified for r in self.rounds)
+        """True iff at least one round ran, every round verified and the trial is not
+        :attr:`unjudged`."""
+        return bool(self.rounds) and all(r.verified for r in self.rounds) and not self.unjudged
 
     @property
     def survived_rounds(self) -> int:
-        """Rounds verified before the first failure."""
+        """Rounds verified before the first failure (0 for a trial with no rounds)."""
         count = 0
         for record in self.rounds:
             if not record.verified:
@@ -125,13 +168,23 @@ class TrialRecord:
             "trial": self.trial,
             "seed": self.seed,
             "success": self.success,
+            "finish": self.finish,
+            "error": self.error,
             "rounds": [r.to_dict() for r in self.rounds],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
+        """Build from :meth:`to_dict` output; ``finish`` and ``error`` may be missing (older
+        records), and then are ``""``."""
+        finish, error = data.get("finish", ""), data.get("error", "")
+        for name, value in (("finish", finish), ("error", error)):
+            if not isinstance(value, str):
+                raise TypeError(f"trial {name} must be a string; got {value!r}")
         return cls(
             trial=int(data["trial"]),
             seed=int(data["seed"]),
             rounds=[RoundRecord.from_dict(r) for r in data.get("rounds", [])],
+            finish=finish,
+            error=error,
         )

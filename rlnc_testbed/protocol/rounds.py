@@ -91,6 +91,9 @@ PHASE_UNITS = {
     Phase.COLLECTING: 10.0,
 }
 
+#: Refusals recorded per round at most (a flood of refused batches is counted, not kept).
+_MAX_REFUSALS = 100
+
 _TIMEOUT_VERDICTS = {
     Phase.JOINING: "setup-timeout",
     Phase.DISTRIBUTING: "setup-timeout",
@@ -113,6 +116,7 @@ class _Round:
     started: float = 0.0
     report: dict[str, Any] = field(default_factory=dict)
     links: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[dict[str, Any]] = field(default_factory=list)
 
 
 class TrialController:
@@ -211,9 +215,24 @@ class TrialController:
         if self._phase is Phase.DONE:
             return
         verdict = _TIMEOUT_VERDICTS[self._phase]
-        self._log.warning("trial %d: %s in phase %s", self.trial, verdict, self._phase.value)
+        self._abort(verdict, f"deadline passed in {self._phase.value}")
+
+    def signaling_lost(self) -> None:
+        """The signaling server went away: nothing more can be told or heard."""
+        self._abort("signaling-lost", f"the signaling server went away in {self._phase.value}")
+
+    def internal_error(self, exc: BaseException) -> None:
+        """The pump caught a bug in the round control (or in carrying out its actions)."""
+        self._abort("error", f"round control: {type(exc).__name__}: {exc}")
+
+    def _abort(self, verdict: str, error: str) -> None:
+        """End the trial with ``verdict``: the round under way (if any) is recorded with it."""
+        if self._phase is Phase.DONE:
+            return
+        self._log.warning("trial %d: %s: %s", self.trial, verdict, error)
         if self._round is not None and self._phase is not Phase.DISTRIBUTING:
-            self._record_round(verdict=verdict, error=f"deadline passed in {self._phase.value}")
+            self._record_round(verdict=verdict, error=error)
+        self.record.error = error
         self._finish(verdict)
 
     # -- message handlers ------------------------------------------------------------------
@@ -244,10 +263,37 @@ class TrialController:
             self._stored.pop(self._round.failed, None)
             self._stored[self._round.newcomer] = msg["count"]
             self._set_phase(Phase.COLLECTING)
+            # The collector judges exactly this membership, announced before any peer sends.
+            self._send(
+                COLLECTOR_ID,
+                {
+                    "type": "judge",
+                    "round": rnd,
+                    "alive": [str(peer) for peer in self._alive],
+                    "newcomer": str(self._round.newcomer),
+                },
+            )
             for peer in self._alive:
                 self._send(str(peer), {"type": "collect", "round": rnd})
         else:
             self._unexpected(node_id, msg)
+
+    def _on_refused(self, node_id: str, msg: dict[str, Any]) -> None:
+        """The collector refused a batch (a zombie, a stranger, a bloated or late batch)."""
+        if node_id != COLLECTOR_ID or self._round is None or self._phase is Phase.DONE:
+            self._unexpected(node_id, msg)
+            return
+        if len(self._round.refused) < _MAX_REFUSALS:
+            self._round.refused.append(
+                {"sender": msg["sender"], "round": msg["round"], "reason": msg["reason"]}
+            )
+
+    def _on_error(self, node_id: str, msg: dict[str, Any]) -> None:
+        """A node of this trial reports a failure of its own (an exception in a role)."""
+        if node_id not in self._roles:
+            self._unexpected(node_id, msg)
+            return
+        self._abort("error", f"{self._roles[node_id]} {node_id}: {msg['reason']}")
 
     def _on_collected(self, node_id: str, msg: dict[str, Any]) -> None:
         if node_id != COLLECTOR_ID or self._phase is not Phase.COLLECTING or self._round is None:
@@ -375,12 +421,15 @@ class TrialController:
             links=list(rnd.links)
             + [link for link in report.get("links", []) if isinstance(link, dict)],
             stored=_digests(report.get("stored")),
+            refused=list(rnd.refused),
+            polluted=_counts(report.get("polluted")),
         )
         self.record.rounds.append(record)
         self._actions.append(RoundDone(record))
 
     def _finish(self, reason: str) -> None:
         self.finish_reason = reason
+        self.record.finish = reason
         self._set_phase(Phase.DONE)
         for node_id in list(self._roles):
             self._send(node_id, {"type": "close", "reason": reason})
@@ -406,3 +455,10 @@ def _digests(value: object) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     return {str(k): v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _counts(value: object) -> dict[str, int]:
+    """A (peer id -> count) map, keeping only integer counts."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, int) and not isinstance(v, bool)}

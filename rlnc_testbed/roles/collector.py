@@ -1,50 +1,139 @@
-"""The collector: receives the source once, then every peer's packets each round, decodes,
-verifies byte for byte and by SHA-256, and tells the server 'nextRound' or 'end'."""
+"""The collector: receives the source once, then each round exactly the batches of the peers the
+server says are alive; checks every packet against the source, decodes, verifies byte for byte
+and by SHA-256, and tells the server 'nextRound' or 'end'.
+
+Membership is the server's: a ``judge {round, alive, newcomer}`` message names who must
+deliver in which round. A batch from anyone else (a failed peer that keeps sending, an unknown
+id), for another round, a second batch from the same sender, or a batch larger than a peer can
+hold (Q) is refused, counted and listed in the round's report - never judged. Everything the
+report says (ranks, packet counts, digests) is the collector's own observation.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .. import wire
-from ..coding import DecodeError, Decoder
+from ..coding import CodedPacket, DecodeError, Decoder, matmul
 from ..protocol.messages import ENGINE_ID
 from ..protocol.records import stored_digest, verdict_of
+from ..timeouts import unit
 from .node import Node, _counters, _link
 from .streams import MessageReader
 
-__all__ = ["Collector"]
+__all__ = ["JUDGE_WAIT_UNITS", "Collector"]
+
+#: How long a batch for a round not yet announced by ``judge`` waits for the announcement.
+JUDGE_WAIT_UNITS = 2.0
+
+
+@dataclass
+class _Round:
+    """What the collector knows of one round."""
+
+    alive: frozenset[str] = frozenset()
+    newcomer: str = ""
+    announced: asyncio.Event = field(default_factory=asyncio.Event)
+    batches: dict[str, list[CodedPacket]] = field(default_factory=dict)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    judged: bool = False
 
 
 class Collector(Node):
-    """Gathers packets from every alive peer per round and judges retrieval."""
+    """Gathers the packets of every alive peer per round and judges retrieval."""
 
     role = "collector"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.source: bytes | None = None
-        self._rounds: dict[int, dict[str, list[Any]]] = {}
-        self._judged: set[int] = set()
-        self._links: dict[int, list[dict[str, Any]]] = {}
+        self._symbols: np.ndarray | None = None
+        self._rounds: dict[int, _Round] = {}
+        self._latest = 0  # the latest round announced
         self._lock = asyncio.Lock()
+
+    # -- membership ------------------------------------------------------------------------
+
+    async def on_judge(self, msg: dict[str, Any]) -> None:
+        """The server names who is alive in ``round`` (and which one is the newcomer)."""
+        number = int(msg["round"])
+        if number <= self._latest:
+            self.log.warning("collector: judge for round %d after round %d", number, self._latest)
+            return
+        self._latest = number
+        for old in [r for r in self._rounds if r < number]:
+            del self._rounds[old]
+        state = self._rounds.setdefault(number, _Round())
+        state.alive = frozenset(str(x) for x in msg["alive"])
+        state.newcomer = str(msg["newcomer"])
+        state.announced.set()
+        async with self._lock:
+            for sender in [s for s in state.batches if s not in state.alive]:
+                del state.batches[sender]
+                self._refuse(number, sender, f"not alive in round {number}")
+            await self._judge_if_complete(number, state)
+
+    def _refuse(self, round: int, sender: str, reason: str) -> None:
+        """Count a refused batch and tell the server at once (the round may yet time out)."""
+        self.rejected += 1
+        self.log.warning("collector: refused a batch of %s for round %d: %s", sender, round, reason)
+        report = self.report("refused", round=round, sender=sender, reason=reason[:500])
+        self._spawn(self._guarded(report, "report a refusal"))
+
+    # -- batches ---------------------------------------------------------------------------
 
     async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> int:
         if hello.purpose == "source" and hello.sender == ENGINE_ID:
             return await self._receive_source(reader)
         if hello.purpose != "collect" or not hello.sender.isdigit():
             return await super().on_channel(hello, reader)
+        number, sender = hello.round, hello.sender
         before = _counters(reader.channel)
-        messages = await self.read_packets(reader)
+        try:
+            messages = await self.read_packets(reader, limit=self.p.per_peer)
+        except wire.WireError as exc:
+            self._refuse(number, sender, str(exc))
+            raise
+        link = _link(reader.channel, before)
+        state = await self._announced(number)
+        reason = self._refusal(number, sender, state)
         async with self._lock:
-            senders = self._rounds.setdefault(hello.round, {})
-            senders[hello.sender] = [m.packet for m in messages]
-            self._links.setdefault(hello.round, []).append(_link(reader.channel, before))
-            if len(senders) == self.p.peers and hello.round not in self._judged:
-                self._judged.add(hello.round)
-                await self._judge(hello.round, senders)
+            if state is not None and reason is None and sender in state.batches:
+                reason = f"a second batch for round {number}"
+            if state is None or reason is not None:
+                self._refuse(number, sender, reason or f"round {number} is not announced")
+                return 0
+            state.batches[sender] = [m.packet for m in messages]
+            state.links.append(link)
+            await self._judge_if_complete(number, state)
         return len(messages)
+
+    async def _announced(self, number: int) -> _Round | None:
+        """The round's membership, waiting (bounded) for a ``judge`` not yet arrived."""
+        if number < self._latest or number > self._latest + 1:
+            return None
+        state = self._rounds.setdefault(number, _Round())
+        if not state.announced.is_set():
+            try:
+                async with asyncio.timeout(JUDGE_WAIT_UNITS * unit()):
+                    await state.announced.wait()
+            except TimeoutError:
+                return None
+        return state
+
+    def _refusal(self, number: int, sender: str, state: _Round | None) -> str | None:
+        if state is None:
+            return f"round {number} is not the current round ({self._latest})"
+        if state.judged:
+            return f"round {number} was already judged"
+        if sender not in state.alive:
+            return f"not alive in round {number}"
+        return None
 
     async def _receive_source(self, reader: MessageReader) -> int:
         parts: dict[int, bytes] = {}
@@ -61,11 +150,36 @@ class Collector(Node):
         data = b"".join(parts[k] for k in sorted(parts))
         if total is None or len(data) != total or hashlib.sha256(data).digest() != digest:
             raise wire.WireError("sha256", 0, "source does not match its length or SHA-256")
+        p = self.p
+        if len(data) > p.symbols * p.symbol_size:
+            raise wire.WireError("total", 0, f"source of {len(data)} bytes exceeds k * s")
+        padded = np.zeros(p.symbols * p.symbol_size, dtype=np.uint8)
+        padded[: len(data)] = np.frombuffer(data, dtype=np.uint8)
+        self._symbols = padded.reshape(p.symbols, p.symbol_size)
         self.source = data
         await self.report("stored", round=0, count=len(data), rank=0)
         return len(parts)
 
-    async def _judge(self, round: int, senders: dict[str, list[Any]]) -> None:
+    # -- judging ---------------------------------------------------------------------------
+
+    async def _judge_if_complete(self, number: int, state: _Round) -> None:
+        if state.judged or not state.announced.is_set() or set(state.batches) != state.alive:
+            return
+        state.judged = True
+        await self._judge(number, state)
+
+    def _polluted(self, packets: list[CodedPacket]) -> np.ndarray:
+        """Which packets' payloads are not their coefficients applied to the source."""
+        assert self._symbols is not None, "collector has no source to verify against"
+        if not packets:
+            return np.zeros(0, dtype=bool)
+        coefficients = np.stack([pk.coefficients for pk in packets])
+        payloads = np.stack([pk.payload for pk in packets])
+        # GF(2) coefficients are 0/1 elements of GF(2^8): one product serves both fields.
+        expected = matmul(coefficients, self._symbols, 256)
+        return ~np.all(expected == payloads, axis=1)
+
+    async def _judge(self, number: int, state: _Round) -> None:
         p = self.p
         assert self.source is not None, "collector has no source to verify against"
         decoder = Decoder(
@@ -75,16 +189,22 @@ class Collector(Node):
             data_length=len(self.source),
         )
         packets = 0
-        stored = {}
-        for sender in sorted(senders, key=int):
-            stored[sender] = stored_digest(senders[sender])
-            for packet in senders[sender]:
-                decoder.consume(packet)
+        stored: dict[str, str] = {}
+        polluted: dict[str, int] = {}
+        for sender in sorted(state.batches, key=int):
+            batch = state.batches[sender]
+            stored[sender] = stored_digest(batch)
+            bad = self._polluted(batch)
+            if bad.any():
+                polluted[sender] = int(bad.sum())
+            for packet, is_bad in zip(batch, bad, strict=True):
                 packets += 1
+                if not is_bad:
+                    decoder.consume(packet)
         decoded = decoder.is_complete
         verified = False
         error = ""
-        if decoded:
+        if decoded and not polluted:
             try:
                 data = decoder.recover()
             except DecodeError as exc:  # pragma: no cover - is_complete guards this
@@ -94,7 +214,11 @@ class Collector(Node):
                     data == self.source
                     and hashlib.sha256(data).digest() == hashlib.sha256(self.source).digest()
                 )
-        verdict = verdict_of(decoded, verified)
+        verdict = "corrupt" if polluted else verdict_of(decoded, verified)
+        if polluted:
+            error = "packets that do not match their coefficients from " + ", ".join(
+                f"{sender} ({count})" for sender, count in polluted.items()
+            )
         report = {
             "global_rank": decoder.rank,
             "decoded": decoded,
@@ -103,12 +227,13 @@ class Collector(Node):
             "packets": packets,
             "rejected": self.rejected,
             "error": error,
-            "links": self._links.pop(round, []),
+            "links": list(state.links),
             "stored": stored,
+            "polluted": polluted,
         }
-        await self.report("collected", round=round, report=report)
+        await self.report("collected", round=number, report=report)
         if verified:
-            await self.report("nextRound", round=round)
+            await self.report("nextRound", round=number)
         else:
-            await self.report("end", round=round, reason=verdict)
-        self._rounds.pop(round, None)
+            await self.report("end", round=number, reason=verdict)
+        state.batches.clear()

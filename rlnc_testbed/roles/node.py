@@ -26,6 +26,8 @@ __all__ = ["IDLE_UNITS", "Node", "NodeStopped"]
 
 #: A node that hears nothing from signaling for this many units gives up.
 IDLE_UNITS = 120.0
+#: Longest error reason a node reports (characters).
+_MAX_REASON = 500
 
 
 class NodeStopped(Exception):
@@ -111,16 +113,24 @@ class Node:
                 self.stop_reason = f"close: {msg.get('reason', '')}"
                 raise NodeStopped
             if kind == "fail":
-                # This peer fails: it leaves at once, as a crashed browser tab would.
-                self.stop_reason = f"failed in round {msg['round']}"
-                raise NodeStopped
+                self.on_fail(msg)
+                continue
             handler = getattr(self, "on_" + kind.replace(" ", "_"), None)
             if handler is None:
                 self.log.debug("%s %s ignores %r", self.role, self.id, kind)
                 continue
             self._spawn(self._guarded(handler(msg), kind))
 
+    def on_fail(self, msg: dict[str, Any]) -> None:
+        """This node fails in ``msg["round"]``: it leaves at once, as a crashed browser tab
+        would (a fault-injecting subclass may stay, e.g. as a zombie that keeps sending)."""
+        self.stop_reason = f"failed in round {msg['round']}"
+        raise NodeStopped
+
     async def _guarded(self, coro: Any, what: str) -> None:
+        """Run one handler. The network's failures (timeouts, transport, malformed data) are
+        logged and left to the phase deadlines; anything else is a bug in this role, reported
+        to the server at once so that the round ends with the ``error`` verdict naming it."""
         try:
             await coro
         except NodeStopped:
@@ -129,6 +139,15 @@ class Node:
             self.log.warning(
                 "%s %s: %s failed: %s: %s", self.role, self.id, what, type(exc).__name__, exc
             )
+        except Exception as exc:
+            await self._report_bug(what, exc)
+
+    async def _report_bug(self, what: str, exc: Exception) -> None:
+        """Tell the server this role failed (the trial ends with ``error`` naming it)."""
+        self.log.error("%s %s: %s raised", self.role, self.id, what, exc_info=exc)
+        reason = f"{what} raised {type(exc).__name__}: {exc}"[:_MAX_REASON]
+        with contextlib.suppress(SignalingError, TimeoutError, ConnectionError):
+            await self.report("error", reason=reason)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -189,6 +208,10 @@ class Node:
                 channel.stats.remote,
                 exc,
             )
+        except NodeStopped:
+            raise
+        except Exception as exc:
+            await self._report_bug(f"serving a channel from {channel.stats.remote}", exc)
         finally:
             with contextlib.suppress(Exception):
                 await channel.close()
@@ -198,10 +221,18 @@ class Node:
         accepted. Subclasses override; the default refuses the batch."""
         raise wire.WireError("purpose", 0, f"{self.role} accepts no {hello.purpose!r} channel")
 
-    async def read_packets(self, reader: MessageReader) -> list[wire.PacketMessage]:
-        """Read PacketMessages until Done; drop (and count) mismatching ones."""
+    async def read_packets(
+        self, reader: MessageReader, *, limit: int | None = None
+    ) -> list[wire.PacketMessage]:
+        """Read PacketMessages until Done; drop (and count) mismatching ones.
+
+        A batch of more than ``limit`` packets is read to its Done (keeping none past the limit,
+        so memory stays bounded) and then refused with a :class:`~rlnc_testbed.wire.WireError`:
+        no sender may deliver more than it can hold.
+        """
         p = self.p
         packets: list[wire.PacketMessage] = []
+        excess = 0
         while True:
             try:
                 msg = await reader.next()
@@ -210,6 +241,12 @@ class Node:
                 self.log.warning("%s %s: dropped malformed message: %s", self.role, self.id, exc)
                 continue
             if isinstance(msg, wire.Done):
+                if excess:
+                    raise wire.WireError(
+                        "count",
+                        0,
+                        f"batch of {len(packets) + excess} packets; at most {limit} allowed",
+                    )
                 if msg.count != len(packets):
                     self.log.warning(
                         "%s %s: Done says %d packets, got %d",
@@ -225,7 +262,10 @@ class Node:
                 and msg.packet.symbols == p.symbols
                 and msg.packet.symbol_size == p.symbol_size
             ):
-                packets.append(msg)
+                if limit is not None and len(packets) >= limit:
+                    excess += 1
+                else:
+                    packets.append(msg)
             else:
                 self.rejected += 1
                 self.log.warning(

@@ -31,7 +31,7 @@ class StoragePeer(Node):
     async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> int:
         if hello.purpose != "store" or hello.sender != ENGINE_ID:
             return await super().on_channel(hello, reader)
-        messages = await self.read_packets(reader)
+        messages = await self.read_packets(reader, limit=self.p.per_peer)
         self.stored = [m.packet for m in messages]
         self._spawn(self._guarded(self.warm_link(COLLECTOR_ID), "warm collector link"))
         await self.report(
@@ -68,7 +68,9 @@ class Newcomer(StoragePeer):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._uploads: dict[str, list[CodedPacket]] = {}
+        #: sender -> (round it named, its packets): one upload per sender, at most beta each.
+        self._uploads: dict[str, tuple[int, list[CodedPacket]]] = {}
+        self._expected: tuple[int, frozenset[str]] | None = None
         self._upload_links: dict[str, dict[str, Any]] = {}
         self._arrived = asyncio.Condition()
         self.newcomer_rank = 0
@@ -77,21 +79,47 @@ class Newcomer(StoragePeer):
         if hello.purpose != "repair":
             return await super().on_channel(hello, reader)
         before = _counters(reader.channel)
-        messages = await self.read_packets(reader)
+        messages = await self.read_packets(reader, limit=self.p.upload)
         async with self._arrived:
-            self._uploads[hello.sender] = [m.packet for m in messages]
+            refusal = self._repair_refusal(hello)
+            if refusal:
+                self.rejected += 1
+                self.log.warning(
+                    "newcomer %s: refused repair from %s: %s", self.id, hello.sender, refusal
+                )
+                return 0
+            self._uploads[hello.sender] = (hello.round, [m.packet for m in messages])
             self._upload_links[hello.sender] = _link(reader.channel, before)
             self._arrived.notify_all()
         return len(messages)
 
+    def _repair_refusal(self, hello: wire.Hello) -> str:
+        """Why a repair batch is not taken ("" if it is): one per sender; once ``expect``
+        named the round and parents, only those parents for that round."""
+        if hello.sender in self._uploads:
+            return "a second repair batch"
+        if self._expected is not None:
+            number, parents = self._expected
+            if hello.round != number or hello.sender not in parents:
+                return f"not a parent of round {number}"
+        return ""
+
     async def on_expect(self, msg: dict[str, Any]) -> None:
         p = self.p
         parents: list[str] = list(msg["parents"])
+        number = int(msg["round"])
         self._spawn(self._guarded(self.warm_link(COLLECTOR_ID), "warm collector link"))
+        async with self._arrived:
+            self._expected = (number, frozenset(parents))
+            for sender in [
+                s for s, (r, _) in self._uploads.items() if s not in parents or r != number
+            ]:
+                del self._uploads[sender]
+                self.rejected += 1
         async with asyncio.timeout(10 * unit()), self._arrived:
             await self._arrived.wait_for(lambda: all(x in self._uploads for x in parents))
         # Parents in ascending id order, whatever order they arrived in.
-        received = [self._uploads[x] for x in sorted(parents, key=int)]
+        received = [self._uploads[x][1] for x in sorted(parents, key=int)]
         flat = [pk for block in received for pk in block]
         self.newcomer_rank = _rank(flat, p.field)
         stream = stream_for(p.seed, self.trial, msg["round"], Role.NEWCOMER)
