@@ -221,3 +221,131 @@ async def test_second_unique_role_and_malformed_client_do_not_disturb_others(
         await server.send("collector", {"type": "collect", "round": 2})
         assert await collector.recv() == {"type": "collect", "round": 2}
         assert server.clients == {"collector": "collector"}
+
+
+# -- values past the schema: numbers, sizes, nesting, the nested objects of the round control
+
+
+class Recorder:
+    """A handler that keeps every message the server hands on (what reaches the controller)."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    async def on_join(self, id: str, role: str) -> None:
+        pass
+
+    async def on_message(self, id: str, msg: dict[str, Any]) -> None:
+        self.messages.append(msg)
+
+    async def on_leave(self, id: str) -> None:
+        pass
+
+
+LINK = {
+    "local": "1",
+    "remote": "5",
+    "label": "repair-1",
+    "messages_sent": 0,
+    "bytes_sent": 0,
+    "messages_received": 3,
+    "bytes_received": 700,
+    "info": {"remote_address": "127.0.0.1", "remote_port": 5000, "accepted": True},
+}
+GOOD_REPORT = {
+    "global_rank": 4,
+    "decoded": True,
+    "verified": True,
+    "verdict": "ok",
+    "packets": 8,
+    "rejected": 0,
+    "error": "",
+    "links": [LINK],
+    "stored": {"1": "ab" * 32},
+    "refused": [{"sender": "9", "round": 1, "reason": "not alive"}],
+    "polluted": {},
+}
+
+
+def collected(report: Any) -> str:
+    return json.dumps({"type": "collected", "round": 1, "report": report})
+
+
+def stored_with_links(links: Any) -> str:
+    msg = {"type": "stored", "round": 1, "count": 2, "rank": 2, "received": 2, "links": links}
+    return json.dumps(msg)
+
+
+VALUES: list[tuple[str, str, str]] = [
+    ("bad-number", '{"type":"stored","round":1,"count":1e400,"rank":1}', "not finite"),
+    ("bad-number", '{"type":"stored","round":1,"count":' + "7" * 5000 + ',"rank":1}', "digits"),
+    ("bad-number", '{"type":"stored","round":9223372036854775808,"count":1,"rank":1}', "beyond"),
+    ("bad-number", collected({"global_rank": 1}).replace("1}", "-1e999}"), "not finite"),
+    ("not-json", '{"type":"stored","round":1,"count":Infinity,"rank":1}', "Infinity"),
+    ("too-deep", collected({"links": [{"info": {"x": [[1]]}}]}), "deeper than 6"),
+    ("too-large", '{"type":"end","round":1,"reason":"' + "x" * 70_000 + '"}', "characters"),
+    ("bad-field", '{"type":"end","round":1,"reason":"' + "x" * 5000 + '"}', "at most 4096"),
+    ("bad-field", '{"type":"end","round":1,"reason":"\\ud800"}', "lone surrogate"),
+    ("bad-field", collected({**GOOD_REPORT, "global_rank": "x"}), "'global_rank' must be an int"),
+    ("bad-field", collected({**GOOD_REPORT, "packets": 1.5}), "'packets' must be an integer"),
+    ("bad-field", collected({**GOOD_REPORT, "decoded": 1}), "'decoded' must be true or false"),
+    ("bad-field", collected({**GOOD_REPORT, "verdict": "OK!"}), "verdict name"),
+    ("bad-field", collected({**GOOD_REPORT, "stored": {"1": "xyz"}}), "SHA-256"),
+    ("bad-field", collected({**GOOD_REPORT, "polluted": {"1": -1}}), ">= 0"),
+    ("bad-field", collected({**GOOD_REPORT, "surprise": 1}), "unknown a report field"),
+    ("bad-field", collected({**GOOD_REPORT, "refused": [{"sender": "9"}]}), "'round'"),
+    ("bad-field", stored_with_links([{**LINK, "bytes_sent": -1}]), "'bytes_sent' must be >= 0"),
+    ("bad-field", stored_with_links([{**LINK, "bytes_sent": "7"}]), "'bytes_sent'"),
+    ("bad-field", stored_with_links([{k: v for k, v in LINK.items() if k != "label"}]), "label"),
+    ("bad-field", stored_with_links([{**LINK, "info": {"a": {}}}]), "entry 'a' must be a"),
+    ("bad-field", stored_with_links([{**LINK, "info": {str(i): i for i in range(33)}}]), "32"),
+    ("bad-field", stored_with_links([{**LINK, "extra": 0}]), "unknown a link field 'extra'"),
+    ("bad-field", '{"type":"signal","to":"1","payload":{"sdp":["v=0"]}}', "entry 'sdp'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "frame", "reason"), VALUES, ids=[f"{c[0]}-{c[2]}" for c in VALUES]
+)
+async def test_values_past_the_schema_never_reach_the_controller(
+    kind: str, frame: str, reason: str
+) -> None:
+    """Error reply naming the problem, counted, connection kept, the handler told nothing."""
+    recorder = Recorder()
+    async with SignalingServer(handler=recorder) as srv, raw_ws(srv) as ws:
+        own = await raw_join(ws, srv)
+        await ws.send_str(frame)
+        error = await next_message(ws)
+        assert error["type"] == "error" and reason in error["reason"], error
+        assert len(error["reason"]) <= 4096
+        await ws.send_json({"type": "signal", "to": own, "payload": {"n": 1}})
+        assert await next_message(ws) == {"type": "signal", "from": own, "payload": {"n": 1}}
+        assert srv.rejected == {kind: 1}
+        assert recorder.messages == []
+        assert srv.handler_errors == []
+
+
+async def test_well_formed_reports_and_links_reach_the_controller() -> None:
+    recorder = Recorder()
+    async with SignalingServer(handler=recorder) as srv, raw_ws(srv) as ws:
+        own = await raw_join(ws, srv)
+        await ws.send_str(collected(GOOD_REPORT))
+        await ws.send_str(collected({}))
+        await ws.send_str(stored_with_links([LINK, {**LINK, "info": {}}]))
+        async with asyncio.timeout(5 * unit()):
+            while len(recorder.messages) < 3:
+                await asyncio.sleep(0.01)
+        assert recorder.messages[0]["report"] == GOOD_REPORT
+        assert recorder.messages[2]["links"][0] == LINK
+        assert all(m["from"] == own for m in recorder.messages)
+        assert srv.rejected == {}
+
+
+async def test_long_unknown_type_gets_a_short_error_not_a_crash() -> None:
+    async with SignalingServer() as srv:
+        async with raw_ws(srv) as ws:
+            await raw_join(ws, srv)
+            await ws.send_json({"type": "t" * 60_000})
+            error = await next_message(ws)
+            assert "unknown message type" in error["reason"] and len(error["reason"]) < 200
+        await still_serving(srv)

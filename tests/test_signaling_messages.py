@@ -32,9 +32,11 @@ VALID: list[dict[str, Any]] = [
     {"type": "repair", "round": 2, "newcomer": "5", "beta": 3},
     {"type": "expect", "round": 2, "parents": ["1", "3"], "q": 4},
     {"type": "collect", "round": 1},
+    {"type": "judge", "round": 1, "alive": ["1", "3", "4"], "newcomer": "4"},
+    {"type": "refused", "round": 1, "sender": "2", "reason": "not alive in round 1"},
     {"type": "distribute", "round": 0, "peers": ["1", "2", "3"]},
     {"type": "stored", "round": 1, "count": 4, "rank": 4, "from": "2"},
-    {"type": "collected", "round": 1, "report": {"ok": True}},
+    {"type": "collected", "round": 1, "report": {"verdict": "ok", "verified": True}},
     {"type": "nextRound", "round": 2},
     {"type": "end", "round": 9, "reason": "done"},
     {"type": "close", "reason": "test over"},
@@ -97,7 +99,8 @@ def test_bad_messages_raise_schema_error_naming_the_problem(
 
 
 def test_oversize_is_rejected_both_ways() -> None:
-    big = {"type": "error", "reason": "x" * MAX_MESSAGE_BYTES}
+    strings = {str(i): "x" * (MAX_MESSAGE_BYTES // 4) for i in range(5)}
+    big = {"type": "signal", "to": "1", "payload": strings}
     with pytest.raises(SchemaError, match="limit") as info:
         encode_message(big)
     assert info.value.kind == "oversize"
@@ -112,14 +115,25 @@ def test_oversize_is_rejected_both_ways() -> None:
 def test_encode_rejects_invalid_and_unserialisable() -> None:
     with pytest.raises(SchemaError, match="missing field 'reason'"):
         encode_message({"type": "close"})
-    with pytest.raises(SchemaError, match="not JSON-serialisable"):
+    with pytest.raises(SchemaError, match="not a finite number") as info:
         encode_message({"type": "params", "params": {"x": float("nan")}})
-    with pytest.raises(SchemaError, match="not JSON-serialisable"):
+    assert info.value.kind == "bad-number"
+    with pytest.raises(SchemaError, match="not a JSON value") as info:
         encode_message({"type": "params", "params": {"x": object()}})
+    assert info.value.kind == "bad-field"
+    with pytest.raises(SchemaError, match="non-string key"):
+        encode_message({"type": "params", "params": {1: 2}})
 
 
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63) + 1, 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    json_scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
     max_leaves=10,
 )
@@ -145,7 +159,7 @@ def test_random_objects_validate_or_raise_schema_error(obj: dict[str, Any]) -> N
 
 @given(
     st.sampled_from(["1", "2", "engine", "collector"]),
-    st.dictionaries(st.text(max_size=8), json_values, max_size=5),
+    st.dictionaries(st.text(max_size=8), json_scalars, max_size=5),
 )
 def test_signal_round_trip(peer: str, payload: dict[str, Any]) -> None:
     msg = {"type": "signal", "to": peer, "payload": payload}

@@ -232,13 +232,22 @@ async def test_handler_errors_are_logged_and_serving_goes_on(
     assert "handler on_message" in caplog.text
 
 
-async def test_health_endpoint(server: SignalingServer) -> None:
-    async with await join(server, "engine"), await join(server, "peer"):
+async def test_health_endpoint_shows_ids_only_with_the_token(server: SignalingServer) -> None:
+    async def health(headers: dict[str, str]) -> Any:
         health_url = f"http://127.0.0.1:{server.port}/health"
-        async with aiohttp.ClientSession() as session, session.get(health_url) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(health_url, headers=headers) as resp,
+        ):
             assert resp.status == 200
-            body = json.loads(await resp.text())
-    assert body == {
+            return json.loads(await resp.text())
+
+    async with await join(server, "engine"), await join(server, "peer"):
+        anonymous = await health({})
+        wrong = await health({"Authorization": "Bearer nope"})
+        authorized = await health({"Authorization": f"Bearer {server.token}"})
+    assert anonymous == wrong == {"clients": 2}
+    assert authorized == {
         "clients": 2,
         "ids": ["engine", "1"],
         "roles": {"engine": "engine", "1": "peer"},

@@ -1,4 +1,7 @@
-"""In-memory transport: ordering, stats, close, drop, loss, delay and input checks."""
+"""In-memory transport: ordering, stats, close, drop, loss, delay and input checks.
+
+Per-link shaping (reordering, jitter, rate, per-link shapes) is in test_transport_shaping.py.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,23 @@ import asyncio
 import os
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from rlnc_testbed.protocol.draws import DrawStream
 from rlnc_testbed.timeouts import unit
 from rlnc_testbed.transport.base import Channel, ChannelClosed, Connector, TransportError
-from rlnc_testbed.transport.memory import MemoryNetwork, memory_pair
+from rlnc_testbed.transport.memory import DrawsFor, MemoryNetwork, memory_pair
+from rlnc_testbed.transport.shaping import LinkShape
 
 SHORT = 0.05  # fraction of a unit for "nothing arrives" checks
+
+
+def seeded(seed: int) -> DrawsFor:
+    """One specified draw stream per directed link, keyed by the seed and the link."""
+    return lambda sender, receiver: DrawStream((seed, zlib.crc32(f"{sender}>{receiver}".encode())))
 
 
 async def recv(channel: Channel) -> bytes:
@@ -102,10 +112,9 @@ async def test_open_to_unknown_node_fails_at_once() -> None:
                 await a.open("ghost", label="x")
 
 
-async def test_loss_follows_the_rng_and_is_reproducible() -> None:
+async def test_loss_follows_the_draws_and_is_reproducible() -> None:
     async def survivors(seed: int) -> list[bytes]:
-        rng = np.random.default_rng(seed)
-        async with memory_pair(loss=0.5, rng=rng) as (ab, ba):
+        async with memory_pair(loss=0.5, draws=seeded(seed)) as (ab, ba):
             for i in range(200):
                 await ab.send(i.to_bytes(2, "big"))
             await ab.close()
@@ -181,6 +190,8 @@ async def test_network_close_closes_channels_and_accept() -> None:
         ({"loss": -0.1}, "loss must be a probability"),
         ({"delay": -1}, "delay must be a number"),
         ({"delay": "1"}, "delay must be a number"),
+        ({"loss": 0.5}, "makes random decisions: pass draws"),
+        ({"loss": 0.1, "shape": LinkShape()}, "not both"),
     ],
 )
 def test_bad_network_settings_are_rejected(kwargs: dict[str, object], message: str) -> None:
@@ -189,8 +200,8 @@ def test_bad_network_settings_are_rejected(kwargs: dict[str, object], message: s
 
 
 async def test_bad_inputs_name_the_problem() -> None:
-    with pytest.raises(TypeError, match=r"rng must be a numpy\.random\.Generator"):
-        MemoryNetwork(rng=42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="draws must be a callable"):
+        MemoryNetwork(draws=42)  # type: ignore[arg-type]
     async with MemoryNetwork() as net:
         net.connector("a")
         with pytest.raises(ValueError, match="already has a connector"):

@@ -30,6 +30,25 @@ _non_negative_int = integer(0)
 _positive_float = positive_float
 
 
+class _RefuseTokenArgument(argparse.Action):
+    """``--token T`` is refused: a command line is readable by every local user."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        parser.error(
+            "--token is not accepted: a command line is readable by every local user "
+            "(/proc/PID/cmdline); pass the token in RLNC_TOKEN, --token-file PATH (mode 0600) "
+            "or --token-file - (stdin)"
+        )
+
+
+def _slot(text: str) -> str:
+    from ..protocol.messages import MAX_ID_LENGTH
+
+    if not 0 < len(text) <= MAX_ID_LENGTH:
+        raise argparse.ArgumentTypeError(f"a slot is an id of 1..{MAX_ID_LENGTH} characters")
+    return text
+
+
 def _ice_interfaces(text: str) -> str:
     from ..transport.ice import parse_interfaces  # imports aioice: only when the option is given
 
@@ -126,11 +145,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="run one role as its own process, joined to a running signaling server",
         description="Join the signaling server at --server as --role over WebRTC and serve "
         "until the server closes the trial (or tells this peer to fail). This is how peers "
-        "run as separate processes or on other hosts.",
+        "run as separate processes or on other hosts. The join token (the run token, or with "
+        "--slot that slot's credential) is read from --token-file, else from the RLNC_TOKEN "
+        "environment variable; never from the command line, which every local user can read.",
+        epilog="Exit status: 0 when the trial ended, 1 when the server could not be reached, "
+        "refused the join or went away, 2 for invalid options or token.",
     )
     node.add_argument("--server", required=True, metavar="URL", help="ws://HOST:PORT/ws")
-    node.add_argument("--token", required=True, help="the run's join token")
+    node.add_argument(
+        "--token",
+        action=_RefuseTokenArgument,
+        help=argparse.SUPPRESS,
+    )
+    node.add_argument(
+        "--token-file",
+        metavar="PATH|-",
+        help="read the token from PATH (must not be accessible by group or others: chmod 600) "
+        "or, with '-', from the first line of stdin (default: $RLNC_TOKEN)",
+    )
     node.add_argument("--role", required=True, choices=ROLES)
+    node.add_argument(
+        "--slot",
+        type=_slot,
+        metavar="ID",
+        help="the slot (id) the token is the credential of, e.g. 3 or collector; without it "
+        "the token is the run token and the server hands out the next id",
+    )
     node.add_argument(
         "--ice-interfaces",
         type=_ice_interfaces,

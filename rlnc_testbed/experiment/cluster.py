@@ -10,8 +10,10 @@ runner, the CLI and the pytest plugin's cluster fixture. Teardown closes every c
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -20,13 +22,14 @@ from .. import wire
 from ..protocol.params import ParameterError, Params
 from ..protocol.records import RoundRecord, TrialRecord
 from ..protocol.rounds import Finish, Phase, RoundDone, Send, SpawnNewcomer, TrialController
+from ..protocol.rules import newcomer_id
 from ..roles import ROLE_CLASSES, Node
 from ..signaling.client import SignalingClient
-from ..signaling.server import NUMBERED_ROLES, SignalingServer
+from ..signaling.server import NUMBERED_ROLES, SignalingServer, UnknownClientError
 from ..timeouts import unit
 from ..transport.base import Connector
 from .scenario import NETWORK_TRANSPORTS
-from .standalone import attach_webrtc
+from .standalone import TOKEN_ENV, attach_webrtc
 
 __all__ = ["DEFAULT_ROLES", "Cluster", "run_trial"]
 
@@ -47,16 +50,27 @@ class _Coordinator:
         self._deadline_changed = asyncio.Event()
 
     async def on_join(self, node_id: str, role: str) -> None:
-        self.controller.joined(node_id, role)
-        await self._act()
+        await self._feed(self.controller.joined, node_id, role)
 
     async def on_message(self, node_id: str, msg: dict[str, Any]) -> None:
-        self.controller.message(node_id, msg)
-        await self._act()
+        await self._feed(self.controller.message, node_id, msg)
 
     async def on_leave(self, node_id: str) -> None:
-        self.controller.left(node_id)
-        await self._act()
+        if self.cluster.server.closing:
+            await self._feed(self.controller.signaling_lost)
+        else:
+            await self._feed(self.controller.left, node_id)
+
+    async def _feed(self, event: Callable[..., None], *args: Any) -> None:
+        """Give the controller one event and carry out what it decides; a bug in either is the
+        trial's ``error`` verdict (with the exception), never a later timeout."""
+        try:
+            event(*args)
+            await self._act()
+        except Exception as exc:
+            self.cluster.log.exception("round control failed")
+            self.controller.internal_error(exc)
+            await self._act()
 
     async def watchdog(self) -> None:
         """End the phase that outlives its deadline (every wait bounded)."""
@@ -67,8 +81,7 @@ class _Coordinator:
                 async with asyncio.timeout(units * unit()):
                     await self._deadline_changed.wait()
             except TimeoutError:
-                self.controller.timed_out()
-                await self._act()
+                await self._feed(self.controller.timed_out)
 
     async def _act(self) -> None:
         if self.controller.phase is not self._phase:
@@ -76,7 +89,8 @@ class _Coordinator:
             self._deadline_changed.set()
         for action in self.controller.actions_to_take():
             if isinstance(action, Send):
-                with contextlib.suppress(Exception):
+                # A node that left (the failed peer, a crashed one) is the deadline's business.
+                with contextlib.suppress(UnknownClientError, ConnectionError):
                     await self.cluster.server.send(action.to, action.message)
             elif isinstance(action, SpawnNewcomer):
                 self.cluster.spawn(self.cluster.roles["newcomer"], role="newcomer")
@@ -131,7 +145,12 @@ class Cluster:
             params, trial, packet_bytes=wire.packet_message_size(params.symbols, params.symbol_size)
         )
         self._coordinator = _Coordinator(self, self.controller)
-        self.server = SignalingServer(host=host, port=port, handler=self._coordinator)
+        # Every node joins with the credential of its own slot (ids follow slots, not join
+        # order); the run token admits nobody.
+        self.server = SignalingServer(
+            host=host, port=port, handler=self._coordinator, admit_run_token=False
+        )
+        self._slots_started: collections.Counter[str] = collections.Counter()
         self.nodes: list[Node] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._memory: Any = None
@@ -166,17 +185,34 @@ class Cluster:
             watchdog.cancel()
         return self.controller.record
 
-    def spawn(self, cls: type[Node], *, role: str, **kwargs: Any) -> None:
-        """Start a node in the background (a newcomer joining mid-trial)."""
-        task = asyncio.ensure_future(self._start_node(cls, role=role, **kwargs))
+    def spawn(self, cls: type[Node], *, role: str, slot: str | None = None, **kwargs: Any) -> None:
+        """Start a node in the background (a newcomer joining mid-trial); ``slot`` defaults
+        to the role's next one (see :meth:`next_slot`)."""
+        slot = slot or self.next_slot(role)
+        task = asyncio.ensure_future(self._start_node(cls, role=role, slot=slot, **kwargs))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _start_node(self, cls: type[Node], *, role: str, **kwargs: Any) -> Node | None:
+    def next_slot(self, role: str) -> str:
+        """The slot the next node of ``role`` takes: peers ``1..N`` in start order, the
+        newcomer of the r-th spawn ``N + r``, the engine and collector their role name."""
+        self._slots_started[role] += 1
+        if role == "peer":
+            return str(self._slots_started[role])
+        if role == "newcomer":
+            return str(newcomer_id(self.params, self._slots_started[role]))
+        return role
+
+    async def _start_node(
+        self, cls: type[Node], *, role: str, slot: str | None = None, **kwargs: Any
+    ) -> Node | None:
+        slot = slot or self.next_slot(role)
         if self.processes and role in NUMBERED_ROLES:
-            await self._start_process(role)
+            await self._start_process(role, slot)
             return None
-        client = await SignalingClient.connect(self.server.url, token=self.server.token, role=role)
+        client = await SignalingClient.connect(
+            self.server.url, token=self.server.credential(role, slot), role=role, slot=slot
+        )
         connector = self._connector(client)
         node = cls(signaling=client, connector=connector, **kwargs)
         self.nodes.append(node)
@@ -185,8 +221,13 @@ class Cluster:
         task.add_done_callback(self._tasks.discard)
         return node
 
-    async def _start_process(self, role: str) -> None:
-        """Start ``rlnc-testbed node`` for ``role``; it joins by itself (ids in join order)."""
+    async def _start_process(self, role: str, slot: str) -> None:
+        """Start ``rlnc-testbed node`` for ``role`` in ``slot``; it joins by itself.
+
+        Its credential goes down a stdin pipe (``--token-file -``): never on the command line
+        (``/proc/PID/cmdline`` is world-readable) nor in its environment.
+        """
+        env = {name: value for name, value in os.environ.items() if name != TOKEN_ENV}
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -196,17 +237,31 @@ class Cluster:
             "node",
             "--server",
             self.server.url,
-            "--token",
-            self.server.token,
+            "--token-file",
+            "-",
             "--role",
             role,
+            "--slot",
+            slot,
             "--ice-interfaces",
             self.interfaces,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
+            env=env,
         )
         self._processes.append(process)
+        assert process.stdin is not None
+        try:
+            process.stdin.write(self.server.credential(role, slot).encode() + b"\n")
+            async with asyncio.timeout(5 * unit()):
+                await process.stdin.drain()
+        except (ConnectionError, TimeoutError) as exc:  # it died at once: its stderr says why
+            self.log.warning(
+                "%s process %d did not take its credential: %r", role, process.pid, exc
+            )
+        finally:
+            process.stdin.close()
         task = asyncio.ensure_future(self._forward_stderr(process, role))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -5,12 +5,20 @@ The only layer besides ``transport`` that touches sockets; the message schema it
 """
 
 from .client import SignalHandler, SignalingClient, SignalingError
-from .server import NUMBERED_ROLES, UNIQUE_ROLES, ServerHandler, SignalingServer, UnknownClientError
+from .server import (
+    NUMBERED_ROLES,
+    UNIQUE_ROLES,
+    ServerHandler,
+    ServerLimits,
+    SignalingServer,
+    UnknownClientError,
+)
 
 __all__ = [
     "NUMBERED_ROLES",
     "UNIQUE_ROLES",
     "ServerHandler",
+    "ServerLimits",
     "SignalHandler",
     "SignalingClient",
     "SignalingError",

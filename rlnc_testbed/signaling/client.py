@@ -77,11 +77,16 @@ class SignalingClient:
         *,
         token: str,
         role: str,
+        slot: str | None = None,
         timeout: float | None = None,
         logger: logging.Logger | None = None,
         max_message: int = MAX_MESSAGE_BYTES,
     ) -> SignalingClient:
         """Connect to ``url``, join as ``role`` and wait (bounded) for the welcome.
+
+        ``token`` is the run token, or with ``slot`` the credential minted for that slot
+        (:meth:`~rlnc_testbed.signaling.server.SignalingServer.credential`); the id is then
+        the slot.
 
         Raises :class:`SignalingError` with the server's reason when the join is refused or
         the server is unreachable, and ``TimeoutError`` when no answer comes in time.
@@ -90,6 +95,10 @@ class SignalingClient:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         limit = 10 * unit() if timeout is None else timeout
         log = logger or logging.getLogger(__name__)
+        join: dict[str, Any] = {"type": "join", "token": token, "role": role}
+        if slot is not None:
+            join["slot"] = slot
+        text = encode_message(join)  # a bad token or slot is a SchemaError, before connecting
         session = aiohttp.ClientSession()
         try:
             async with asyncio.timeout(limit):
@@ -99,7 +108,7 @@ class SignalingClient:
                     timeout=aiohttp.ClientWSTimeout(ws_close=2 * unit()),
                     autoping=True,
                 )
-                await ws.send_str(encode_message({"type": "join", "token": token, "role": role}))
+                await ws.send_str(text)
                 raw = await ws.receive()
         except TimeoutError:
             await _close_quietly(session)

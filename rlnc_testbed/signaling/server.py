@@ -1,30 +1,52 @@
 """The signaling server: admits clients over websockets, relays WebRTC signals, hands the rest
 of the messages to a coordinator (the :class:`ServerHandler`) and lets it talk back.
 
+Admission: a client joins with the run token (ids in join order), or - what ``Cluster``
+does, with ``admit_run_token=False`` - with a per-slot credential,
+:meth:`SignalingServer.credential` (``HMAC-SHA256`` under a key that never leaves this
+process, over ``role|slot``), claiming that slot: the id follows the slot, not the join
+order, a peer or newcomer slot is used once (the engine's and collector's may be rejoined
+after their holder left), and neither the run token nor another slot's credential takes it.
+
 What happens to a bad message (each is logged as a warning naming the client and reason, and
 counted in :attr:`SignalingServer.rejected` under the reason in brackets):
 
 - error reply, connection kept (the client is known and the message is merely wrong): not
   JSON [not-json], not an object [not-object], unknown type [unknown-type], missing field
-  [missing-field], unknown field [unknown-field], wrong field type/value [bad-field], a type
-  only the server sends [wrong-direction], a second join [rejoin], a signal without ``to``
+  [missing-field], unknown field [unknown-field], wrong field type/value [bad-field], a
+  number that is not finite or not a safe integer [bad-number], nesting too deep
+  [too-deep], a string/list/object over its limit [too-large], a type only the server
+  sends [wrong-direction], a second join [rejoin], a signal without ``to``
   [missing-field] or to an unknown id [unknown-target].
 - error reply, then close (code 1008): anything before a valid join (the schema reasons
-  above, or [before-join] for a valid non-join message), a wrong or missing token
-  [bad-token], a second engine or collector [duplicate-role], a spoofed ``from``
-  [spoofed-from], a binary frame [binary], joining a closing server [server-closing], no join
-  within 10 units [join-timeout].
-- close without reply: a frame over ``max_message`` bytes [oversize]; aiohttp closes the
-  connection with code 1009 before the message is read.
+  above, or [before-join] for a valid non-join message), a wrong or missing token or
+  credential [bad-token], a slot that does not fit the role [bad-slot], a slot taken or
+  used before [slot-taken], a second engine or collector [duplicate-role], a spoofed
+  ``from`` [spoofed-from], a binary frame [binary], joining a closing server
+  [server-closing], no join in time [join-timeout], more joins than the run allows
+  [too-many-joins], more messages or bytes per second than allowed [rate-limited], too
+  many offers to one target [too-many-offers].
+- error reply, then close (code 1013): too many connections waiting to join
+  [too-many-unjoined].
+- close without reply: a frame over ``max_message`` bytes [oversize], closed by aiohttp with
+  code 1009 before the message is read; no pong to the heartbeat [heartbeat-timeout],
+  code 1006. A TCP connection that sends no HTTP request in time is closed by aiohttp.
+
+Every limit is a named constant below, gathered in :class:`ServerLimits` (times in timeout
+units, scaled by ``RLNC_TIMEOUT_FACTOR``; rates per wall-clock second, not scaled) and
+documented in ``docs/protocol.md`` §1 ("Limits"). :class:`TokenBucket` is the sans-I/O rate
+limiter (the clock is passed in).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
+import hmac
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,7 +58,9 @@ from ..protocol.messages import (
     COLLECTOR_ID,
     ENGINE_ID,
     MAX_MESSAGE_BYTES,
+    MAX_TEXT,
     ROLES,
+    SCHEMA_ERROR_KINDS,
     SchemaError,
     decode_message,
     encode_message,
@@ -44,17 +68,136 @@ from ..protocol.messages import (
 from ..timeouts import unit
 
 __all__ = [
+    "BYTE_BURST",
+    "BYTE_RATE",
+    "CLOSE_POLICY",
+    "CLOSE_TRY_AGAIN",
+    "HEARTBEAT_UNITS",
+    "JOIN_TIMEOUT_UNITS",
+    "MAX_JOINS",
+    "MAX_OFFERS_PER_TARGET",
+    "MAX_PENDING_OFFERS",
+    "MAX_UNJOINED",
+    "MESSAGE_BURST",
+    "MESSAGE_RATE",
     "NUMBERED_ROLES",
+    "OFFER_TIMEOUT_UNITS",
+    "REJECTION_KINDS",
     "UNIQUE_ROLES",
     "ServerHandler",
+    "ServerLimits",
     "SignalingServer",
+    "TokenBucket",
     "UnknownClientError",
 ]
 
+# -- limits: one named constant each -------------------------------------------------------
+
+#: A connection must send a valid ``join`` within this many units of being accepted (and a
+#: TCP connection must send its HTTP upgrade request within it), or it is closed.
+JOIN_TIMEOUT_UNITS = 10.0
+#: After this many units without a frame from a joined client the server pings it; no pong
+#: within half of it and the connection is closed (a half-open or hung client).
+HEARTBEAT_UNITS = 30.0
+#: Connections accepted but not (yet) joined, at most, at any moment.
+MAX_UNJOINED = 64
+#: Successful joins per server (per run), at most.
+MAX_JOINS = 20_000
+#: Messages per second per connection, sustained, and the burst allowed above that.
+MESSAGE_RATE = 100
+MESSAGE_BURST = 500
+#: Bytes (UTF-8) per second per connection, sustained, and the burst allowed above that.
+BYTE_RATE = 1024 * 1024
+BYTE_BURST = 4 * 1024 * 1024
+#: WebRTC offers (``signal`` payload ``type: "offer"``) relayed from one client to one
+#: target and not yet answered, at most; an unanswered offer stops counting after
+#: :data:`OFFER_TIMEOUT_UNITS` units (the time a peer waits for an answer).
+MAX_PENDING_OFFERS = 4
+OFFER_TIMEOUT_UNITS = 10.0
+#: Offers one client may send to one target over its whole connection (a node pools its
+#: links: a trial needs one or two per pair).
+MAX_OFFERS_PER_TARGET = 64
+
+#: Close codes: 1008 (policy violation) for a misbehaving client, 1013 (try again later)
+#: when the server is full.
+CLOSE_POLICY = 1008
+CLOSE_TRY_AGAIN = 1013
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """The limits one :class:`~rlnc_testbed.signaling.server.SignalingServer` enforces.
+
+    Defaults are the module constants; tests and callers pass smaller or larger ones.
+    """
+
+    join_timeout_units: float = JOIN_TIMEOUT_UNITS
+    heartbeat_units: float = HEARTBEAT_UNITS
+    max_unjoined: int = MAX_UNJOINED
+    max_joins: int = MAX_JOINS
+    message_rate: float = MESSAGE_RATE
+    message_burst: int = MESSAGE_BURST
+    byte_rate: float = BYTE_RATE
+    byte_burst: int = BYTE_BURST
+    max_pending_offers: int = MAX_PENDING_OFFERS
+    offer_timeout_units: float = OFFER_TIMEOUT_UNITS
+    max_offers_per_target: int = MAX_OFFERS_PER_TARGET
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` saved up; :meth:`take` spends them."""
+
+    def __init__(self, rate: float, burst: float, *, clock: Callable[[], float]) -> None:
+        if not rate > 0 or not burst > 0:
+            raise ValueError(f"rate and burst must be > 0, got {rate!r} and {burst!r}")
+        self.rate, self.burst = float(rate), float(burst)
+        self._clock = clock
+        self._tokens = self.burst
+        self._last = clock()
+
+    def take(self, amount: float = 1.0) -> bool:
+        """Spend ``amount`` tokens if there are that many; False (nothing spent) if not."""
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if amount > self._tokens:
+            return False
+        self._tokens -= amount
+        return True
+
+
 #: Roles whose id is the role name itself; only one client may hold each.
 UNIQUE_ROLES = (ENGINE_ID, COLLECTOR_ID)
-#: Roles that get the next decimal id in join order ("1", "2", ...).
+#: Roles whose ids are decimal ("1", "2", ...): the slot claimed, or the next in join order.
 NUMBERED_ROLES = tuple(role for role in ROLES if role not in UNIQUE_ROLES)
+
+#: Every key of :attr:`SignalingServer.rejected`: the schema's kinds and the server's own.
+REJECTION_KINDS = SCHEMA_ERROR_KINDS | {
+    "wrong-direction",
+    "rejoin",
+    "unknown-target",
+    "unreachable-target",
+    "before-join",
+    "bad-token",
+    "bad-slot",
+    "slot-taken",
+    "duplicate-role",
+    "spoofed-from",
+    "binary",
+    "server-closing",
+    "join-timeout",
+    "too-many-joins",
+    "rate-limited",
+    "too-many-offers",
+    "too-many-unjoined",
+    "heartbeat-timeout",
+    "ws-error",
+}
 
 _CLOSE_REASON_BYTES = 120  # a websocket close reason must fit in 123 bytes
 
@@ -86,14 +229,20 @@ class _Client:
     role: str
     ws: web.WebSocketResponse
     task: asyncio.Task[Any] | None
+    messages: TokenBucket
+    bytes: TokenBucket
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     gone: asyncio.Event = field(default_factory=asyncio.Event)
+    #: target id -> offers relayed to it (whole connection).
+    offers: collections.Counter[str] = field(default_factory=collections.Counter)
+    #: target id -> {conn: expiry (loop time)} of offers not answered yet.
+    pending: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 class _Rejected(Exception):
-    def __init__(self, kind: str, reason: str, *, close: bool) -> None:
+    def __init__(self, kind: str, reason: str, *, close: bool, code: int = CLOSE_POLICY) -> None:
         super().__init__(reason)
-        self.kind, self.reason, self.close = kind, reason, close
+        self.kind, self.reason, self.close, self.code = kind, reason, close, code
 
 
 class SignalingServer:
@@ -109,13 +258,21 @@ class SignalingServer:
         max_message: int = MAX_MESSAGE_BYTES,
         handler: ServerHandler | None = None,
         params: dict[str, Any] | None = None,
+        limits: ServerLimits | None = None,
+        admit_run_token: bool = True,
     ) -> None:
         if not isinstance(max_message, int) or max_message < 1024:
             raise ValueError(f"max_message must be an integer >= 1024, got {max_message!r}")
         if token is not None and (not isinstance(token, str) or not token):
             raise ValueError("token must be a non-empty string or None")
         self.host, self._port = host, port
+        #: The run token: admits a join without ``slot`` (when ``admit_run_token``) and shows
+        #: the ids on ``/health``.
         self.token: str = token or secrets.token_urlsafe(16)
+        #: False: only per-slot credentials (:meth:`credential`) admit; the run token does not.
+        self.admit_run_token = admit_run_token
+        self.limits = limits or ServerLimits()
+        self._slot_key = secrets.token_bytes(32)  # never leaves this process
         self.logger = logger or logging.getLogger(__name__)
         self.max_message = max_message
         self.handler = handler
@@ -128,7 +285,10 @@ class SignalingServer:
         self._clients: dict[str, _Client] = {}
         self._sockets: set[web.WebSocketResponse] = set()
         self._joining: set[str] = set()
+        self._spent: set[str] = set()  # every id that ever joined: slots are used once
         self._next_peer = 1
+        self._unjoined = 0
+        self._joins = 0
         self._runner: web.AppRunner | None = None
         self._closing = False
 
@@ -142,7 +302,12 @@ class SignalingServer:
         app.router.add_get("/ws", self._serve_ws)
         app.router.add_get("/health", self._health)
         runner = web.AppRunner(
-            app, handle_signals=False, access_log=None, shutdown_timeout=2 * unit()
+            app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=2 * unit(),
+            # a TCP connection that sends no request in time is closed (idle/half-open)
+            keepalive_timeout=self.limits.join_timeout_units * unit(),
         )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._port)
@@ -182,9 +347,26 @@ class SignalingServer:
         return self._port
 
     @property
+    def closing(self) -> bool:
+        """True once :meth:`close` began: leaving clients are then the server's doing."""
+        return self._closing
+
+    @property
     def url(self) -> str:
         """The websocket URL clients connect to."""
         return f"ws://{self.host}:{self.port}/ws"
+
+    def credential(self, role: str, slot: str) -> str:
+        """The join credential of ``role``'s ``slot`` (``"3"``, ``"engine"``, ...).
+
+        Hand it to the one node meant to hold that slot (never on a command line); it joins
+        with ``{"type": "join", "token": credential, "role": role, "slot": slot}``.
+        """
+        problem = _slot_problem(role, slot)
+        if problem:
+            raise ValueError(problem)
+        message = f"rlnc-slot|{role}|{slot}".encode()
+        return hmac.new(self._slot_key, message, hashlib.sha256).hexdigest()
 
     @property
     def clients(self) -> dict[str, str]:
@@ -258,9 +440,14 @@ class SignalingServer:
     # -- internals -------------------------------------------------------------------------
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {"clients": len(self._clients), "ids": list(self._clients), "roles": self.clients}
-        )
+        """``{"clients": n}``; with ``Authorization: Bearer <run token>`` also ids and roles."""
+        body: dict[str, Any] = {"clients": len(self._clients)}
+        given = request.headers.get("Authorization", "")
+        if given.startswith("Bearer ") and secrets.compare_digest(
+            given[len("Bearer ") :].encode("utf-8", "replace"), self.token.encode()
+        ):
+            body.update(ids=list(self._clients), roles=self.clients)
+        return web.json_response(body)
 
     async def _send_text(self, client: _Client, text: str) -> None:
         try:
@@ -272,7 +459,7 @@ class SignalingServer:
             ) from exc
 
     async def _close_ws(self, ws: web.WebSocketResponse, code: int, reason: str) -> None:
-        message = reason.encode()[:_CLOSE_REASON_BYTES]
+        message = reason.encode()[:_CLOSE_REASON_BYTES].decode("utf-8", "ignore").encode()
         try:
             async with asyncio.timeout(3 * unit()):
                 await ws.close(code=code, message=message)
@@ -281,13 +468,26 @@ class SignalingServer:
 
     async def _serve_ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(
-            max_msg_size=self.max_message, timeout=2 * unit(), compress=False
+            max_msg_size=self.max_message,
+            timeout=2 * unit(),
+            compress=False,
+            heartbeat=self.limits.heartbeat_units * unit(),
         )
         await ws.prepare(request)
         self._sockets.add(ws)
         client: _Client | None = None
+        who = f"unjoined client {request.remote or '?'}"
         try:
-            client = await self._admit(ws, request.remote or "?")
+            if self._unjoined >= self.limits.max_unjoined:
+                reason = f"too many connections waiting to join (limit {self.limits.max_unjoined})"
+                rejection = _Rejected("too-many-unjoined", reason, close=True, code=CLOSE_TRY_AGAIN)
+                await self._reject(ws, who, rejection)
+                return ws
+            self._unjoined += 1
+            try:
+                client = await self._admit(ws, who)
+            finally:
+                self._unjoined -= 1
             if client is not None:
                 await self._call("on_join", client.id, client.role)
                 await self._serve_client(client)
@@ -303,16 +503,15 @@ class SignalingServer:
             await self._close_ws(ws, WSCloseCode.GOING_AWAY, "bye")
         return ws
 
-    async def _admit(self, ws: web.WebSocketResponse, remote: str) -> _Client | None:
-        who = f"unjoined client {remote}"
+    async def _admit(self, ws: web.WebSocketResponse, who: str) -> _Client | None:
         try:
-            async with asyncio.timeout(10 * unit()):
+            async with asyncio.timeout(self.limits.join_timeout_units * unit()):
                 raw = await ws.receive()
         except TimeoutError:
             await self._reject(ws, who, _Rejected("join-timeout", "no join in time", close=True))
             return None
         try:
-            msg = self._parse(raw, who)
+            msg = self._parse(raw, who, ws)
             if msg is None:
                 return None
             return await self._join(ws, msg)
@@ -329,21 +528,62 @@ class SignalingServer:
             raise _Rejected("before-join", f"{msg['type']!r} message before join", close=True)
         if "from" in msg:
             raise _Rejected("spoofed-from", "join must not carry 'from'", close=True)
-        if not secrets.compare_digest(msg["token"].encode(), self.token.encode()):
-            raise _Rejected("bad-token", "wrong join token", close=True)
+        role: str = msg["role"]
+        slot: str | None = msg.get("slot")
+        token = msg["token"].encode()
+        if slot is None:
+            if not self.admit_run_token:
+                raise _Rejected(
+                    "bad-token",
+                    "this server admits per-slot credentials only: join with 'slot' and "
+                    "the credential minted for it",
+                    close=True,
+                )
+            if not secrets.compare_digest(token, self.token.encode()):
+                raise _Rejected("bad-token", "wrong join token", close=True)
+        else:
+            problem = _slot_problem(role, slot)
+            if problem:
+                raise _Rejected("bad-slot", problem, close=True)
+            if not secrets.compare_digest(token, self.credential(role, slot).encode()):
+                raise _Rejected(
+                    "bad-token", f"wrong credential for {role} slot {slot!r}", close=True
+                )
         if self._closing:
             raise _Rejected("server-closing", "server is closing", close=True)
-        role: str = msg["role"]
-        if role in NUMBERED_ROLES:
-            cid = str(self._next_peer)
-            self._next_peer += 1
-        elif role in self._clients or role in self._joining:
-            raise _Rejected("duplicate-role", f"a {role} is already connected", close=True)
-        else:
+        if self._joins >= self.limits.max_joins:
+            raise _Rejected(
+                "too-many-joins",
+                f"this run admits at most {self.limits.max_joins} joins",
+                close=True,
+            )
+        if role not in NUMBERED_ROLES:
+            # (its slot may be rejoined once its holder left: a reconnecting collector)
+            if role in self._clients or role in self._joining:
+                raise _Rejected("duplicate-role", f"a {role} is already connected", close=True)
             cid = role
-        client = _Client(cid, role, ws, asyncio.current_task())
+        elif slot is not None:
+            if slot in self._clients or slot in self._joining or slot in self._spent:
+                raise _Rejected("slot-taken", f"slot {slot!r} is taken or used", close=True)
+            cid = slot
+        else:
+            while (cid := str(self._next_peer)) in self._spent or cid in self._joining:
+                self._next_peer += 1
+            self._next_peer += 1
+        loop = asyncio.get_running_loop()
+        limits = self.limits
+        client = _Client(
+            cid,
+            role,
+            ws,
+            asyncio.current_task(),
+            messages=TokenBucket(limits.message_rate, limits.message_burst, clock=loop.time),
+            bytes=TokenBucket(limits.byte_rate, limits.byte_burst, clock=loop.time),
+        )
         welcome = {"type": "welcome", "id": cid, "params": self.params}
         self._joining.add(cid)
+        self._spent.add(cid)
+        self._joins += 1
         try:
             await self._send_text(client, encode_message(welcome, max_bytes=self.max_message))
         finally:
@@ -356,7 +596,8 @@ class SignalingServer:
         while True:
             raw = await client.ws.receive()
             try:
-                msg = self._parse(raw, client.id)
+                self._charge(client, raw)
+                msg = self._parse(raw, client.id, client.ws)
                 if msg is None:
                     return
                 await self._dispatch(client, msg)
@@ -365,7 +606,31 @@ class SignalingServer:
                 if rejection.close:
                     return
 
-    def _parse(self, raw: Any, who: str) -> dict[str, Any] | None:
+    def _charge(self, client: _Client, raw: Any) -> None:
+        """Spend the client's message and byte budgets on one frame (rate limits)."""
+        if raw.type is WSMsgType.TEXT:
+            size = len(raw.data.encode("utf-8", "surrogatepass"))
+        elif raw.type is WSMsgType.BINARY:
+            size = len(raw.data)
+        else:
+            return
+        limits = self.limits
+        if not client.messages.take(1):
+            raise _Rejected(
+                "rate-limited",
+                f"more than {_number(limits.message_rate)} messages per second "
+                f"(burst {limits.message_burst})",
+                close=True,
+            )
+        if not client.bytes.take(size):
+            raise _Rejected(
+                "rate-limited",
+                f"more than {_number(limits.byte_rate)} bytes per second "
+                f"(burst {limits.byte_burst})",
+                close=True,
+            )
+
+    def _parse(self, raw: Any, who: str, ws: web.WebSocketResponse) -> dict[str, Any] | None:
         """Decode one websocket message; None when the connection ended."""
         if raw.type is WSMsgType.TEXT:
             try:
@@ -374,13 +639,17 @@ class SignalingServer:
                 raise _Rejected(exc.kind, str(exc), close=False) from None
         if raw.type is WSMsgType.BINARY:
             raise _Rejected("binary", "binary frames are not accepted", close=True)
-        if raw.type is WSMsgType.ERROR:
-            too_big = isinstance(raw.data, WebSocketError) and (
-                raw.data.code == WSCloseCode.MESSAGE_TOO_BIG
-            )
-            kind = "oversize" if too_big else "ws-error"
-            self.rejected[kind] += 1
-            self.logger.warning("closed connection of %s (%s): %s", who, kind, raw.data)
+        error = raw.data if raw.type is WSMsgType.ERROR else ws.exception()
+        if isinstance(error, TimeoutError):  # aiohttp's heartbeat got no pong
+            kind = "heartbeat-timeout"
+        elif raw.type is not WSMsgType.ERROR:
+            return None  # an orderly close
+        elif isinstance(error, WebSocketError) and error.code == WSCloseCode.MESSAGE_TOO_BIG:
+            kind = "oversize"
+        else:
+            kind = "ws-error"
+        self.rejected[kind] += 1
+        self.logger.warning("closed connection of %s (%s): %s", who, kind, error)
         return None
 
     async def _dispatch(self, client: _Client, msg: dict[str, Any]) -> None:
@@ -404,11 +673,46 @@ class SignalingServer:
         target = self._clients.get(target_id)
         if target is None:
             raise _Rejected("unknown-target", f"no client with id {target_id!r}", close=False)
-        relayed = {"type": "signal", "from": client.id, "payload": msg["payload"]}
+        payload = msg["payload"]
+        self._count_offer(client, target, payload)
+        relayed = {"type": "signal", "from": client.id, "payload": payload}
         try:
             await self._send_text(target, encode_message(relayed, max_bytes=self.max_message))
+        except SchemaError as exc:
+            raise _Rejected(exc.kind, str(exc), close=False) from None
         except ConnectionError as exc:
             raise _Rejected("unreachable-target", str(exc), close=False) from None
+
+    def _count_offer(self, client: _Client, target: _Client, payload: dict[str, Any]) -> None:
+        """Bound the WebRTC offers ``client`` has pending at (and sent to) ``target``."""
+        kind, conn = payload.get("type"), payload.get("conn")
+        if kind == "answer" and isinstance(conn, str):
+            target.pending.get(client.id, {}).pop(conn, None)
+            return
+        if kind != "offer":
+            return
+        limits = self.limits
+        now = asyncio.get_running_loop().time()
+        pending = client.pending.setdefault(target.id, {})
+        for key in [key for key, expiry in pending.items() if expiry <= now]:
+            del pending[key]
+        if len(pending) >= limits.max_pending_offers:
+            raise _Rejected(
+                "too-many-offers",
+                f"{len(pending)} offers to {target.id!r} are still unanswered "
+                f"(limit {limits.max_pending_offers})",
+                close=True,
+            )
+        if client.offers[target.id] >= limits.max_offers_per_target:
+            raise _Rejected(
+                "too-many-offers",
+                f"more than {limits.max_offers_per_target} offers to {target.id!r}",
+                close=True,
+            )
+        client.offers[target.id] += 1
+        # An offer without a string conn can never be answered: it waits out its timeout.
+        key = conn if isinstance(conn, str) else f"#{client.offers[target.id]}"
+        pending[key] = now + limits.offer_timeout_units * unit()
 
     async def _reject(
         self,
@@ -422,7 +726,8 @@ class SignalingServer:
         self.logger.warning(
             "rejected message from %s (%s, %s): %s", who, rejection.kind, action, rejection.reason
         )
-        text = encode_message({"type": "error", "reason": rejection.reason})
+        reason = rejection.reason[:MAX_TEXT] or rejection.kind
+        text = encode_message({"type": "error", "reason": reason})
         try:
             if client is not None:
                 await self._send_text(client, text)
@@ -432,7 +737,7 @@ class SignalingServer:
         except (ConnectionError, RuntimeError, TimeoutError) as exc:
             self.logger.info("could not send error to %s: %s", who, exc)
         if rejection.close:
-            await self._close_ws(ws, WSCloseCode.POLICY_VIOLATION, rejection.reason)
+            await self._close_ws(ws, rejection.code, reason)
 
     async def _call(self, name: str, *args: Any) -> None:
         if self.handler is None:
@@ -442,3 +747,18 @@ class SignalingServer:
         except Exception as exc:
             self.handler_errors.append(exc)
             self.logger.exception("handler %s%r failed", name, args)
+
+
+def _slot_problem(role: str, slot: str) -> str | None:
+    """Why ``slot`` is no slot of ``role`` (None when it is one)."""
+    if role not in ROLES:
+        return f"unknown role {role!r}"
+    if role in UNIQUE_ROLES:
+        return None if slot == role else f"the {role}'s slot is {role!r}, not {slot!r}"
+    if slot.isascii() and slot.isdecimal() and slot[0] != "0" and len(slot) <= 9:
+        return None
+    return f"a {role} slot is a decimal id >= 1 without leading zeros, not {slot!r}"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

@@ -16,15 +16,19 @@ from rlnc_testbed.transport.base import (
     TransportError,
 )
 from rlnc_testbed.transport.memory import MemoryChannel, MemoryConnector, MemoryNetwork, memory_pair
+from rlnc_testbed.transport.shaping import Draws, LinkShape, Shaper
 
 __all__ = [
     "Channel",
     "ChannelClosed",
     "Connector",
+    "Draws",
+    "LinkShape",
     "LinkStats",
     "MemoryChannel",
     "MemoryConnector",
     "MemoryNetwork",
+    "Shaper",
     "TransportError",
     "WebRTCChannel",
     "WebRTCConnector",

@@ -16,7 +16,9 @@ gathering see the same choice.
 multi-host runs) or a comma-separated list of IP addresses (e.g. hosts in network namespaces).
 
 This module also reads the selected ICE candidate pair of a connection
-(:func:`selected_candidate_pair`), the proof that data crossed a real socket.
+(:func:`selected_candidate_pair`), the proof that data crossed a real socket, and shapes the
+datagrams a connection sends (:func:`shape_datagrams`: loss, delay, reordering in user space,
+since this kernel has no ``netem``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from typing import Any
 
 import aioice.ice
 
+from rlnc_testbed.transport.shaping import ShapedLink
+
 __all__ = [
     "LOOPBACK",
     "host_addresses_for",
@@ -37,6 +41,7 @@ __all__ = [
     "parse_interfaces",
     "sdp_candidate_addresses",
     "selected_candidate_pair",
+    "shape_datagrams",
 ]
 
 #: The address offered when ``interfaces == "loopback"``.
@@ -142,3 +147,47 @@ def selected_candidate_pair(pc: Any) -> dict[str, Any]:
         "remote_type": remote.type,
         "protocol": local.transport.lower(),
     }
+
+
+def shape_datagrams(pc: Any, link_for: Callable[[], ShapedLink | None]) -> bool:
+    """Send the data datagrams of ``pc`` through the shaped link ``link_for()`` returns.
+
+    The sender side of the data path: aiortc's DTLS transport hands every record (carrying
+    SCTP: data, SACKs, retransmissions) to ``RTCIceTransport._send`` (aioice's
+    ``Connection.send``); we replace that instance attribute. ``link_for`` is asked at every
+    datagram (None: send unshaped), so a link's shaping can change at run time. A datagram
+    that may leave goes straight to the UDP socket of aioice's nominated pair (the same
+    ``sendto`` aioice would make); one due after the connection closed is lost. STUN traffic
+    (ICE checks, consent) does not take this path and is never shaped. Idempotent; returns
+    False if ``pc`` has no transport yet.
+    """
+    sctp = getattr(pc, "sctp", None)
+    if sctp is None:
+        return False
+    ice_transport = sctp.transport.transport
+    if getattr(ice_transport, "_rlnc_shaped", False):
+        return True
+    connection = ice_transport._connection
+    original = ice_transport._send
+
+    def sink(data: bytes) -> None:
+        pair = connection._nominated.get(1)
+        if pair is None:
+            return
+        transport = getattr(pair.protocol, "transport", None)
+        if transport is None or transport.is_closing():
+            return
+        transport.sendto(data, pair.remote_addr)
+
+    async def send(data: bytes) -> None:
+        link = link_for()
+        if link is None:
+            await original(data)
+            return
+        if connection._nominated.get(1) is None:
+            raise ConnectionError("Cannot send data, not connected")
+        link.send(sink, data)
+
+    ice_transport._send = send
+    ice_transport._rlnc_shaped = True
+    return True

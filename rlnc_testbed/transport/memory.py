@@ -1,50 +1,49 @@
 """In-memory transport: channels between connectors of one :class:`MemoryNetwork` hub.
 
 A test double shipped as real code (like aiortc's ``dummy_ice_transport_pair``): the same
-:class:`~rlnc_testbed.transport.base.Channel` contract as WebRTC, with fault controls - message
-``loss`` (off by default: data channels are reliable), a constant one-way ``delay`` and
-:meth:`MemoryNetwork.drop` (a node vanishes; its channels go silent, like a vanished WebRTC
-peer, so the other side only notices through its own timeout). Loss draws come from the
-``numpy.random.Generator`` passed in, never from wall-clock time.
+:class:`~rlnc_testbed.transport.base.Channel` contract as WebRTC, with fault controls:
+
+- link shaping with the :class:`~rlnc_testbed.transport.shaping.LinkShape` semantics WebRTC
+  links use (loss, delay, jitter, reordering, rate), network-wide (``MemoryNetwork(shape=...)``,
+  or the ``loss=`` / ``delay=`` shortcuts) or per directed link
+  (:meth:`MemoryNetwork.shape_link`), every random decision drawn from the ``draws`` given
+  (one stream per directed link), never from wall-clock time. Here shaping acts on whole
+  *messages*: a lost message stays lost and a reordered one arrives out of order, so ``loss``
+  and ``reorder`` break the channel's reliable, ordered contract on purpose (over WebRTC they
+  hit datagrams under SCTP, which retransmits and reorders them back). Delay, jitter and rate
+  keep the contract. A channel's close travels behind its messages and is never lost.
+- :meth:`MemoryNetwork.drop` (a node vanishes; its channels go silent, like a vanished WebRTC
+  peer, so the other side only notices through its own timeout).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from types import TracebackType
-
-import numpy as np
 
 from rlnc_testbed.timeouts import unit
 from rlnc_testbed.transport.base import ChannelClosed, LinkStats, TransportError
+from rlnc_testbed.transport.shaping import Draws, LinkShape, ShapedLink, Shaper
 
-__all__ = ["MemoryChannel", "MemoryConnector", "MemoryNetwork", "memory_pair"]
+__all__ = ["DrawsFor", "MemoryChannel", "MemoryConnector", "MemoryNetwork", "memory_pair"]
+
+#: ``draws(sender, receiver)``: the seeded stream of one directed link.
+DrawsFor = Callable[[str, str], Draws]
 
 # Sentinel put into an inbox once the far end closed.
 _CLOSED = object()
 
 
-def _check_probability(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-    return float(value)
-
-
-def _check_delay(value: float) -> float:
-    if not isinstance(value, (int, float)) or not value >= 0.0:
-        raise ValueError(f"delay must be a number of seconds >= 0, got {value!r}")
-    return float(value)
-
-
 class MemoryChannel:
-    """One end of an in-memory channel; ordered, counted, optionally lossy/delayed."""
+    """One end of an in-memory channel; ordered, counted, optionally shaped."""
 
     def __init__(self, network: MemoryNetwork, stats: LinkStats) -> None:
         self.stats = stats
         self._network = network
-        self._inbox: asyncio.Queue[tuple[float, bytes] | object] = asyncio.Queue()
+        self._inbox: asyncio.Queue[bytes | object] = asyncio.Queue()
         self._peer: MemoryChannel | None = None
         self._closed = False  # closed locally
         self._peer_closed = False  # the far end closed
@@ -59,6 +58,15 @@ class MemoryChannel:
         net = self._network
         return net.is_dropped(self.stats.local) or net.is_dropped(self.stats.remote)
 
+    def _deliver(self, payload: bytes) -> None:
+        """A message for this end leaves its link (unless a node was dropped meanwhile)."""
+        if not self._silent():
+            self._inbox.put_nowait(payload)
+
+    def _deliver_close(self, _: bytes) -> None:
+        if not self._silent():
+            self._inbox.put_nowait(_CLOSED)
+
     async def send(self, data: bytes | bytearray | memoryview) -> None:
         """Queue one message for the far end (never blocks: the inbox is unbounded)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -69,10 +77,13 @@ class MemoryChannel:
         self.stats.messages_sent += 1
         self.stats.bytes_sent += len(payload)
         peer = self._peer
-        if peer is None or self._silent() or self._network.lose_one():
+        if peer is None or self._silent():
             return
-        ready_at = asyncio.get_running_loop().time() + self._network.delay
-        peer._inbox.put_nowait((ready_at, payload))
+        link = self._network._link(self.stats.local, self.stats.remote)
+        if link is None:
+            peer._inbox.put_nowait(payload)
+        else:
+            link.send(peer._deliver, payload)
 
     async def recv(self) -> bytes:
         """Next message in order; ChannelClosed once closed. Bound it with your own timeout."""
@@ -82,14 +93,10 @@ class MemoryChannel:
         if item is _CLOSED:
             self._inbox.put_nowait(_CLOSED)  # every later recv raises too
             raise ChannelClosed(f"channel {self.stats.label!r} closed by {self.stats.remote}")
-        assert isinstance(item, tuple)
-        ready_at, payload = item
-        wait = ready_at - asyncio.get_running_loop().time()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        assert isinstance(item, bytes)
         self.stats.messages_received += 1
-        self.stats.bytes_received += len(payload)
-        return payload
+        self.stats.bytes_received += len(item)
+        return item
 
     async def close(self) -> None:
         """Close both directions; the far end reads what was sent, then ChannelClosed."""
@@ -100,7 +107,11 @@ class MemoryChannel:
         peer = self._peer
         if peer is not None and not self._silent():
             peer._peer_closed = True
-            peer._inbox.put_nowait(_CLOSED)
+            link = self._network._link(self.stats.local, self.stats.remote)
+            if link is None:
+                peer._inbox.put_nowait(_CLOSED)
+            else:
+                link.send_control(peer._deliver_close)
 
 
 class MemoryConnector:
@@ -126,9 +137,12 @@ class MemoryConnector:
             raise TransportError(f"no node {remote!r} on this memory network")
         if target._closed or self._network.is_dropped(remote):
             raise TransportError(f"node {remote!r} is unreachable")
-        if self._network.delay:
-            async with asyncio.timeout(2 * self._network.delay + 10 * unit()):
-                await asyncio.sleep(2 * self._network.delay)  # offer + answer
+        setup = self._network.delay_of(self.node_id, remote) + self._network.delay_of(
+            remote, self.node_id
+        )
+        if setup:
+            async with asyncio.timeout(setup + 10 * unit()):
+                await asyncio.sleep(setup)  # offer + answer
         mine = MemoryChannel(self._network, LinkStats(self.node_id, remote, label))
         theirs = MemoryChannel(self._network, LinkStats(remote, self.node_id, label))
         mine._peer, theirs._peer = theirs, mine
@@ -159,38 +173,124 @@ class MemoryConnector:
 
 
 class MemoryNetwork:
-    """A hub of in-memory connectors with loss, delay and drop controls.
+    """A hub of in-memory connectors with link shaping and drop controls.
 
-    ``loss`` (probability a message silently vanishes) and ``delay`` (seconds, one way) can be
-    changed at any time; ``rng`` drives the loss draws (default: ``default_rng(0)``).
+    ``shape`` (or its shortcuts ``loss`` and ``delay``) shapes every directed link that has no
+    shape of its own; all three can be changed at any time. ``draws(sender, receiver)`` gives
+    each directed link its seeded stream; it is required once a shape makes random decisions.
+    ``shaping[(sender, receiver)]`` gives chosen links their own :class:`Shaper`.
     """
 
     def __init__(
-        self, *, loss: float = 0.0, delay: float = 0.0, rng: np.random.Generator | None = None
+        self,
+        *,
+        loss: float = 0.0,
+        delay: float = 0.0,
+        shape: LinkShape | None = None,
+        draws: DrawsFor | None = None,
+        shaping: Mapping[tuple[str, str], Shaper] | None = None,
     ) -> None:
-        self.loss = loss
-        self.delay = delay
-        if rng is not None and not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        self._rng = rng if rng is not None else np.random.default_rng(0)
+        if draws is not None and not callable(draws):
+            raise TypeError(f"draws must be a callable (sender, receiver) -> Draws, got {draws!r}")
+        self._draws = draws
+        if shape is not None and (loss or delay):
+            raise ValueError("give shape= or the loss=/delay= shortcuts, not both")
+        self._shape = self._checked(shape if shape is not None else LinkShape(loss, delay))
         self._nodes: dict[str, MemoryConnector] = {}
         self._dropped: set[str] = set()
+        self._links: dict[tuple[str, str], ShapedLink] = {}
+        self._own: set[tuple[str, str]] = set()  # links with a shape of their own
+        self._retired: list[ShapedLink] = []
+        for (sender, receiver), shaper in (shaping or {}).items():
+            self.shape_link(sender, receiver, shaper)
+
+    def _checked(self, shape: LinkShape) -> LinkShape:
+        if not isinstance(shape, LinkShape):
+            raise TypeError(f"shape must be a LinkShape, got {type(shape).__name__}")
+        if shape.random and self._draws is None:
+            raise ValueError(
+                f"shape {shape} makes random decisions: pass draws=(sender, receiver) -> stream"
+            )
+        return shape
+
+    @property
+    def shape(self) -> LinkShape:
+        """The shape of every directed link without one of its own."""
+        return self._shape
+
+    @shape.setter
+    def shape(self, shape: LinkShape) -> None:
+        self._shape = self._checked(shape)
+        for key, link in self._links.items():
+            if key not in self._own:
+                link.shaper.shape = shape
 
     @property
     def loss(self) -> float:
-        return self._loss
+        return self._shape.loss
 
     @loss.setter
     def loss(self, value: float) -> None:
-        self._loss = _check_probability("loss", value)
+        self.shape = replace(self._shape, loss=value)
 
     @property
     def delay(self) -> float:
-        return self._delay
+        return self._shape.delay
 
     @delay.setter
     def delay(self, value: float) -> None:
-        self._delay = _check_delay(value)
+        self.shape = replace(self._shape, delay=value)
+
+    def _new_shaper(self, sender: str, receiver: str, shape: LinkShape) -> Shaper:
+        draws = None if self._draws is None else self._draws(sender, receiver)
+        return Shaper(self._checked(shape), draws=draws)
+
+    def shape_link(self, sender: str, receiver: str, shape: LinkShape | Shaper | None) -> None:
+        """Shape the messages ``sender`` sends to ``receiver`` from now on.
+
+        A :class:`LinkShape` gets a shaper drawing from ``draws(sender, receiver)``; a
+        :class:`Shaper` is used as given (its own draws); None returns the link to the
+        network's shape. Messages already waiting in a replaced shaper leave at their times.
+        """
+        for name, value in (("sender", sender), ("receiver", receiver)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be a non-empty node id, got {value!r}")
+        key = (sender, receiver)
+        if shape is None:
+            self._own.discard(key)
+            if key in self._links:
+                self._links[key].shaper.shape = self._shape
+            return
+        if isinstance(shape, LinkShape):
+            shaper = self._new_shaper(sender, receiver, shape)
+        elif isinstance(shape, Shaper):
+            shaper = shape
+        else:
+            raise TypeError(f"shape must be a LinkShape, a Shaper or None, got {shape!r}")
+        old = self._links.pop(key, None)
+        if old is not None:
+            self._retired = [link for link in self._retired if not link.idle]
+            self._retired.append(old)
+        self._links[key] = ShapedLink(shaper)
+        self._own.add(key)
+
+    def shaper(self, sender: str, receiver: str) -> Shaper | None:
+        """The shaper of the link ``sender -> receiver`` (None while it carries unshaped)."""
+        link = self._links.get((sender, receiver))
+        return None if link is None else link.shaper
+
+    def delay_of(self, sender: str, receiver: str) -> float:
+        """The constant delay of the link ``sender -> receiver``."""
+        link = self._links.get((sender, receiver))
+        return (self._shape if link is None else link.shaper.shape).delay
+
+    def _link(self, sender: str, receiver: str) -> ShapedLink | None:
+        """The pump of a directed link; None while it needs none (no shaping at all)."""
+        key = (sender, receiver)
+        link = self._links.get(key)
+        if link is None and not self._shape.identity:
+            link = self._links[key] = ShapedLink(self._new_shaper(sender, receiver, self._shape))
+        return link
 
     def connector(self, node_id: str) -> MemoryConnector:
         """Create the connector of a new node ``node_id`` (ids are unique per network)."""
@@ -215,14 +315,13 @@ class MemoryNetwork:
     def is_dropped(self, node_id: str) -> bool:
         return node_id in self._dropped
 
-    def lose_one(self) -> bool:
-        """Draw whether the next message is lost."""
-        return self._loss > 0.0 and bool(self._rng.random() < self._loss)
-
     async def close(self) -> None:
-        """Close every connector (and so every channel)."""
+        """Close every connector (and so every channel); messages still in flight vanish."""
         for connector in list(self._nodes.values()):
             await connector.close()
+        for link in [*self._links.values(), *self._retired]:
+            link.close()
+        self._retired.clear()
 
     async def __aenter__(self) -> MemoryNetwork:
         return self
@@ -242,12 +341,17 @@ async def memory_pair(
     label: str = "test",
     loss: float = 0.0,
     delay: float = 0.0,
-    rng: np.random.Generator | None = None,
+    shape: LinkShape | None = None,
+    draws: DrawsFor | None = None,
+    shaping: Mapping[tuple[str, str], Shaper] | None = None,
 ) -> AsyncIterator[tuple[MemoryChannel, MemoryChannel]]:
     """Two connected channel ends ``(a -> b, b -> a)`` on a fresh network; always torn down."""
-    async with MemoryNetwork(loss=loss, delay=delay, rng=rng) as net:
+    async with MemoryNetwork(
+        loss=loss, delay=delay, shape=shape, draws=draws, shaping=shaping
+    ) as net:
         a, b = net.connector("a"), net.connector("b")
-        async with asyncio.timeout(10 * unit() + 2 * delay):
+        setup = net.delay_of("a", "b") + net.delay_of("b", "a")
+        async with asyncio.timeout(10 * unit() + setup):
             ab = await a.open("b", label=label)
             ba = await b.accept()
         yield ab, ba

@@ -7,6 +7,15 @@ through :meth:`WebRTCConnector.handle_signal`. Payloads are ``{"conn", "type", "
 complete before an SDP leaves. Host candidates follow ``interfaces`` (see
 :mod:`rlnc_testbed.transport.ice`; 127.0.0.1 only by default).
 
+Link faults: ``shaping`` maps a remote node id to a
+:class:`~rlnc_testbed.transport.shaping.Shaper` that shapes every datagram this node sends on
+its connections to that remote (:meth:`WebRTCConnector.shape` changes it at run time). Shaping
+starts once a channel is open (ICE, DTLS and SCTP setup cross unshaped, so opening stays
+bounded and quick); from then on loss, delay and reordering hit real DTLS/SCTP datagrams and
+SCTP retransmits for real: the channel stays reliable and ordered, only slower. Before a
+channel's socket closes, the datagrams its shaper still holds leave (bounded), as they would
+from a wire.
+
 Messages of any size are framed transparently: each data-channel message is a 1-byte flag
 (``0x01`` more fragments follow, ``0x00`` last fragment) plus at most ``max_message_size - 1``
 bytes, so a message never exceeds the 64 KiB every WebRTC stack accepts. Sends are paced
@@ -20,7 +29,7 @@ import enum
 import itertools
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,7 +37,13 @@ from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessi
 
 from rlnc_testbed.timeouts import unit
 from rlnc_testbed.transport.base import ChannelClosed, LinkStats, TransportError
-from rlnc_testbed.transport.ice import host_interfaces, parse_interfaces, selected_candidate_pair
+from rlnc_testbed.transport.ice import (
+    host_interfaces,
+    parse_interfaces,
+    selected_candidate_pair,
+    shape_datagrams,
+)
+from rlnc_testbed.transport.shaping import ShapedLink, Shaper
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -85,6 +100,7 @@ class WebRTCChannel:
         logger: Logger,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         on_closed: Callable[[WebRTCChannel], None] | None = None,
+        before_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.stats = stats
         self._pc = pc
@@ -92,6 +108,7 @@ class WebRTCChannel:
         self._logger = logger
         self._chunk = max_message_size - 1
         self._on_closed = on_closed
+        self._before_close = before_close
         self._state = ChannelState.CONNECTING
         self._inbox: asyncio.Queue[bytes | object] = asyncio.Queue()
         self._parts: list[bytes] = []
@@ -249,6 +266,12 @@ class WebRTCChannel:
                         await self._dc_closed.wait()
                 except TimeoutError:
                     self._logger.debug("data channel %s: no close from peer", self.stats.label)
+            if self._before_close is not None:
+                try:
+                    async with asyncio.timeout(unit()):
+                        await self._before_close()
+                except TimeoutError:
+                    self._logger.debug("channel %s: shaped datagrams not drained", self.stats.label)
             await _close_pc(self._pc, self._logger)
         finally:
             self._close_done.set()
@@ -267,6 +290,7 @@ class WebRTCConnector:
         interfaces: str = "loopback",
         logger: Logger | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        shaping: Mapping[str, Shaper] | None = None,
     ) -> None:
         if not isinstance(node_id, str) or not node_id:
             raise ValueError(f"node_id must be a non-empty str, got {node_id!r}")
@@ -286,6 +310,47 @@ class WebRTCConnector:
         self._channels: set[WebRTCChannel] = set()
         self._accepted: asyncio.Queue[WebRTCChannel | object] = asyncio.Queue()
         self._closed = False
+        #: remote id -> the pump shaping what we send to it; replaced pumps drain in _retired.
+        self._links: dict[str, ShapedLink] = {}
+        self._retired: list[ShapedLink] = []
+        for remote, shaper in (shaping or {}).items():
+            self.shape(remote, shaper)
+
+    def shape(self, remote: str, shaper: Shaper | None) -> None:
+        """Shape what we send to ``remote`` from now on (None: stop shaping it).
+
+        Applies to open channels and to later ones. Datagrams already waiting in a replaced
+        shaper still leave at their times.
+        """
+        if not isinstance(remote, str) or not remote:
+            raise ValueError(f"remote must be a non-empty node id, got {remote!r}")
+        if shaper is not None and not isinstance(shaper, Shaper):
+            raise TypeError(f"shaper must be a Shaper or None, got {type(shaper).__name__}")
+        old = self._links.pop(remote, None)
+        if old is not None:
+            self._retired = [link for link in self._retired if not link.idle]
+            self._retired.append(old)
+        if shaper is None or self._closed:
+            return
+        self._links[remote] = ShapedLink(shaper)
+        for channel in self._channels:
+            if channel.stats.remote == remote and channel._state is ChannelState.OPEN:
+                self._shape_pc(channel.peer_connection, remote)
+
+    def shaper(self, remote: str) -> Shaper | None:
+        """The shaper of what we send to ``remote`` (its ``stats`` count drops and delays)."""
+        link = self._links.get(remote)
+        return None if link is None else link.shaper
+
+    def _shape_pc(self, pc: RTCPeerConnection, remote: str) -> None:
+        if remote in self._links:
+            shape_datagrams(pc, lambda: self._links.get(remote))
+
+    async def _drain(self, remote: str) -> None:
+        """Before a socket closes, let the datagrams our shaper still holds for it leave."""
+        link = self._links.get(remote)
+        if link is not None:
+            await link.drain()
 
     def _new_pc(self) -> RTCPeerConnection:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -300,6 +365,7 @@ class WebRTCConnector:
             logger=self._logger,
             max_message_size=self._max_message_size,
             on_closed=self._forget,
+            before_close=lambda: self._drain(remote),
         )
         self._channels.add(channel)
         return channel
@@ -335,6 +401,7 @@ class WebRTCConnector:
                 reply = await answer
                 await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
                 await channel.wait_open()
+                self._shape_pc(pc, remote)
         except Exception as exc:
             await channel.close()
             raise TransportError(
@@ -375,6 +442,7 @@ class WebRTCConnector:
             channel = self._wrap(pc, dc, sender)
             channel.stats.info.update(selected_candidate_pair(pc))
             channel.stats.info["connection"] = conn
+            self._shape_pc(pc, sender)
             self._accepted.put_nowait(channel)
 
         pc.on("datachannel", on_datachannel)
@@ -418,6 +486,10 @@ class WebRTCConnector:
         await asyncio.gather(*(channel.close() for channel in list(self._channels)))
         await asyncio.gather(*(_close_pc(pc, self._logger) for pc in list(self._pcs)))
         self._pcs.clear()
+        for link in [*self._links.values(), *self._retired]:
+            link.close()
+        self._links.clear()
+        self._retired.clear()
         self._accepted.put_nowait(_CLOSED)
 
 
@@ -426,12 +498,19 @@ async def webrtc_connectors(
     *node_ids: str,
     interfaces: str = "loopback",
     on_signal: Callable[[str, str, dict[str, Any]], None] | None = None,
+    shaping: Mapping[tuple[str, str], Shaper] | None = None,
 ) -> AsyncIterator[dict[str, WebRTCConnector]]:
     """Connectors wired to each other directly (no signaling server); always closed.
 
     ``on_signal(sender, receiver, payload)`` sees every signaling message (e.g. to check SDPs).
+    ``shaping[(sender, receiver)]`` shapes what ``sender`` sends to ``receiver``.
     """
     connectors: dict[str, WebRTCConnector] = {}
+    per_node: dict[str, dict[str, Shaper]] = {node_id: {} for node_id in node_ids}
+    for (source, target), shaper in (shaping or {}).items():
+        if source not in per_node or target not in per_node:
+            raise ValueError(f"shaping link {(source, target)!r} is not between {node_ids!r}")
+        per_node[source][target] = shaper
 
     def sender_for(source: str) -> SendSignal:
         async def send_signal(target: str, payload: dict[str, Any]) -> None:
@@ -447,7 +526,10 @@ async def webrtc_connectors(
         if node_id in connectors:
             raise ValueError(f"duplicate node id {node_id!r}")
         connectors[node_id] = WebRTCConnector(
-            node_id, send_signal=sender_for(node_id), interfaces=interfaces
+            node_id,
+            send_signal=sender_for(node_id),
+            interfaces=interfaces,
+            shaping=per_node[node_id],
         )
     try:
         yield connectors
@@ -461,9 +543,15 @@ async def webrtc_pair(
     label: str = "test",
     interfaces: str = "loopback",
     on_signal: Callable[[str, str, dict[str, Any]], None] | None = None,
+    shaping: Mapping[tuple[str, str], Shaper] | None = None,
 ) -> AsyncIterator[tuple[WebRTCChannel, WebRTCChannel]]:
-    """Two connected channel ends ``(a -> b, b -> a)`` over real WebRTC; always torn down."""
-    async with webrtc_connectors("a", "b", interfaces=interfaces, on_signal=on_signal) as nodes:
+    """Two connected channel ends ``(a -> b, b -> a)`` over real WebRTC; always torn down.
+
+    ``shaping[("a", "b")]`` shapes the datagrams a sends to b (and ``("b", "a")`` the reverse).
+    """
+    async with webrtc_connectors(
+        "a", "b", interfaces=interfaces, on_signal=on_signal, shaping=shaping
+    ) as nodes:
         async with asyncio.timeout(20 * unit()):
             ab = await nodes["a"].open("b", label=label)
             ba = await nodes["b"].accept()
