@@ -148,11 +148,21 @@ def decided(record: TrialRecord) -> list[dict[str, Any]]:
     ]
 
 
-def assert_as_specified(params: Params, trial: int, record: TrialRecord, data: bytes | None = None):
-    """Decisions, stored packets and measured traffic of every round equal the oracle's."""
+def assert_as_specified(
+    params: Params,
+    trial: int,
+    record: TrialRecord,
+    data: bytes | None = None,
+    *,
+    honest: bool = True,
+):
+    """Decisions, stored packets and measured traffic of every round equal the oracle's (and,
+    when every node was ``honest``, nothing was refused, polluted or disputed)."""
     want = expected_rounds(params, trial, data)
     plain = [{k: v for k, v in w.items() if k not in ("uploads", "holdings")} for w in want]
     assert decided(record) == plain
+    for rnd in record.rounds if honest else ():
+        assert (rnd.refused, rnd.polluted, rnd.disputes) == ([], {}, []), rnd
     m = wire.packet_message_size(params.symbols, params.symbol_size)
     for rnd, spec in zip(record.rounds, want, strict=True):
         repair = {x["remote"]: x for x in rnd.links if x["local"] == str(spec["newcomer"])}

@@ -20,7 +20,7 @@ from test_cluster_equivalence import assert_as_specified
 from rlnc_testbed.coding import CodedPacket
 from rlnc_testbed.experiment.cluster import Cluster, run_trial
 from rlnc_testbed.protocol import Params
-from rlnc_testbed.roles.storage import StoragePeer
+from rlnc_testbed.roles.storage import Newcomer, StoragePeer
 
 FIVE = Params(scheme="rlnc", seed=4, peers=5, symbols=8, symbol_size=32, parents=2, rounds=4)
 
@@ -86,6 +86,15 @@ class Polluter(StoragePeer):
         await super().on_collect(msg)
 
 
+class LyingNewcomer(Newcomer):
+    """Reports a lower rank and one packet more than it kept."""
+
+    async def report(self, kind: str, **fields: Any) -> None:
+        if kind == "stored" and fields["round"] > 0:
+            fields = {**fields, "rank": 1, "count": fields["count"] + 1}
+        await super().report(kind, **fields)
+
+
 class BuggyParent(StoragePeer):
     """A parent whose repair code has a bug."""
 
@@ -97,7 +106,7 @@ class BuggyParent(StoragePeer):
 async def test_misbehaviour_changes_nothing_the_honest_system_decides(cls):
     for trial in (0, 1, 2):
         record = await run_trial(FIVE, trial, transport="memory", roles={"peer": cls})
-        assert_as_specified(FIVE, trial, record)
+        assert_as_specified(FIVE, trial, record, honest=False)
 
 
 async def test_a_zombie_is_refused_and_recorded():
@@ -130,6 +139,13 @@ async def test_a_polluter_is_never_ok_and_is_named():
         assert all(rnd.verdict != "ok" or "3" not in rnd.stored for rnd in record.rounds)
 
 
+async def test_a_newcomers_false_claims_are_recorded_as_disputes():
+    record = await run_trial(FIVE, 0, transport="memory", roles={"newcomer": LyingNewcomer})
+    for rnd in record.rounds:
+        assert any(f"said it kept {FIVE.per_peer + 1}, delivered" in d for d in rnd.disputes)
+        assert any("said it received rank 1, delivered packets of rank" in d for d in rnd.disputes)
+
+
 async def test_a_bug_in_a_role_is_the_error_verdict_at_once(fast_timeouts):
     started = time.monotonic()
     record = await run_trial(FIVE, 0, transport="memory", roles={"peer": BuggyParent})
@@ -143,7 +159,6 @@ async def test_a_bug_in_a_role_is_the_error_verdict_at_once(fast_timeouts):
 
 async def test_a_lost_signaling_server_is_signaling_lost(fast_timeouts):
     async with Cluster(FIVE, 0, transport="memory") as cluster:
-
         closing: list[asyncio.Task[None]] = []
 
         def on_round(record: Any) -> None:

@@ -308,12 +308,15 @@ REPORT_FIELDS.update(
     stored=_digests,
     refused=_list_of(_refusal, "refusals"),
     polluted=_counts,
+    delivered=_counts,
+    ranks=_counts,
 )
 #: Keys of the collector's ``collected.report`` object, as roles/collector.py writes them:
 #: ``global_rank``, ``packets``, ``rejected`` ints >= 0; ``decoded``, ``verified`` bools;
 #: ``verdict``, ``error`` strings; ``links`` a list of link records; ``stored`` peer id ->
 #: SHA-256 hex; ``refused`` a list of ``{"sender": id, "round": int, "reason": str}``;
-#: ``polluted`` peer id -> count of its packets whose payload does not match its coefficients.
+#: ``polluted`` peer id -> count of its packets whose payload does not match its coefficients;
+#: ``delivered`` peer id -> packets it delivered; ``ranks`` peer id -> rank of those packets.
 #: (The declared checks are :data:`REPORT_FIELDS`; a new key is one entry there.)
 REPORT_KEYS = tuple(REPORT_FIELDS)
 _report = _record("a report", {}, REPORT_FIELDS)

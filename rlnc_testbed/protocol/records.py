@@ -90,6 +90,10 @@ class RoundRecord:
     #: Peers that delivered packets whose payload does not match their coefficients: id ->
     #: how many (the round's verdict is then ``corrupt``).
     polluted: dict[str, int] = field(default_factory=dict)
+    #: Where a node's claim disagrees with what the collector observed (e.g. the newcomer says
+    #: it kept 4 packets but delivered 3). ``newcomer_rank`` itself is the newcomer's claim:
+    #: nobody else sees what its parents sent.
+    disputes: list[str] = field(default_factory=list)
 
     def outcome(self) -> tuple[Any, ...]:
         """The decided part of the round: equal across transports for the same seed."""

@@ -423,9 +423,26 @@ class TrialController:
             stored=_digests(report.get("stored")),
             refused=list(rnd.refused),
             polluted=_counts(report.get("polluted")),
+            disputes=self._disputes(rnd, report),
         )
         self.record.rounds.append(record)
         self._actions.append(RoundDone(record))
+
+    @staticmethod
+    def _disputes(rnd: _Round, report: dict[str, Any]) -> list[str]:
+        """The newcomer's claims that the collector's observation contradicts."""
+        newcomer = str(rnd.newcomer)
+        delivered = _counts(report.get("delivered")).get(newcomer)
+        rank = _counts(report.get("ranks")).get(newcomer)
+        out = []
+        if delivered is not None and delivered != rnd.kept:
+            out.append(f"newcomer {newcomer} said it kept {rnd.kept}, delivered {delivered}")
+        if rank is not None and rank > rnd.newcomer_rank:
+            out.append(
+                f"newcomer {newcomer} said it received rank {rnd.newcomer_rank}, delivered "
+                f"packets of rank {rank}"
+            )
+        return out
 
     def _finish(self, reason: str) -> None:
         self.finish_reason = reason

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import wire
-from ..coding import CodedPacket, DecodeError, Decoder, matmul
+from ..coding import CodedPacket, DecodeError, Decoder, matmul, rank
 from ..protocol.messages import ENGINE_ID
 from ..protocol.records import stored_digest, verdict_of
 from ..timeouts import unit
@@ -191,9 +191,13 @@ class Collector(Node):
         packets = 0
         stored: dict[str, str] = {}
         polluted: dict[str, int] = {}
+        delivered: dict[str, int] = {}
+        ranks: dict[str, int] = {}
         for sender in sorted(state.batches, key=int):
             batch = state.batches[sender]
             stored[sender] = stored_digest(batch)
+            delivered[sender] = len(batch)
+            ranks[sender] = _rank(batch, p.field)
             bad = self._polluted(batch)
             if bad.any():
                 polluted[sender] = int(bad.sum())
@@ -230,6 +234,8 @@ class Collector(Node):
             "links": list(state.links),
             "stored": stored,
             "polluted": polluted,
+            "delivered": delivered,
+            "ranks": ranks,
         }
         await self.report("collected", round=number, report=report)
         if verified:
@@ -237,3 +243,8 @@ class Collector(Node):
         else:
             await self.report("end", round=number, reason=verdict)
         state.batches.clear()
+
+
+def _rank(packets: list[CodedPacket], field: int) -> int:
+    """Rank of the packets' coefficient vectors (what a sender's delivery is worth)."""
+    return int(rank(np.stack([pk.coefficients for pk in packets]), field)) if packets else 0
