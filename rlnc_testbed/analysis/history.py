@@ -9,7 +9,8 @@ order, the events an animated dashboard replays::
     store     {"trial", "round", "newcomer", "rank", "packets", "bytes"}   repair received
     collect   {"trial", "round", "rank", "packets", "bytes", "stored",     collector, digests,
                "refused", "polluted"}                        refused batches, polluters
-    verdict   {"trial", "round", "verdict", "decoded", "verified", "duration", "error"}
+    verdict   {"trial", "round", "verdict", "decoded", "verified", "duration", "error",
+               "disputes"}                                   claims the collector contradicts
 
 and :class:`~rlnc_testbed.protocol.records.RoundRecord` is rebuilt from them exactly. A
 finished trial writes ``{"event": "trial", ...TrialRecord.to_dict()}`` (with its ``finish``
@@ -91,6 +92,7 @@ ROUND_EVENTS: tuple[tuple[str, Mapping[str, str]], ...] = (
             "verified": "verified",
             "duration": "duration",
             "error": "error",
+            "disputes": "disputes",
         },
     ),
 )
@@ -99,6 +101,7 @@ _OPTIONAL_KEYS: Mapping[str, Callable[[], Any]] = {
     "stored": dict,
     "refused": list,
     "polluted": dict,
+    "disputes": list,
 }
 _ROUND_NAMES = tuple(name for name, _ in ROUND_EVENTS)
 _ROUND_KEYS = dict(ROUND_EVENTS)
