@@ -1,9 +1,10 @@
 """The specified draws: the Python streams equal a model written from the specification text.
 
-The model below re-implements docs/protocol.md §6 in plain Python integers - Philox4x64-10
-included - sharing nothing with :mod:`rlnc_testbed.protocol.draws` (which uses numpy's Philox
-as its bit source and its own below/sample/elements). ``tests/vectors/draws.json`` must be
-exactly what the generator script makes from the code today.
+The model (``tests/spec_model.py``) re-implements docs/protocol.md §6 in plain Python
+integers - Philox4x64-10 included - sharing nothing with :mod:`rlnc_testbed.protocol.draws`
+(which uses numpy's Philox as its bit source and its own below/sample/elements).
+``tests/vectors/draws.json`` must be exactly what the generator script makes from the code
+today.
 """
 
 from __future__ import annotations
@@ -17,71 +18,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from spec_model import Stream, key
 
 from rlnc_testbed.protocol.draws import DrawStream, Role, stream_for, stream_key
 
 VECTORS = Path(__file__).parent / "vectors"
-M64 = (1 << 64) - 1
-
-
-# -- the model, from the specification text ------------------------------------------------------
-
-
-def _model_mix(x: int) -> int:
-    x = (x + 0x9E3779B97F4A7C15) & M64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
-    return x ^ (x >> 31)
-
-
-def _model_key(seed: int, trial: int, rnd: int, role: int, index: int) -> tuple[int, int]:
-    h = _model_mix(_model_mix(_model_mix(_model_mix(seed) ^ trial) ^ rnd) ^ role)
-    lo = _model_mix(h ^ index)
-    return lo, _model_mix(lo ^ 0x5851F42D4C957F2D)
-
-
-def _philox_block(counter: int, key: tuple[int, int]) -> list[int]:
-    c = [counter & M64, 0, 0, 0]
-    k0, k1 = key
-    for _ in range(10):
-        p0 = 0xD2E7470EE14C6C93 * c[0]
-        p1 = 0xCA5A826395121157 * c[2]
-        c = [(p1 >> 64) ^ c[1] ^ k0, p1 & M64, (p0 >> 64) ^ c[3] ^ k1, p0 & M64]
-        k0 = (k0 + 0x9E3779B97F4A7C15) & M64
-        k1 = (k1 + 0xBB67AE8584CAA73B) & M64
-    return c
-
-
-class Model:
-    """docs/protocol.md §6, word by word."""
-
-    def __init__(self, key: tuple[int, int]) -> None:
-        self.key, self.used = key, 0
-
-    def word(self) -> int:
-        w = _philox_block(self.used // 4 + 1, self.key)[self.used % 4]
-        self.used += 1
-        return w
-
-    def below(self, n: int) -> int:
-        while True:
-            m = self.word() * n
-            if (m & M64) >= (2**64 - n) % n:
-                return m >> 64
-
-    def sample(self, n: int, m: int) -> list[int]:
-        a = list(range(n))
-        for i in range(m):
-            j = i + self.below(n - i)
-            a[i], a[j] = a[j], a[i]
-        return a[:m]
-
-    def elements(self, field: int, count: int) -> list[int]:
-        per = 8 if field == 256 else 64
-        words = [self.word() for _ in range(-(-count // per))]
-        if field == 256:
-            return [(words[t // 8] >> (8 * (t % 8))) & 0xFF for t in range(count)]
-        return [(words[t // 64] >> (t % 64)) & 1 for t in range(count)]
 
 
 keys = st.tuples(
@@ -97,17 +38,17 @@ keys = st.tuples(
 
 
 @settings(deadline=None, max_examples=60)
-@given(key=keys)
-def test_key_and_words_equal_the_model(key: tuple[int, int, int, Role, int]) -> None:
-    lo, hi = stream_key(*key)
-    assert (lo, hi) == _model_key(*key[:3], int(key[3]), key[4])
-    model = Model((lo, hi))
-    assert [int(w) for w in stream_for(*key).words(9)] == [model.word() for _ in range(9)]
+@given(where=keys)
+def test_key_and_words_equal_the_model(where: tuple[int, int, int, Role, int]) -> None:
+    lo, hi = stream_key(*where)
+    assert (lo, hi) == key(*where)
+    model = Stream.from_key((lo, hi))
+    assert [int(w) for w in stream_for(*where).words(9)] == [model.word() for _ in range(9)]
 
 
 @settings(deadline=None, max_examples=80)
 @given(
-    key=keys,
+    where=keys,
     calls=st.lists(
         st.one_of(
             st.tuples(st.just("below"), st.integers(1, 2**64 - 1)),
@@ -125,9 +66,9 @@ def test_key_and_words_equal_the_model(key: tuple[int, int, int, Role, int]) -> 
     ),
 )
 def test_every_primitive_equals_the_model_in_any_sequence(
-    key: tuple[int, int, int, Role, int], calls: list[tuple[str, Any]]
+    where: tuple[int, int, int, Role, int], calls: list[tuple[str, Any]]
 ) -> None:
-    stream, model = stream_for(*key), Model(stream_key(*key))
+    stream, model = stream_for(*where), Stream.from_key(stream_key(*where))
     for kind, arg in calls:
         if kind == "below":
             assert stream.below(arg) == model.below(arg)
@@ -196,26 +137,26 @@ def test_vector_file_is_what_the_code_makes_today() -> None:
 
 def _key_of(entry: dict[str, Any]) -> tuple[int, int]:
     k = entry["key"]
-    return _model_key(int(k["seed"], 16), int(k["trial"], 16), k["round"], k["role"], k["index"])
+    return key(int(k["seed"], 16), int(k["trial"], 16), k["round"], k["role"], k["index"])
 
 
 def test_vector_file_agrees_with_the_model() -> None:
     vectors = json.loads((VECTORS / "draws.json").read_text(encoding="utf-8"))
     for entry in vectors["streams"]:
-        model = Model(_key_of(entry))
+        model = Stream.from_key(_key_of(entry))
         assert [int(x, 16) for x in entry["philox_key"]] == list(model.key)
         assert [int(w, 16) for w in entry["words"]] == [model.word() for _ in entry["words"]]
     for entry in vectors["below"]:
-        model = Model(_key_of(entry))
+        model = Stream.from_key(_key_of(entry))
         got = [model.below(int(n, 16)) for n in entry["bounds"]]
         assert got == [int(v, 16) for v in entry["values"]]
         assert model.used == entry["words_used"] > len(entry["bounds"])  # a rejection in there
     for entry in vectors["sample"]:
-        model = Model(_key_of(entry))
+        model = Stream.from_key(_key_of(entry))
         assert model.sample(entry["n"], entry["m"]) == entry["values"]
         assert model.used == entry["words_used"]
     for entry in vectors["elements"]:
-        model = Model(_key_of(entry))
+        model = Stream.from_key(_key_of(entry))
         assert model.elements(entry["field"], entry["count"]) == entry["values"]
         assert model.used == entry["words_used"]
     assert isinstance(DrawStream(_key_of(vectors["streams"][0])).words(1)[0], np.uint64)

@@ -1,5 +1,5 @@
-"""The compiled simulator against the draw specification and the round rules, each written
-again here as a small pure-Python model (python ints; numpy only for Philox's raw words)."""
+"""The compiled simulator against the draw specification (the model in tests/spec_model.py) and
+the round rules, written again here as a small pure-Python model (python ints)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+from spec_model import Stream, combine, key, rank
 
 from rlnc_testbed.protocol.params import ParameterError, Params
 from rlnc_testbed.simulation import compiled
@@ -25,103 +26,7 @@ from rlnc_testbed.simulation.compiled import (
 )
 from rlnc_testbed.wire import packet_message_size
 
-MASK = 2**64 - 1
 SERVER, ENGINE, PARENT, NEWCOMER = 1, 2, 3, 4
-
-# -- the draw specification, in python ints ----------------------------------------------------
-
-
-def mix(x: int) -> int:
-    x = (x + 0x9E3779B97F4A7C15) & MASK
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK
-    return x ^ (x >> 31)
-
-
-def key(seed: int, trial: int, rnd: int, role: int, index: int) -> tuple[int, int]:
-    h = mix(mix(mix(mix(seed) ^ trial) ^ rnd) ^ role)
-    lo = mix(h ^ index)
-    return lo, mix(lo ^ 0x5851F42D4C957F2D)
-
-
-class Stream:
-    """One stream of the specification; numpy's Philox supplies the raw words only."""
-
-    def __init__(self, *where: int) -> None:
-        lo, hi = key(*where)
-        self.bits = np.random.Philox(key=(hi << 64) | lo)
-        self.used = 0
-
-    def word(self) -> int:
-        self.used += 1
-        return int(self.bits.random_raw())
-
-    def below(self, n: int) -> int:
-        m = self.word() * n
-        if m & MASK < n:
-            t = (2**64 - n) % n
-            while m & MASK < t:
-                m = self.word() * n
-        return m >> 64
-
-    def sample(self, n: int, m: int) -> list[int]:
-        a = list(range(n))
-        for i in range(m):
-            j = i + self.below(n - i)
-            a[i], a[j] = a[j], a[i]
-        return a[:m]
-
-    def elements(self, field: int, count: int) -> list[int]:
-        per, width = (8, 8) if field == 256 else (64, 1)
-        out, w = [], 0
-        for t in range(count):
-            if t % per == 0:
-                w = self.word()
-            out.append((w >> (width * (t % per))) & (field - 1))
-        return out
-
-
-# -- GF(2^8) with its own tables ---------------------------------------------------------------
-
-EXP, LOG = [0] * 510, [0] * 256
-_x = 1
-for _i in range(255):
-    EXP[_i] = EXP[_i + 255] = _x
-    LOG[_x] = _i
-    _x <<= 1
-    if _x & 0x100:
-        _x ^= 0x11D
-
-
-def gmul(a: int, b: int) -> int:
-    return 0 if a == 0 or b == 0 else EXP[LOG[a] + LOG[b]]
-
-
-def combine(coefs: list[int], rows: list[tuple[int, ...]]) -> tuple[int, ...]:
-    out = [0] * len(rows[0])
-    for c, row in zip(coefs, rows, strict=True):
-        for t, v in enumerate(row):
-            out[t] ^= gmul(c, v)
-    return tuple(out)
-
-
-def rank(rows: list[tuple[int, ...]]) -> int:
-    m, r = [list(row) for row in rows], 0
-    cols = len(m[0]) if m else 0
-    for c in range(cols):
-        p = next((i for i in range(r, len(m)) if m[i][c]), None)
-        if p is None:
-            continue
-        m[r], m[p] = m[p], m[r]
-        inv = EXP[255 - LOG[m[r][c]]]
-        m[r] = [gmul(inv, v) for v in m[r]]
-        for i in range(len(m)):
-            if i != r and m[i][c]:
-                f = m[i][c]
-                m[i] = [a ^ gmul(f, b) for a, b in zip(m[i], m[r], strict=True)]
-        r += 1
-    return r
-
 
 # -- the round rules ---------------------------------------------------------------------------
 
