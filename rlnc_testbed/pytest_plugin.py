@@ -273,12 +273,16 @@ def rlnc_scenario_runner(
                 f"(the scenario has {scenario.params.trials})"
             )
         data = scenario.data.read_bytes() if scenario.data is not None else None
+        # A scenario's faults on a schedule go with it (passed only when it has any, so
+        # run_point doubles without a ``faults`` parameter keep working).
+        faults = {"faults": scenario.faults} if scenario.faults else {}
         result = rlnc_run_point(
             scenario.params,
             transport=scenario.transport,
             trials=trials,
             data=data,
             name=scenario.name,
+            **faults,
         )
         payload = {**result.to_dict(), "shard": [shard, shards], "expect": dict(scenario.expect)}
         request.node.user_properties.append((RESULT_PROPERTY, json.dumps(payload)))

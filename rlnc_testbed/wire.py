@@ -69,7 +69,7 @@ FIELDS: Final = GF_FIELDS
 #: signaling client joins as one.
 ROLES: Final = ("engine", "peer", "newcomer", "collector")
 #: Why a data channel was opened, as a :class:`Hello` announces it.
-PURPOSES: Final = ("store", "repair", "collect", "source")
+PURPOSES: Final = ("store", "repair", "collect", "source", "provenance")
 #: Longest ``Hello`` string, in UTF-8 bytes.
 MAX_NAME: Final = 64
 

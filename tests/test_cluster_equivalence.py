@@ -157,18 +157,28 @@ def assert_as_specified(
     honest: bool = True,
 ):
     """Decisions, stored packets and measured traffic of every round equal the oracle's (and,
-    when every node was ``honest``, nothing was refused, polluted or disputed)."""
+    when every node was ``honest``, nothing was refused, polluted or disputed). The newcomer's
+    ``provenance`` batch (its link labelled ``provenance-<round>``) carries its uploads again."""
     want = expected_rounds(params, trial, data)
     plain = [{k: v for k, v in w.items() if k not in ("uploads", "holdings")} for w in want]
     assert decided(record) == plain
     for rnd in record.rounds if honest else ():
-        assert (rnd.refused, rnd.polluted, rnd.disputes) == ([], {}, []), rnd
+        assert (rnd.refused, rnd.polluted, rnd.polluters, rnd.disputes) == ([], {}, [], []), rnd
     m = wire.packet_message_size(params.symbols, params.symbol_size)
     for rnd, spec in zip(record.rounds, want, strict=True):
-        repair = {x["remote"]: x for x in rnd.links if x["local"] == str(spec["newcomer"])}
-        collect = {x["remote"]: x for x in rnd.links if x["local"] == "collector"}
-        assert len(repair) + len(collect) == len(rnd.links), rnd.links
-        for links, counts in ((repair, spec["uploads"]), (collect, spec["holdings"])):
+        # The newcomer's provenance batch (collector side, labelled) repeats its uploads.
+        tag = f"provenance-{rnd.round}"
+        others = [x for x in rnd.links if x["label"] != tag]
+        provenance = {x["remote"]: x for x in rnd.links if x["label"] == tag}
+        repair = {x["remote"]: x for x in others if x["local"] == str(spec["newcomer"])}
+        collect = {x["remote"]: x for x in others if x["local"] == "collector"}
+        assert len(repair) + len(collect) + len(provenance) == len(rnd.links), rnd.links
+        uploaded = {str(spec["newcomer"]): sum(spec["uploads"].values())}
+        for links, counts in (
+            (repair, spec["uploads"]),
+            (collect, spec["holdings"]),
+            (provenance, uploaded),
+        ):
             measured = {
                 peer: (x["messages_received"], x["bytes_received"], x["messages_sent"])
                 for peer, x in links.items()

@@ -4,11 +4,13 @@ Line 1 is ``{"event": "start", "params": ..., "version": 1}``. Each round then w
 order, the events an animated dashboard replays::
 
     failure   {"trial", "round", "peer"}                     the peer that failed
+    fault     {"trial", "round", "spec", "kind", "target",   one per scheduled fault that
+               "when", "node" | "links", shape...}           happened (RoundRecord.faults)
     parents   {"trial", "round", "newcomer", "parents"}      the newcomer and its parents
     transfer  {"trial", "round", "link"}                     one per link of RoundRecord.links
     store     {"trial", "round", "newcomer", "rank", "packets", "bytes"}   repair received
     collect   {"trial", "round", "rank", "packets", "bytes", "stored",     collector, digests,
-               "refused", "polluted"}                        refused batches, polluters
+               "refused", "polluted", "polluters"}           refused batches, polluters
     verdict   {"trial", "round", "verdict", "decoded", "verified", "duration", "error",
                "disputes"}                                   claims the collector contradicts
 
@@ -17,7 +19,8 @@ finished trial writes ``{"event": "trial", ...TrialRecord.to_dict()}`` (with its
 reason and ``error`` text; a trial that ended before round 1, e.g. by ``setup-timeout``, writes
 only this line), a finished point ``{"event": "point", ...PointSummary.to_dict()}``, and a
 resumed run ``{"event": "resume", "params", "version"}``. Lines of older histories without the
-trial's ``finish`` / ``error`` or the point's ``unjudged`` read back with those empty. Resuming
+trial's ``finish`` / ``error``, the point's ``unjudged`` or ``fault`` events read back with
+those empty. Resuming
 skips every trial that has a ``trial`` line, unjudged ones included (their outcome is recorded;
 running them again could only contradict it).
 Every line also carries ``t``, seconds since the writer opened the file (ignored on reading).
@@ -59,9 +62,11 @@ __all__ = [
 HISTORY_VERSION = 1
 
 #: Per-round events in the order written, each mapping its JSON keys to RoundRecord fields.
-#: ``transfer`` is special: one line per entry of ``RoundRecord.links``, under key ``link``.
+#: ``transfer`` is special: one line per entry of ``RoundRecord.links``, under key ``link``;
+#: so is ``fault``: one line per entry of ``RoundRecord.faults``, its keys inline.
 ROUND_EVENTS: tuple[tuple[str, Mapping[str, str]], ...] = (
     ("failure", {"peer": "failed"}),
+    ("fault", {}),
     ("parents", {"newcomer": "newcomer", "parents": "parents"}),
     ("transfer", {}),
     (
@@ -82,6 +87,7 @@ ROUND_EVENTS: tuple[tuple[str, Mapping[str, str]], ...] = (
             "stored": "stored",
             "refused": "refused",
             "polluted": "polluted",
+            "polluters": "polluters",
         },
     ),
     (
@@ -101,13 +107,15 @@ _OPTIONAL_KEYS: Mapping[str, Callable[[], Any]] = {
     "stored": dict,
     "refused": list,
     "polluted": dict,
+    "polluters": list,
     "disputes": list,
 }
 _ROUND_NAMES = tuple(name for name, _ in ROUND_EVENTS)
 _ROUND_KEYS = dict(ROUND_EVENTS)
 #: Which round event may follow which (transfers repeat, zero or more).
 _NEXT = {
-    "failure": ("parents",),
+    "failure": ("fault", "parents"),
+    "fault": ("fault", "parents"),
     "parents": ("transfer", "store"),
     "transfer": ("transfer", "store"),
     "store": ("collect",),
@@ -200,6 +208,9 @@ class HistoryWriter:
             if name == "transfer":
                 for link in record.links:
                     self._write({**head, "link": link})
+            elif name == "fault":
+                for fault in record.faults:
+                    self._write({**fault, **head})
             else:
                 self._write({**head, **{key: data[attr] for key, attr in keys.items()}})
 
@@ -337,7 +348,7 @@ class _Reader:
         _check_index("trial", trial)
         _check_index("round", number)
         if name == "failure":
-            self.pending = {"trial": trial, "round": number, "links": []}
+            self.pending = {"trial": trial, "round": number, "links": [], "faults": []}
         elif self.pending is None:
             raise HistoryError(f"{name!r} event without a preceding 'failure' event")
         elif (trial, number) != (self.pending["trial"], self.pending["round"]):
@@ -352,6 +363,8 @@ class _Reader:
             if not isinstance(link, dict):
                 raise HistoryError(f"transfer link must be an object; got {link!r}")
             pending["links"].append(link)
+        elif name == "fault":
+            pending["faults"].append(_without(event, "event", "trial", "round", "t"))
         for key, attr in _ROUND_KEYS[name].items():
             default = _OPTIONAL_KEYS.get(key)
             value = event[key] if key in event or default is None else default()

@@ -154,6 +154,7 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
             on_trial=on_trial,
             name=scenario.name,
             network=_network_options(args),
+            faults=scenario.faults or None,
         )
     _outputs(args, result, scenario.params, label, history=args.history)
     return 0

@@ -5,6 +5,14 @@
 (``webrtc``: aiortc over loopback ICE/DTLS/SCTP; ``memory``: in-process channels) - and
 pumps the server-side :class:`~rlnc_testbed.protocol.rounds.TrialController`. Used by the
 runner, the CLI and the pytest plugin's cluster fixture. Teardown closes every connection.
+
+Faults on a schedule (``faults=``, a :class:`~rlnc_testbed.protocol.faults.FaultPlan`): when
+round r starts the cluster resolves its faults (:func:`~rlnc_testbed.protocol.faults.round_faults`,
+seeded draws) into a :class:`~rlnc_testbed.protocol.faults.FaultSchedule` before any node
+hears of the round; node faults are carried out by the fault-injecting roles of
+:mod:`rlnc_testbed.roles.faulty` (chosen automatically), link faults by shaping the round's
+links (memory: :class:`ReliableShaper`; WebRTC: a :class:`~rlnc_testbed.transport.shaping.Shaper`
+on the sender's connector, so SCTP retransmits). Each round's record lists its faults.
 """
 
 from __future__ import annotations
@@ -19,24 +27,58 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import wire
+from ..protocol.draws import Role, stream_for
+from ..protocol.faults import FaultPlan, FaultSchedule, link_index, round_faults
 from ..protocol.params import ParameterError, Params
 from ..protocol.records import RoundRecord, TrialRecord
 from ..protocol.rounds import Finish, Phase, RoundDone, Send, SpawnNewcomer, TrialController
 from ..protocol.rules import newcomer_id
 from ..roles import ROLE_CLASSES, Node
+from ..roles.faulty import FAULTY_ROLES, FaultyNewcomer, FaultyPeer
 from ..signaling.client import SignalingClient
 from ..signaling.server import NUMBERED_ROLES, SignalingServer, UnknownClientError
 from ..timeouts import unit
 from ..transport.base import Connector
+from ..transport.shaping import Datagram, Decision, Draws, Fate, LinkShape, Shaper
 from .scenario import NETWORK_TRANSPORTS
 from .standalone import TOKEN_ENV, attach_webrtc
 
-__all__ = ["DEFAULT_ROLES", "Cluster", "run_trial"]
+__all__ = ["DEFAULT_ROLES", "RETRANSMIT_SECONDS", "Cluster", "ReliableShaper", "run_trial"]
 
 #: Node class per role unless a Cluster is given others (fault injection).
 DEFAULT_ROLES: dict[str, type[Node]] = dict(ROLE_CLASSES)
 
 logger = logging.getLogger(__name__)
+
+#: How late a memory link delivers a message its loss draw dropped (an SCTP-like resend).
+RETRANSMIT_SECONDS = 0.02
+
+
+class ReliableShaper(Shaper):
+    """A memory link's shaper that keeps the channel contract under loss and reordering.
+
+    The draws are the shaper's own (three per message, ``transport/shaping.py``), but a
+    message the loss draw drops is delivered ``delay + retransmit`` seconds after it was sent
+    and a held one at its hold limit, both in order, later messages waiting behind them - what
+    ordered SCTP makes of lost and reordered datagrams under a WebRTC data channel. So a link
+    fault costs time over memory as over WebRTC, never data (``stats.dropped`` / ``held``
+    count the decisions).
+    """
+
+    def __init__(
+        self, shape: LinkShape, *, draws: Draws | None, retransmit: float = RETRANSMIT_SECONDS
+    ) -> None:
+        super().__init__(shape, draws=draws)
+        self.retransmit = retransmit
+
+    def push(self, item: Datagram, size: int, now: float) -> Decision:
+        decision = super().push(item, size, now)
+        if decision.fate is Fate.DROP:
+            self._enqueue(now + self.shape.delay + self.retransmit, item)
+        elif decision.fate is Fate.HOLD:
+            held = self._held.pop()
+            self._enqueue(held.deadline, held.item)
+        return decision
 
 
 class _Coordinator:
@@ -87,7 +129,12 @@ class _Coordinator:
         if self.controller.phase is not self._phase:
             self._phase = self.controller.phase
             self._deadline_changed.set()
-        for action in self.controller.actions_to_take():
+        actions = self.controller.actions_to_take()
+        # A round's faults are resolved before any node hears of the round.
+        for action in actions:
+            if isinstance(action, SpawnNewcomer):
+                self.cluster.start_faults(action.round, self.controller.alive)
+        for action in actions:
             if isinstance(action, Send):
                 # A node that left (the failed peer, a crashed one) is the deadline's business.
                 with contextlib.suppress(UnknownClientError, ConnectionError):
@@ -95,6 +142,9 @@ class _Coordinator:
             elif isinstance(action, SpawnNewcomer):
                 self.cluster.spawn(self.cluster.roles["newcomer"], role="newcomer")
             elif isinstance(action, RoundDone):
+                action.record.faults = [
+                    f.to_dict() for f in self.cluster.schedule.faults(action.record.round)
+                ]
                 if self.cluster.on_round is not None:
                     self.cluster.on_round(action.record)
             elif isinstance(action, Finish):
@@ -118,6 +168,8 @@ class Cluster:
         on_round: Callable[[RoundRecord], None] | None = None,
         processes: bool = False,
         log: logging.Logger | None = None,
+        faults: FaultPlan | None = None,
+        shaping: Mapping[tuple[str, str], LinkShape] | None = None,
     ) -> None:
         if transport not in NETWORK_TRANSPORTS:
             raise ParameterError(
@@ -139,8 +191,20 @@ class Cluster:
         self.log = log or logger
         #: Called with each round's final record as soon as the round ends (streaming).
         self.on_round = on_round
-        #: Node class per role; replace one to inject faults (silent, polluting, ...).
-        self.roles: dict[str, type[Node]] = {**DEFAULT_ROLES, **(roles or {})}
+        #: The scheduled faults, and those resolved so far (what the faulty roles consult).
+        self.faults = faults if faults is not None else FaultPlan()
+        self.schedule = FaultSchedule()
+        if self.faults and processes:
+            raise ParameterError("fault plans need in-process nodes (processes=False)")
+        #: Links shaped for the whole trial: (sender, receiver) -> shape (LINK draws, round 0).
+        self.shaping: dict[tuple[str, str], LinkShape] = dict(shaping or {})
+        self._round_links: list[tuple[str, str]] = []  # links a fault shapes this round
+        self._pending_shapers: dict[str, dict[str, Shaper]] = {}  # webrtc: not yet started
+        self._by_id: dict[str, Node] = {}
+        #: Node class per role; replace one to inject faults (silent, polluting, ...). A plan
+        #: with node faults runs the fault-injecting peers and newcomers unless told otherwise.
+        faulty = FAULTY_ROLES if self.faults.node_faults else {}
+        self.roles: dict[str, type[Node]] = {**DEFAULT_ROLES, **faulty, **(roles or {})}
         self.controller = TrialController(
             params, trial, packet_bytes=wire.packet_message_size(params.symbols, params.symbol_size)
         )
@@ -161,6 +225,8 @@ class Cluster:
             from ..transport.memory import MemoryNetwork
 
             self._memory = MemoryNetwork()
+        for (sender, receiver), shape in self.shaping.items():
+            self._shape(sender, receiver, self._shaper(sender, receiver, shape, 0))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -214,8 +280,11 @@ class Cluster:
             self.server.url, token=self.server.credential(role, slot), role=role, slot=slot
         )
         connector = self._connector(client)
+        if issubclass(cls, FaultyPeer | FaultyNewcomer):
+            kwargs.setdefault("schedule", self.schedule)
         node = cls(signaling=client, connector=connector, **kwargs)
         self.nodes.append(node)
+        self._by_id[str(client.id)] = node
         task = asyncio.ensure_future(node.run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -288,7 +357,56 @@ class Cluster:
         if self._memory is not None:
             connector: Connector = self._memory.connector(client.id)
             return connector
-        return attach_webrtc(client, interfaces=self.interfaces)
+        shaping = self._pending_shapers.pop(str(client.id), {})
+        return attach_webrtc(client, interfaces=self.interfaces, shaping=shaping)
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def start_faults(self, number: int, alive: tuple[int, ...]) -> None:
+        """Round ``number`` starts with ``alive``: resolve its faults into the schedule and
+        shape its faulty links (the previous round's fault shapes end here)."""
+        if not self.faults:
+            return
+        faults = round_faults(self.faults, self.params, self.trial, number, alive)
+        self.schedule.add(number, faults)
+        for sender, receiver in self._round_links:
+            static = self.shaping.get((sender, receiver))
+            shaper = None if static is None else self._shaper(sender, receiver, static, 0)
+            self._shape(sender, receiver, shaper)
+        self._round_links = []
+        for fault in faults:
+            if fault.kind != "link":
+                continue
+            shape = LinkShape(
+                loss=fault.loss, delay=fault.delay, jitter=fault.jitter, reorder=fault.reorder
+            )
+            for sender, receiver in fault.links:
+                self._shape(sender, receiver, self._shaper(sender, receiver, shape, number))
+                self._round_links.append((sender, receiver))
+        if faults:
+            self.log.info("trial %d round %d faults: %s", self.trial, number, faults)
+
+    def _shaper(self, sender: str, receiver: str, shape: LinkShape, number: int) -> Shaper:
+        """A shaper for one directed link, drawing from (seed, trial, round, LINK, index)."""
+        draws = stream_for(
+            self.params.seed, self.trial, number, Role.LINK, link_index(sender, receiver)
+        )
+        if self.transport == "memory":
+            return ReliableShaper(shape, draws=draws)
+        return Shaper(shape, draws=draws)
+
+    def _shape(self, sender: str, receiver: str, shaper: Shaper | None) -> None:
+        """Shape what ``sender`` sends to ``receiver`` from now on (None: stop)."""
+        if self._memory is not None:
+            self._memory.shape_link(sender, receiver, shaper)
+            return
+        node = self._by_id.get(sender)
+        if node is not None:
+            node.connector.shape(receiver, shaper)  # type: ignore[attr-defined]
+        elif shaper is not None:
+            self._pending_shapers.setdefault(sender, {})[receiver] = shaper
+        else:
+            self._pending_shapers.get(sender, {}).pop(receiver, None)
 
     async def close(self) -> None:
         """Stop every node and the server; bounded; leaves no task or process behind."""
@@ -333,13 +451,16 @@ async def run_trial(
     port: int = 0,
     interfaces: str = "loopback",
     processes: bool = False,
+    faults: FaultPlan | None = None,
+    shaping: Mapping[tuple[str, str], LinkShape] | None = None,
 ) -> TrialRecord:
     """Run one loop test over a fresh networked cluster and return its record.
 
     ``host``/``port`` bind the signaling server (default: 127.0.0.1, a free port);
     ``interfaces`` selects ICE host candidates (``loopback`` or ``all``/addresses, see
     :mod:`rlnc_testbed.transport.ice`); ``processes`` runs peers and newcomers as separate
-    OS processes."""
+    OS processes; ``faults`` schedules faults (:mod:`rlnc_testbed.protocol.faults`);
+    ``shaping`` shapes chosen links for the whole trial."""
     async with Cluster(
         params,
         trial,
@@ -351,6 +472,8 @@ async def run_trial(
         port=port,
         interfaces=interfaces,
         processes=processes,
+        faults=faults,
+        shaping=shaping,
     ) as cluster:
         if configure is not None:
             configure(cluster)

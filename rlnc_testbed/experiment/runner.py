@@ -19,6 +19,7 @@ from typing import Any
 
 from ..analysis.history import HistoryWriter, completed_trials
 from ..analysis.summary import PointResult, summarize
+from ..protocol.faults import FaultPlan
 from ..protocol.params import ParameterError, Params
 from ..protocol.records import RoundRecord, TrialRecord
 from .scenario import RUN_TRANSPORTS
@@ -73,15 +74,19 @@ def run_point(
     workers: int = 1,
     name: str = "",
     network: Mapping[str, Any] | None = None,
+    faults: FaultPlan | None = None,
 ) -> PointResult:
     """Run the trials of one point (all of them unless ``trials`` is given).
 
     ``network`` passes ``host``, ``port`` and ``interfaces`` to each networked trial
-    (:func:`rlnc_testbed.experiment.cluster.run_trial`); the ``sim`` transport ignores it."""
+    (:func:`rlnc_testbed.experiment.cluster.run_trial`); the ``sim`` transport ignores it.
+    ``faults`` (a scenario's fault plan) is run by every networked trial."""
     if transport not in RUN_TRANSPORTS:
         raise ParameterError(
             f"transport must be one of {', '.join(RUN_TRANSPORTS)}; got {transport!r}"
         )
+    if transport == "sim" and faults:
+        raise ParameterError("faults run only over the memory and webrtc transports")
     if transport == "sim" and network:
         raise ParameterError(
             f"{', '.join(sorted(network))}: only for the memory and webrtc transports"
@@ -127,6 +132,7 @@ def run_point(
                     finished=finished,
                     round_done=round_done,
                     network=dict(network or {}),
+                    faults=faults,
                 )
             )
         ordered = [records[t] for t in wanted]
@@ -167,6 +173,7 @@ async def _run_networked(
     finished: TrialCallback,
     round_done: Callable[[int, RoundRecord], None],
     network: Mapping[str, Any],
+    faults: FaultPlan | None = None,
 ) -> None:
     from .cluster import run_trial
 
@@ -176,7 +183,7 @@ async def _run_networked(
             round_done(trial, record)
 
         record = await run_trial(
-            params, t, transport=transport, data=data, on_round=on_round, **network
+            params, t, transport=transport, data=data, on_round=on_round, faults=faults, **network
         )
         finished(record)
 

@@ -20,6 +20,12 @@ A scenario file holds only data::
     success = true                # every trial verified (false: retrieval must fail cleanly)
     min_success_rate = 0.9        # for loop tests over many trials
 
+    [[faults]]                    # optional, memory/webrtc only: faults on a schedule
+    kind = "crash"                # (rlnc_testbed.protocol.faults; docs/protocol.md §7)
+    target = "parent"
+    when = "mid-repair"
+    round = 1
+
 Unknown keys are errors naming the key and the file; so is a malformed or contradictory
 ``[expect]`` table (what its keys mean and how they are checked:
 :mod:`rlnc_testbed.experiment.expectations`).
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..protocol.faults import FaultError, FaultPlan
 from ..protocol.params import ParameterError, Params
 from .expectations import ExpectationError, Expectations
 
@@ -50,7 +57,7 @@ RUN_TRANSPORTS = ("sim", "memory", "webrtc")
 #: The transports that run the networked roles (one ``Cluster`` per trial).
 NETWORK_TRANSPORTS = RUN_TRANSPORTS[1:]
 
-_TOP_KEYS = {"name", "description", "transport", "markers", "params", "expect", "data"}
+_TOP_KEYS = {"name", "description", "transport", "markers", "params", "expect", "data", "faults"}
 
 
 class ScenarioError(ValueError):
@@ -73,6 +80,8 @@ class Scenario:
     expect: dict[str, Any] = field(default_factory=dict)
     data: Path | None = None
     path: Path | None = None
+    #: Faults on a schedule (the ``[[faults]]`` tables); only the networked transports run them.
+    faults: FaultPlan = field(default_factory=FaultPlan)
 
     def __post_init__(self) -> None:
         try:
@@ -80,6 +89,7 @@ class Scenario:
         except ExpectationError as exc:
             raise ScenarioError(f"{self.path or self.name}: {exc}") from None
         object.__setattr__(self, "expect", checked.to_dict())
+        _check_faults(self.faults, self.params, self.transport, self.path or self.name)
 
     @property
     def expectations(self) -> Expectations:
@@ -100,6 +110,7 @@ class Scenario:
             self.expect,
             self.data,
             self.path,
+            self.faults,
         )
 
     def with_transport(self, transport: str | None) -> Scenario:
@@ -115,6 +126,7 @@ class Scenario:
             self.expect,
             self.data,
             self.path,
+            self.faults,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,6 +136,7 @@ class Scenario:
             "transport": self.transport,
             "params": self.params.to_dict(),
             "expect": dict(self.expect),
+            "faults": self.faults.to_list(),
         }
 
 
@@ -158,6 +171,10 @@ def load_scenario(path: str | Path) -> Scenario:
     transport = raw.get("transport", "sim")
     _check_transport(transport, path)
     data = raw.get("data")
+    try:
+        faults = FaultPlan.from_list(raw.get("faults", []))
+    except FaultError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
     return Scenario(
         name=str(raw.get("name", path.stem)),
         description=str(raw.get("description", "")),
@@ -167,6 +184,7 @@ def load_scenario(path: str | Path) -> Scenario:
         expect=expectations.to_dict(),
         data=(path.parent / data) if isinstance(data, str) else None,
         path=path,
+        faults=faults,
     )
 
 
@@ -180,3 +198,18 @@ def _check_transport(transport: object, path: Path | None) -> None:
         raise ScenarioError(
             f"{path}: transport must be one of {', '.join(RUN_TRANSPORTS)}; got {transport!r}"
         )
+
+
+def _check_faults(faults: FaultPlan, params: Params, transport: str, where: object) -> None:
+    if not faults:
+        return
+    if transport not in NETWORK_TRANSPORTS:
+        raise ScenarioError(
+            f"{where}: faults run only over {' or '.join(NETWORK_TRANSPORTS)}; "
+            f"transport is {transport!r}"
+        )
+    for index, spec in enumerate(faults.specs):
+        if spec.round is not None and spec.round > params.rounds:
+            raise ScenarioError(
+                f"{where}: faults[{index}]: round {spec.round} > rounds = {params.rounds}"
+            )

@@ -25,6 +25,7 @@ from ..protocol.params import ParameterError
 from ..roles import ROLE_CLASSES
 from ..roles.node import Node
 from ..signaling.client import SignalingClient
+from ..transport.shaping import Shaper
 
 __all__ = ["TOKEN_ENV", "attach_webrtc", "read_token", "run_node"]
 
@@ -72,12 +73,21 @@ def read_token(
     return token
 
 
-def attach_webrtc(client: SignalingClient, *, interfaces: str = "loopback") -> Any:
+def attach_webrtc(
+    client: SignalingClient,
+    *,
+    interfaces: str = "loopback",
+    shaping: Mapping[str, Shaper] | None = None,
+) -> Any:
     """A :class:`~rlnc_testbed.transport.webrtc.WebRTCConnector` for a joined client, its
-    offers and answers relayed through signaling in both directions."""
+    offers and answers relayed through signaling in both directions; ``shaping`` maps a
+    remote id to the :class:`~rlnc_testbed.transport.shaping.Shaper` of what this node sends
+    it (link faults)."""
     from ..transport.webrtc import WebRTCConnector
 
-    connector = WebRTCConnector(client.id, send_signal=client.signal, interfaces=interfaces)
+    connector = WebRTCConnector(
+        client.id, send_signal=client.signal, interfaces=interfaces, shaping=shaping
+    )
     client.on_signal = connector.handle_signal
     return connector
 

@@ -39,6 +39,8 @@ class Role(enum.IntEnum):
     PARENT = 3
     NEWCOMER = 4
     SOURCE = 5
+    FAULT = 6  # the fault plan: whether fault spec i happens in round r, and to whom
+    LINK = 7  # a shaped link's loss/jitter/reorder decisions; index: faults.link_index()
 
 
 def _mix(x: int) -> int:

@@ -308,6 +308,7 @@ REPORT_FIELDS.update(
     stored=_digests,
     refused=_list_of(_refusal, "refusals"),
     polluted=_counts,
+    polluters=_id_list,
     delivered=_counts,
     ranks=_counts,
 )
@@ -316,7 +317,9 @@ REPORT_FIELDS.update(
 #: ``verdict``, ``error`` strings; ``links`` a list of link records; ``stored`` peer id ->
 #: SHA-256 hex; ``refused`` a list of ``{"sender": id, "round": int, "reason": str}``;
 #: ``polluted`` peer id -> count of its packets whose payload does not match its coefficients;
-#: ``delivered`` peer id -> packets it delivered; ``ranks`` peer id -> rank of those packets.
+#: ``polluters`` the ids the collector names as polluters (a parent found through the
+#: newcomer's provenance included); ``delivered`` peer id -> packets it delivered; ``ranks``
+#: peer id -> rank of those packets.
 #: (The declared checks are :data:`REPORT_FIELDS`; a new key is one entry there.)
 REPORT_KEYS = tuple(REPORT_FIELDS)
 _report = _record("a report", {}, REPORT_FIELDS)

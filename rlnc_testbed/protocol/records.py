@@ -90,10 +90,21 @@ class RoundRecord:
     #: Peers that delivered packets whose payload does not match their coefficients: id ->
     #: how many (the round's verdict is then ``corrupt``).
     polluted: dict[str, int] = field(default_factory=dict)
+    #: Who the collector names as the polluter(s) this round, ascending ids: a sender of
+    #: polluted packets other than the newcomer; a parent whose upload, in the newcomer's
+    #: provenance, is polluted (``polluted`` then counts the newcomer's inherited packets, if
+    #: it kept any); the newcomer if its polluted packets are not what the rules make of its
+    #: provenance (docs/protocol.md §5). The evidence is in ``error``. Empty when nothing was
+    #: polluted.
+    polluters: list[str] = field(default_factory=list)
     #: Where a node's claim disagrees with what the collector observed (e.g. the newcomer says
     #: it kept 4 packets but delivered 3). ``newcomer_rank`` itself is the newcomer's claim:
     #: nobody else sees what its parents sent.
     disputes: list[str] = field(default_factory=list)
+    #: Scheduled faults that happened this round (``protocol.faults.Fault.to_dict()`` each:
+    #: ``{"spec", "kind", "target", "when", "node"}`` or, for a link fault, ``"links"`` and
+    #: the shape). Empty without a fault plan, and in records older than fault plans.
+    faults: list[dict[str, Any]] = field(default_factory=list)
 
     def outcome(self) -> tuple[Any, ...]:
         """The decided part of the round: equal across transports for the same seed."""

@@ -423,6 +423,7 @@ class TrialController:
             stored=_digests(report.get("stored")),
             refused=list(rnd.refused),
             polluted=_counts(report.get("polluted")),
+            polluters=_ids(report.get("polluters")),
             disputes=self._disputes(rnd, report),
         )
         self.record.rounds.append(record)
@@ -472,6 +473,13 @@ def _digests(value: object) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     return {str(k): v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _ids(value: object) -> list[str]:
+    """A list of node ids, keeping only strings."""
+    if not isinstance(value, list):
+        return []
+    return [str(v) for v in value if isinstance(v, str)]
 
 
 def _counts(value: object) -> dict[str, int]:

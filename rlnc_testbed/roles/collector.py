@@ -7,6 +7,13 @@ deliver in which round. A batch from anyone else (a failed peer that keeps sendi
 id), for another round, a second batch from the same sender, or a batch larger than a peer can
 hold (Q) is refused, counted and listed in the round's report - never judged. Everything the
 report says (ranks, packet counts, digests) is the collector's own observation.
+
+Every delivered packet is checked against the source; so is the round's newcomer's
+``provenance`` batch (what each parent uploaded to it). The report's ``polluters`` names who
+polluted: a sender other than the newcomer whose delivered packets are polluted; a parent whose
+upload (as the newcomer recorded it) is polluted; and the newcomer itself when its delivered
+packets are polluted but its provenance is clean or missing, or they are not exactly what the
+rules make of its provenance (docs/protocol.md §5).
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ import numpy as np
 
 from .. import wire
 from ..coding import CodedPacket, DecodeError, Decoder, matmul, rank
+from ..protocol.draws import Role, stream_for
 from ..protocol.messages import ENGINE_ID
 from ..protocol.records import stored_digest, verdict_of
+from ..protocol.rules import newcomer_keep
 from ..timeouts import unit
 from .node import Node, _counters, _link
 from .streams import MessageReader
@@ -42,6 +51,8 @@ class _Round:
     batches: dict[str, list[CodedPacket]] = field(default_factory=dict)
     links: list[dict[str, Any]] = field(default_factory=list)
     judged: bool = False
+    #: The newcomer's provenance: parent id -> the packets it says that parent uploaded.
+    provenance: dict[str, list[CodedPacket]] | None = None
 
 
 class Collector(Node):
@@ -90,6 +101,8 @@ class Collector(Node):
     async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> int:
         if hello.purpose == "source" and hello.sender == ENGINE_ID:
             return await self._receive_source(reader)
+        if hello.purpose == "provenance" and hello.sender.isdigit():
+            return await self._receive_provenance(hello, reader)
         if hello.purpose != "collect" or not hello.sender.isdigit():
             return await super().on_channel(hello, reader)
         number, sender = hello.round, hello.sender
@@ -111,6 +124,43 @@ class Collector(Node):
             state.batches[sender] = [m.packet for m in messages]
             state.links.append(link)
             await self._judge_if_complete(number, state)
+        return len(messages)
+
+    async def _receive_provenance(self, hello: wire.Hello, reader: MessageReader) -> int:
+        """The newcomer's record of its parents' uploads (each packet's ``generation`` is the
+        parent's id): at most P x beta packets, one batch, from the round's newcomer, naming
+        only alive peers, before the round is judged. Anything else is refused."""
+        number, sender = hello.round, hello.sender
+        p = self.p
+        before = _counters(reader.channel)
+        try:
+            messages = await self.read_packets(reader, limit=p.parents * p.upload)
+        except wire.WireError as exc:
+            self._refuse(number, sender, f"provenance: {exc}")
+            raise
+        link = _link(reader.channel, before)
+        link["label"] = f"provenance-{number}"
+        state = await self._announced(number)
+        reason = self._refusal(number, sender, state)
+        async with self._lock:
+            if state is not None and reason is None:
+                if sender != state.newcomer:
+                    reason = f"provenance from {sender}, not the newcomer of round {number}"
+                elif state.provenance is not None:
+                    reason = f"a second provenance batch for round {number}"
+                else:
+                    named = {str(m.generation) for m in messages}
+                    strangers = sorted(named - (state.alive - {sender}), key=int)
+                    if strangers:
+                        reason = f"provenance names {', '.join(strangers)}, not alive parents"
+            if state is None or reason is not None:
+                self._refuse(number, sender, reason or f"round {number} is not announced")
+                return 0
+            uploads: dict[str, list[CodedPacket]] = {}
+            for m in messages:
+                uploads.setdefault(str(m.generation), []).append(m.packet)
+            state.provenance = uploads
+            state.links.append(link)
         return len(messages)
 
     async def _announced(self, number: int) -> _Round | None:
@@ -219,10 +269,15 @@ class Collector(Node):
                     and hashlib.sha256(data).digest() == hashlib.sha256(self.source).digest()
                 )
         verdict = "corrupt" if polluted else verdict_of(decoded, verified)
-        if polluted:
-            error = "packets that do not match their coefficients from " + ", ".join(
-                f"{sender} ({count})" for sender, count in polluted.items()
-            )
+        polluters, evidence = self._polluters(number, state, polluted)
+        if polluted or evidence:
+            parts = []
+            if polluted:
+                parts.append(
+                    "packets that do not match their coefficients from "
+                    + ", ".join(f"{sender} ({count})" for sender, count in polluted.items())
+                )
+            error = "; ".join(parts + evidence)
         report = {
             "global_rank": decoder.rank,
             "decoded": decoded,
@@ -234,6 +289,7 @@ class Collector(Node):
             "links": list(state.links),
             "stored": stored,
             "polluted": polluted,
+            "polluters": polluters,
             "delivered": delivered,
             "ranks": ranks,
         }
@@ -243,6 +299,73 @@ class Collector(Node):
         else:
             await self.report("end", round=number, reason=verdict)
         state.batches.clear()
+        state.provenance = None
+
+    def _polluters(
+        self, number: int, state: _Round, polluted: dict[str, int]
+    ) -> tuple[list[str], list[str]]:
+        """Who polluted round ``number``, and the evidence (one sentence each).
+
+        * A sender other than the newcomer is named for its own polluted packets.
+        * A parent is named when its upload, as the newcomer's provenance shows it, is
+          polluted - even if the newcomer kept nothing of it (the stored data is intact then).
+        * The newcomer is named when its delivered packets are polluted and its provenance is
+          missing, or is not what the rules (§6.3, NEWCOMER stream) make of it: an honest
+          newcomer delivers exactly ``newcomer_keep(provenance)``, so polluted packets that
+          equal it are its parents' doing, and any others its own.
+        """
+        newcomer = state.newcomer
+        names = {sender for sender in polluted if sender != newcomer}
+        evidence = []
+        provenance = state.provenance
+        bad: dict[str, tuple[int, int]] = {}  # parent -> (polluted, received)
+        for parent, packets in sorted((provenance or {}).items(), key=lambda kv: int(kv[0])):
+            count = int(self._polluted(packets).sum())
+            if count:
+                bad[parent] = (count, len(packets))
+        # Only a polluted newcomer needs the recoding check (a recode per round saved).
+        recoded = newcomer in polluted and provenance is not None and self._recoded(number, state)
+        if bad:
+            names |= set(bad)
+            uploads = ", ".join(f"{x} ({count} of {total})" for x, (count, total) in bad.items())
+            if newcomer not in polluted:
+                how = "kept none of them"
+            elif recoded:
+                how = "recoded them as specified"
+            else:
+                how = "did not store what its provenance makes"
+            evidence.append(
+                f"newcomer {newcomer}'s provenance shows polluted uploads from parent "
+                f"{uploads}; the newcomer {how}"
+            )
+        if newcomer in polluted and not (bad and recoded):
+            names.add(newcomer)
+            if provenance is None:
+                evidence.append(f"newcomer {newcomer} delivered polluted packets, no provenance")
+            else:
+                received = sum(len(b) for b in provenance.values())
+                clean = "" if bad else "clean "
+                evidence.append(
+                    f"newcomer {newcomer} delivered polluted packets that are not what the "
+                    f"rules make of its {clean}provenance ({received} packets from "
+                    f"{len(provenance)} parents)"
+                )
+        return sorted(names, key=int), evidence
+
+    def _recoded(self, number: int, state: _Round) -> bool:
+        """Whether the newcomer delivered exactly what §6.3 makes of its provenance."""
+        p = self.p
+        provenance = state.provenance or {}
+        received = [provenance[x] for x in sorted(provenance, key=int)]
+        stream = stream_for(p.seed, self.trial, number, Role.NEWCOMER)
+        try:
+            kept = newcomer_keep(
+                p.scheme, received, p.per_peer, field=p.field, keep=p.keep, stream=stream
+            )
+        except ValueError:  # e.g. a malformed packet the coder refuses: not as specified
+            return False
+        delivered = state.batches.get(state.newcomer, [])
+        return stored_digest(kept) == stored_digest(delivered)
 
 
 def _rank(packets: list[CodedPacket], field: int) -> int:

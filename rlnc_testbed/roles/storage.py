@@ -1,9 +1,14 @@
-"""Storage peers and newcomers: store Q packets, upload as parents, repair as newcomers."""
+"""Storage peers and newcomers: store Q packets, upload as parents, repair as newcomers.
+
+A newcomer keeps, for its round, what each parent sent it (at most P x beta packets) and
+delivers it to the collector as a ``provenance`` batch just before its ``collect`` batch, so
+that the collector can tell a polluting parent from a polluting newcomer (docs/protocol.md §5).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -13,6 +18,7 @@ from ..protocol.draws import Role, stream_for
 from ..protocol.messages import COLLECTOR_ID, ENGINE_ID
 from ..protocol.rules import newcomer_keep, parent_upload
 from ..timeouts import unit
+from ..transport.base import TransportError
 from .node import Node, _counters, _link
 from .streams import MessageReader
 
@@ -39,10 +45,18 @@ class StoragePeer(Node):
         )
         return len(messages)
 
-    async def on_repair(self, msg: dict[str, Any]) -> None:
+    def upload(self, msg: dict[str, Any]) -> list[CodedPacket]:
+        """What this peer sends the newcomer ``msg`` names, by the rules (§6.3)."""
         p = self.p
         stream = stream_for(p.seed, self.trial, msg["round"], Role.PARENT, int(self.id))
-        upload = parent_upload(p.scheme, self.stored, msg["beta"], field=p.field, stream=stream)
+        return parent_upload(p.scheme, self.stored, msg["beta"], field=p.field, stream=stream)
+
+    def delivery(self, round: int) -> list[CodedPacket]:
+        """What this peer delivers to the collector in ``round``: all it stores."""
+        return self.stored
+
+    async def on_repair(self, msg: dict[str, Any]) -> None:
+        upload = self.upload(msg)
         await self.send_batch(
             msg["newcomer"],
             purpose="repair",
@@ -52,12 +66,13 @@ class StoragePeer(Node):
         )
 
     async def on_collect(self, msg: dict[str, Any]) -> None:
+        packets = self.delivery(int(msg["round"]))
         await self.send_batch(
             COLLECTOR_ID,
             purpose="collect",
             round=msg["round"],
-            messages=self.packet_messages(self.stored),
-            count=len(self.stored),
+            messages=self.packet_messages(packets),
+            count=len(packets),
         )
 
 
@@ -65,6 +80,9 @@ class Newcomer(StoragePeer):
     """Joins after a failure, receives from its P parents and keeps (or recodes to) Q."""
 
     role = "newcomer"
+    #: Whether it delivers its ``provenance`` batch (always, unless a subclass opts out, e.g.
+    #: to measure what provenance costs or how the collector judges without it).
+    send_provenance: ClassVar[bool] = True
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -74,6 +92,9 @@ class Newcomer(StoragePeer):
         self._upload_links: dict[str, dict[str, Any]] = {}
         self._arrived = asyncio.Condition()
         self.newcomer_rank = 0
+        #: (its round, [(parent, the upload it received)] in ascending parent id order):
+        #: delivered to the collector as the ``provenance`` batch of that round, then dropped.
+        self.provenance: tuple[int, list[tuple[str, list[CodedPacket]]]] | None = None
 
     async def on_channel(self, hello: wire.Hello, reader: MessageReader) -> int:
         if hello.purpose != "repair":
@@ -120,6 +141,7 @@ class Newcomer(StoragePeer):
             await self._arrived.wait_for(lambda: all(x in self._uploads for x in parents))
         # Parents in ascending id order, whatever order they arrived in.
         received = [self._uploads[x][1] for x in sorted(parents, key=int)]
+        self.provenance = (number, [(x, self._uploads[x][1]) for x in sorted(parents, key=int)])
         flat = [pk for block in received for pk in block]
         self.newcomer_rank = _rank(flat, p.field)
         stream = stream_for(p.seed, self.trial, msg["round"], Role.NEWCOMER)
@@ -134,6 +156,32 @@ class Newcomer(StoragePeer):
             received=len(flat),
             links=[self._upload_links[x] for x in sorted(parents, key=int)],
         )
+
+    async def on_collect(self, msg: dict[str, Any]) -> None:
+        """In its own round, first the ``provenance`` batch (each received packet tagged with
+        its parent's id in ``generation``), then the ``collect`` batch, on the same pooled
+        link: the collector holds the provenance before it can judge the round. A provenance
+        batch that fails to go is logged; the collect batch still goes."""
+        number = int(msg["round"])
+        if self.send_provenance and self.provenance is not None and self.provenance[0] == number:
+            _, received = self.provenance
+            self.provenance = None
+            messages = [
+                wire.PacketMessage(generation=int(parent), field=self.p.field, packet=pk)
+                for parent, block in received
+                for pk in block
+            ]
+            try:
+                await self.send_batch(
+                    COLLECTOR_ID,
+                    purpose="provenance",
+                    round=number,
+                    messages=messages,
+                    count=len(messages),
+                )
+            except (TimeoutError, TransportError, wire.WireError) as exc:
+                self.log.warning("newcomer %s: provenance not delivered: %r", self.id, exc)
+        await super().on_collect(msg)
 
 
 def _rank(packets: list[CodedPacket], field: int) -> int:

@@ -38,6 +38,8 @@ GOLDEN: dict[str, Message] = {
     "wire_packet_gf2": PacketMessage(7, 2, _packet(2, 20, 220, step=5)),
     "wire_packet_gf256": PacketMessage(0x01020304, 256, _packet(256, 16, 64, step=29)),
     "wire_hello": Hello("12", "newcomer", "repair", 3),
+    # Purposes are str8 text, not codes: a new purpose changes no byte of the format.
+    "wire_hello_provenance": Hello("9", "newcomer", "provenance", 4),
     "wire_done": Done(count=5, generation=9),
     "wire_source_chunk": SourceChunk(
         1, 512, len(_SOURCE), hashlib.sha256(_SOURCE).digest(), _SOURCE[512:700]

@@ -31,6 +31,9 @@ KEYS = [
     (2026, 5, 3, Role.NEWCOMER, 0),
     (2**63 - 1, 2**40, 999, Role.SOURCE, 0),
     (7, 3, 2, Role.PARENT, 12),
+    (11, 2, 3, Role.FAULT, 1),
+    # LINK index of sender "3" -> receiver "collector": 3 * 2**32 + (2**32 - 2)
+    (11, 2, 3, Role.LINK, 3 * 2**32 + 2**32 - 2),
 ]
 BELOW_BOUNDS = [1, 2, 3, 10, 1000, 2**32 + 1, 2**63 + 1, 2**64 - 1, 2**63 + 1, 2**63 + 1, 6]
 SAMPLES = [(1, 1), (5, 0), (6, 6), (10, 3), (100, 7), (9, 9)]
