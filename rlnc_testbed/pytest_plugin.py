@@ -63,6 +63,7 @@ MARKERS = {
     "three_peers": "the 3-peer workflows",
     "ten_peers": "the 10-peer workflows",
     "failure_path": "checks that a failure is reported cleanly, not as a crash or hang",
+    "faults": "runs faults on a schedule (the scenario's [[faults]])",
 }
 #: Name of the ``user_properties`` entry holding one shard's result JSON.
 RESULT_PROPERTY = "rlnc_result"
