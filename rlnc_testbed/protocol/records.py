@@ -84,8 +84,10 @@ class RoundRecord:
     #: What each alive peer delivered to the collector this round: peer id -> SHA-256 hex of
     #: its packets (:func:`stored_digest`). Empty where payloads are not simulated.
     stored: dict[str, str] = field(default_factory=dict)
-    #: Batches the collector refused this round: ``{"sender", "round", "reason"}`` each (a
-    #: failed peer still sending, an unknown id, another round, a duplicate, too many packets).
+    #: Batches the collector refused, as the server heard of them while this round ran:
+    #: ``{"sender", "round", "reason"}`` each (a failed peer still sending, an unknown id,
+    #: another round, a duplicate, too many packets). ``round`` names the batch's round: a
+    #: refusal reported late (after its round was recorded) lands in the next record.
     refused: list[dict[str, Any]] = field(default_factory=list)
     #: Peers that delivered packets whose payload does not match their coefficients: id ->
     #: how many (the round's verdict is then ``corrupt``).
