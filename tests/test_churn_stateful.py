@@ -35,6 +35,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from spec_model import EXP, LOG
 
 from rlnc_testbed.coding import CodedPacket, DecodeError, Decoder, rank
 from rlnc_testbed.protocol.draws import Role, stream_for
@@ -58,22 +59,12 @@ CHURN_SETTINGS = settings(
     deadline=None,
 )
 
-# -- GF(2^8) with the 0x11d polynomial, written again here (the test's own arithmetic) ----------
-
-POLY = 0x11D
+# -- GF(2^8) with the 0x11d polynomial: the tests' own arithmetic --------------------------------
 
 
 def _tables() -> tuple[np.ndarray, np.ndarray]:
-    exp = np.zeros(510, dtype=np.int64)
-    log = np.zeros(256, dtype=np.int64)
-    x = 1
-    for i in range(255):
-        exp[i] = x
-        log[x] = i
-        x <<= 1
-        if x & 0x100:
-            x ^= POLY
-    exp[255:] = exp[:255]
+    """Numpy multiply and inverse tables from the test model's GF(2^8) (tests/spec_model.py)."""
+    exp, log = np.array(EXP, dtype=np.int64), np.array(LOG, dtype=np.int64)
     mul = np.zeros((256, 256), dtype=np.uint8)
     mul[1:, 1:] = exp[log[1:, None] + log[None, 1:]]
     inv = np.zeros(256, dtype=np.uint8)
