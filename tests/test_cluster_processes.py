@@ -7,15 +7,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from rlnc_testbed.experiment.cluster import Cluster
+from rlnc_testbed.experiment.cluster import Cluster, run_trial
 from rlnc_testbed.experiment.standalone import TOKEN_ENV
 from rlnc_testbed.protocol import Params
+from rlnc_testbed.protocol.faults import FaultPlan
 from rlnc_testbed.simulation import simulate_trial
 
 
@@ -59,6 +61,40 @@ async def test_peers_in_their_own_processes_match_the_simulator():
     links = [link for r in record.rounds for link in r.links]
     assert links and all(link["info"]["remote_address"] == "127.0.0.1" for link in links)
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+#: Crash faults on process nodes are SIGKILLs; each ends in the verdict of docs/protocol.md §7.
+KILLS = [
+    ({"kind": "crash", "target": "parent", "when": "mid-repair", "round": 2}, "repair-timeout"),
+    ({"kind": "crash", "target": "peer", "when": "mid-collect", "round": 1}, "collect-timeout"),
+    ({"kind": "newcomer-crash", "round": 1}, "repair-timeout"),
+]
+
+
+@pytest.mark.webrtc
+@pytest.mark.parametrize(("spec", "verdict"), KILLS, ids=lambda v: str(v))
+async def test_crash_faults_sigkill_process_nodes(monkeypatch, spec, verdict):
+    monkeypatch.setenv("RLNC_TIMEOUT_FACTOR", "0.3")
+    params = Params(scheme="rlnc", seed=4, peers=4, symbols=8, symbol_size=64, parents=2, rounds=2)
+    faults = FaultPlan.from_list([spec])
+    async with Cluster(params, 0, transport="webrtc", processes=True, faults=faults) as cluster:
+        record = await cluster.run()
+        processes = {str(p.pid): p for p in cluster._processes}
+    in_process = await run_trial(params, 0, transport="memory", faults=faults)
+    last = record.rounds[-1]
+    assert (last.round, last.verdict) == (spec["round"], verdict), last
+    assert [(r.outcome(), r.verdict, r.faults) for r in record.rounds] == [
+        (r.outcome(), r.verdict, r.faults) for r in in_process.rounds
+    ]
+    ((number, slot, pid),) = cluster.killed
+    assert (number, slot) == (spec["round"], last.faults[0]["node"])
+    assert processes[str(pid)].returncode == -signal.SIGKILL
+
+
+def test_processes_refuse_faults_they_cannot_carry_out():
+    for kind in ({"kind": "silent", "round": 1}, {"kind": "link", "loss": 0.1, "round": 1}):
+        with pytest.raises(ValueError, match="only crash and newcomer-crash"):
+            Cluster(Params(), 0, processes=True, faults=FaultPlan.from_list([kind]))
 
 
 def test_processes_need_webrtc():

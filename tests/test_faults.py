@@ -326,3 +326,57 @@ async def test_webrtc_link_loss_gives_the_memory_verdict_and_faults():
     assert [(r.outcome(), r.verdict, r.faults, r.stored) for r in webrtc.rounds] == [
         (r.outcome(), r.verdict, r.faults, r.stored) for r in memory.rounds
     ]
+
+
+# -- pollution on a schedule, and faults kept to chosen nodes ------------------------------
+
+
+def test_nodes_keep_a_fault_to_the_ids_named_and_round_trip():
+    spec = FaultSpec.from_mapping(
+        {"kind": "pollute", "target": "parent", "when": "mid-repair", "nodes": [3], "rate": 1.0}
+    )
+    assert FaultSpec.from_mapping(spec.to_dict()) == spec and spec.nodes == (3,)
+    specs = FaultPlan((spec,))
+    struck = []
+    for trial in range(40):
+        server = stream_for(FIVE.seed, trial, 1, Role.SERVER)
+        failed = failed_peer(FIVE, 1, [1, 2, 3, 4, 5], server)
+        survivors = [x for x in [1, 2, 3, 4, 5] if x != failed]
+        parents = sorted(choose_parents(server, survivors, FIVE.parents))
+        got = round_faults(specs, FIVE, trial, 1, [1, 2, 3, 4, 5])
+        assert [f.node for f in got] == (["3"] if 3 in parents else [])
+        struck.append(bool(got))
+    assert any(struck) and not all(struck)  # peer 3 is a parent in some rounds, not all
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ({"kind": "pollute", "target": "peer", "when": "mid-repair", "round": 1}, "target = 'parent'"),
+        ({"kind": "crash", "nodes": [], "round": 1}, "non-empty list"),
+        ({"kind": "crash", "nodes": ["3"], "round": 1}, "peer ids"),
+        ({"kind": "crash", "nodes": [0], "round": 1}, "peer ids"),
+        ({"kind": "link", "nodes": [2], "loss": 0.1, "round": 1}, "only for node faults"),
+    ],
+)
+def test_bad_pollute_and_nodes_specs_name_the_problem(spec, problem):
+    with pytest.raises(FaultError, match=problem):
+        FaultSpec.from_mapping(spec)
+
+
+@pytest.mark.parametrize("when", ["mid-collect", "mid-repair"])
+async def test_a_scheduled_polluter_is_caught_and_named(when):
+    """A polluting peer (its collect batch) or parent (its upload, recoded by an honest
+    newcomer): the round is ``corrupt``, never ``ok``, and the polluter is the one named."""
+    target = "parent" if when == "mid-repair" else "peer"
+    specs = plan({"kind": "pollute", "target": target, "when": when, "round": 2})
+    for trial in range(3):
+        honest = await run_trial(FIVE, trial, transport="memory")
+        record = await run_trial(FIVE, trial, transport="memory", faults=specs)
+        assert [r.outcome() for r in record.rounds[:1]] == [r.outcome() for r in honest.rounds[:1]]
+        last = record.rounds[-1]
+        (fault,) = last.faults
+        assert last.round == 2 and last.verdict == "corrupt", last
+        assert last.polluters == [fault["node"]]
+        if target == "parent":
+            assert int(fault["node"]) in last.parents

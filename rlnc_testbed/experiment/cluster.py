@@ -28,7 +28,14 @@ from typing import Any
 
 from .. import wire
 from ..protocol.draws import Role, stream_for
-from ..protocol.faults import FaultPlan, FaultSchedule, link_index, round_faults
+from ..protocol.faults import (
+    KILL_KINDS,
+    FaultPlan,
+    FaultSchedule,
+    link_index,
+    round_faults,
+    trigger,
+)
 from ..protocol.params import ParameterError, Params
 from ..protocol.records import RoundRecord, TrialRecord
 from ..protocol.rounds import Finish, Phase, RoundDone, Send, SpawnNewcomer, TrialController
@@ -139,6 +146,7 @@ class _Coordinator:
                 # A node that left (the failed peer, a crashed one) is the deadline's business.
                 with contextlib.suppress(UnknownClientError, ConnectionError):
                     await self.cluster.server.send(action.to, action.message)
+                self.cluster.sent(action.to, action.message)
             elif isinstance(action, SpawnNewcomer):
                 self.cluster.spawn(self.cluster.roles["newcomer"], role="newcomer")
             elif isinstance(action, RoundDone):
@@ -194,8 +202,15 @@ class Cluster:
         #: The scheduled faults, and those resolved so far (what the faulty roles consult).
         self.faults = faults if faults is not None else FaultPlan()
         self.schedule = FaultSchedule()
-        if self.faults and processes:
-            raise ParameterError("fault plans need in-process nodes (processes=False)")
+        unkillable = sorted({s.kind for s in self.faults.specs} - set(KILL_KINDS))
+        if processes and unkillable:
+            raise ParameterError(
+                f"processes=True carries out only {' and '.join(KILL_KINDS)} faults (SIGKILL); "
+                f"{', '.join(unkillable)} need in-process nodes (processes=False)"
+            )
+        #: Process nodes by slot (SIGKILLed by crash faults), and the kills carried out.
+        self._process_by_slot: dict[str, asyncio.subprocess.Process] = {}
+        self.killed: list[tuple[int, str, int]] = []  # (round, slot, pid)
         #: Links shaped for the whole trial: (sender, receiver) -> shape (LINK draws, round 0).
         self.shaping: dict[tuple[str, str], LinkShape] = dict(shaping or {})
         self._round_links: list[tuple[str, str]] = []  # links a fault shapes this round
@@ -203,7 +218,7 @@ class Cluster:
         self._by_id: dict[str, Node] = {}
         #: Node class per role; replace one to inject faults (silent, polluting, ...). A plan
         #: with node faults runs the fault-injecting peers and newcomers unless told otherwise.
-        faulty = FAULTY_ROLES if self.faults.node_faults else {}
+        faulty = FAULTY_ROLES if self.faults.node_faults and not processes else {}
         self.roles: dict[str, type[Node]] = {**DEFAULT_ROLES, **faulty, **(roles or {})}
         self.controller = TrialController(
             params, trial, packet_bytes=wire.packet_message_size(params.symbols, params.symbol_size)
@@ -320,6 +335,7 @@ class Cluster:
             env=env,
         )
         self._processes.append(process)
+        self._process_by_slot[slot] = process
         assert process.stdin is not None
         try:
             process.stdin.write(self.server.credential(role, slot).encode() + b"\n")
@@ -385,6 +401,25 @@ class Cluster:
                 self._round_links.append((sender, receiver))
         if faults:
             self.log.info("trial %d round %d faults: %s", self.trial, number, faults)
+
+    def sent(self, to: str, message: dict[str, Any]) -> None:
+        """The server just sent ``message`` to ``to``: a process node whose crash this
+        message triggers (:func:`~rlnc_testbed.protocol.faults.trigger`) is SIGKILLed now, as
+        an in-process faulty role would close on receiving it."""
+        process = self._process_by_slot.get(to)
+        number = message.get("round")
+        if process is None or not isinstance(number, int) or process.returncode is not None:
+            return
+        for fault in self.schedule.faults(number):
+            if fault.node == to and fault.kind in KILL_KINDS and trigger(fault) == message["type"]:
+                self.log.warning(
+                    "trial %d round %d: SIGKILL %s process %d (%s %s)",
+                    self.trial, number, to, process.pid, fault.kind, fault.when,
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                self.killed.append((number, to, process.pid))
+                return
 
     def _shaper(self, sender: str, receiver: str, shape: LinkShape, number: int) -> Shaper:
         """A shaper for one directed link, drawing from (seed, trial, round, LINK, index)."""

@@ -3,10 +3,11 @@
 A scenario's ``[[faults]]`` tables become a :class:`FaultPlan` of :class:`FaultSpec` values::
 
     [[faults]]
-    kind = "crash"          # crash | silent | zombie | newcomer-crash | link
+    kind = "crash"          # crash | silent | zombie | newcomer-crash | pollute | link
     target = "parent"       # crash: parent | peer; silent: parent; zombie: failed;
-                            # newcomer-crash: newcomer; link: repair | collect | all
-    when = "mid-repair"     # crash: mid-repair | mid-collect; the others have one value
+                            # newcomer-crash: newcomer; pollute: peer | parent;
+                            # link: repair | collect | all
+    when = "mid-repair"     # crash, pollute: mid-repair | mid-collect; the others have one
     round = 3               # exactly one of: round (this round only) or rate (each round)
 
     [[faults]]
@@ -45,9 +46,11 @@ __all__ = [
     "FaultPlan",
     "FaultSchedule",
     "FaultSpec",
+    "KILL_KINDS",
     "link_index",
     "node_number",
     "round_faults",
+    "trigger",
 ]
 
 #: Probabilities are drawn as integers out of this many (as in ``transport/shaping.py``).
@@ -59,15 +62,18 @@ _KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "silent": (("parent",), ("mid-repair",)),
     "zombie": (("failed",), ("after-fail",)),
     "newcomer-crash": (("newcomer",), ("mid-repair",)),
+    "pollute": (("peer", "parent"), ("mid-collect", "mid-repair")),
     "link": (("repair", "collect", "all"), ("round",)),
 }
 #: Fault kinds, in the priority order they were built (docs/protocol.md §7).
 FAULT_KINDS = tuple(_KINDS)
 #: Kinds carried out by a node (fault-injecting role classes); ``link`` is the transport's.
 NODE_KINDS = FAULT_KINDS[:-1]
+#: Kinds a node in its own OS process can suffer: the cluster SIGKILLs it (see :func:`trigger`).
+KILL_KINDS = ("crash", "newcomer-crash")
 #: The link shape keys a ``link`` fault may set (``LinkShape`` fields).
 LINK_KEYS = ("loss", "delay", "jitter", "reorder")
-_KEYS = {"kind", "target", "when", "round", "rate", *LINK_KEYS}
+_KEYS = {"kind", "target", "when", "round", "rate", "nodes", *LINK_KEYS}
 
 #: Numbers of the two named nodes in a link index (numeric ids are themselves).
 _NAMED = {ENGINE_ID: 2**32 - 1, COLLECTOR_ID: 2**32 - 2}
@@ -115,6 +121,9 @@ class FaultSpec:
     round: int | None = None
     #: Probability per round r >= 1 (None: only in ``round``).
     rate: float | None = None
+    #: Node faults only: the ids it may strike (None: any of the target's candidates), e.g.
+    #: ``kind = "pollute", nodes = [3], rate = 1.0`` - peer 3 is byzantine for the whole trial.
+    nodes: tuple[int, ...] | None = None
     loss: float = 0.0
     delay: float = 0.0
     jitter: float = 0.0
@@ -135,6 +144,11 @@ class FaultSpec:
             raise FaultError(
                 f"{self.kind}: when must be one of {', '.join(whens)}; got {self.when!r}"
             )
+        if (self.kind, self.target, self.when) == ("pollute", "peer", "mid-repair"):
+            raise FaultError(
+                "pollute: target 'peer' pollutes its collect batch (when = 'mid-collect'); "
+                "a polluted repair upload needs target = 'parent'"
+            )
         if (self.round is None) == (self.rate is None):
             raise FaultError(f"{self.kind}: give exactly one of round = R or rate = P")
         if self.round is not None and (
@@ -147,6 +161,22 @@ class FaultSpec:
             set_(self, name, _number(name, getattr(self, name), low=0.0, high=1.0))
         for name in ("delay", "jitter"):
             set_(self, name, _number(name, getattr(self, name), low=0.0, high=10.0))
+        if self.nodes is not None:
+            nodes = self.nodes
+            if (
+                isinstance(nodes, str | bytes)
+                or not isinstance(nodes, list | tuple)
+                or not nodes
+                or not all(isinstance(x, int) and not isinstance(x, bool) for x in nodes)
+                or not all(1 <= x < 2**32 - 2 for x in nodes)
+            ):
+                raise FaultError(
+                    f"{self.kind}: nodes must be a non-empty list of peer ids (integers >= 1), "
+                    f"got {nodes!r}"
+                )
+            if self.kind == "link":
+                raise FaultError("link: nodes is only for node faults (links are by target)")
+            set_(self, "nodes", tuple(sorted(set(nodes))))
         shaped = any(getattr(self, name) for name in LINK_KEYS)
         if self.kind == "link" and not shaped:
             raise FaultError("link: give at least one of loss, delay, jitter, reorder")
@@ -173,6 +203,8 @@ class FaultSpec:
         out["round" if self.round is not None else "rate"] = (
             self.round if self.round is not None else self.rate
         )
+        if self.nodes is not None:
+            out["nodes"] = list(self.nodes)
         if self.kind == "link":
             out.update({name: getattr(self, name) for name in LINK_KEYS})
         return out
@@ -259,7 +291,8 @@ def round_faults(
     draw ``below(PPM)`` is always made; the spec happens iff its ``round`` is ``number``, or
     that draw is below ``round(rate * PPM)``. A node fault that happens then draws its node:
     ``candidates[below(len(candidates))]`` over the ascending candidates (parent: the round's
-    parents; peer: the survivors; failed: the failed peer; newcomer: the newcomer). A link
+    parents; peer: the survivors; failed: the failed peer; newcomer: the newcomer), kept to
+    the spec's ``nodes`` if it names any (none of them a candidate: it does not happen). A link
     fault draws nothing more; its links are, in order, ``(parent, newcomer)`` per parent
     (``repair``) and ``(peer, collector)`` per survivor then the newcomer (``collect``).
     The failed peer and parents are those of §6 (rules on the SERVER stream).
@@ -299,10 +332,31 @@ def round_faults(
             )
         else:
             pool = candidates[spec.target]
+            if spec.nodes is not None:
+                pool = [x for x in pool if x in spec.nodes]
+                if not pool:
+                    continue
             node = str(pool[stream.below(len(pool))])
             fault = Fault(index, spec.kind, spec.target, spec.when, node=node)
         out.append(fault)
     return out
+
+
+def trigger(fault: Fault) -> str:
+    """The server message (its ``type``, of the fault's round, sent to the fault's node) on
+    whose receipt the node carries out a node fault: what ``roles/faulty.py`` acts on, and
+    right after which the cluster SIGKILLs a node running in its own process."""
+    if fault.kind == "newcomer-crash":
+        return "expect"
+    if fault.kind == "zombie":
+        return "fail"
+    if fault.when == "mid-collect":
+        return "collect"
+    if fault.kind == "crash" and fault.target == "peer":
+        return "new id"
+    if fault.kind in ("crash", "silent", "pollute"):
+        return "repair"
+    raise ValueError(f"a {fault.kind} fault has no node trigger")
 
 
 class FaultSchedule:

@@ -16,6 +16,10 @@ What each kind does (verdicts: ``docs/protocol.md`` §7):
 * ``zombie``: on ``fail`` it stays, and on every later ``new id`` delivers its old packets
   to the collector for that round (which refuses and reports them).
 * ``newcomer-crash``: the newcomer closes at once on ``expect``.
+* ``pollute``: well-formed packets whose payloads do not match their coefficients
+  (:func:`~rlnc_testbed.roles.byzantine.pollute`): ``mid-collect`` - its collect batch that
+  round; ``mid-repair`` (target ``parent``) - its upload to that round's newcomer. What it
+  stores stays clean, so only that round's transfer is polluted.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from typing import Any
 
 from .. import wire
 from ..protocol.faults import Fault, FaultSchedule
+from ..coding import CodedPacket
 from ..protocol.messages import COLLECTOR_ID
+from .byzantine import pollute
 from .storage import Newcomer, StoragePeer
 from .streams import send_messages
 
@@ -96,6 +102,18 @@ class _Faulty:
             await self.crash(f"crashed in round {number} (mid-collect)")
             return
         await super().on_collect(msg)  # type: ignore[misc]
+
+    def upload(self, msg: dict[str, Any]) -> list[CodedPacket]:
+        packets: list[CodedPacket] = super().upload(msg)  # type: ignore[misc]
+        if packets and self._fault(int(msg["round"]), "pollute", "mid-repair") is not None:
+            return pollute(packets)
+        return packets
+
+    def delivery(self, round: int) -> list[CodedPacket]:
+        packets: list[CodedPacket] = super().delivery(round)  # type: ignore[misc]
+        if packets and not self.zombie and self._fault(round, "pollute", "mid-collect"):
+            return pollute(packets)
+        return packets
 
     # -- carrying out ----------------------------------------------------------------------
 
