@@ -91,9 +91,24 @@ async def test_crash_faults_sigkill_process_nodes(monkeypatch, spec, verdict):
     assert processes[str(pid)].returncode == -signal.SIGKILL
 
 
+@pytest.mark.webrtc
+async def test_node_processes_rejoin_a_restarted_server():
+    params = Params(scheme="rlnc", seed=4, peers=4, symbols=8, symbol_size=64, parents=2, rounds=2)
+    faults = FaultPlan.from_list([{"kind": "server-restart", "round": 1, "downtime": 0.1}])
+    async with Cluster(params, 0, transport="webrtc", processes=True, faults=faults) as cluster:
+        record = await cluster.run()
+    assert [r.outcome() for r in record.rounds] == [
+        r.outcome() for r in simulate_trial(params, 0).rounds
+    ]
+    ((restart),) = cluster.interruptions
+    assert restart["missing"] == [] and len(restart["rejoined"]) == params.peers + 2
+
+
 def test_processes_refuse_faults_they_cannot_carry_out():
     for kind in ({"kind": "silent", "round": 1}, {"kind": "link", "loss": 0.1, "round": 1}):
-        with pytest.raises(ValueError, match="only crash and newcomer-crash"):
+        # the message names what they can: crashes as SIGKILL, and the signaling faults
+        can = "only crash, newcomer-crash, collector-reconnect, server-restart"
+        with pytest.raises(ValueError, match=can):
             Cluster(Params(), 0, processes=True, faults=FaultPlan.from_list([kind]))
 
 

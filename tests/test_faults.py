@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rlnc_testbed.analysis.history import HistoryWriter, read_history
-from rlnc_testbed.experiment.cluster import ReliableShaper, run_trial
+from rlnc_testbed.experiment.cluster import Cluster, ReliableShaper, run_trial
 from rlnc_testbed.experiment.runner import run_point
 from rlnc_testbed.experiment.scenario import ScenarioError, load_scenario
 from rlnc_testbed.protocol import Params
@@ -352,7 +352,10 @@ def test_nodes_keep_a_fault_to_the_ids_named_and_round_trip():
 @pytest.mark.parametrize(
     ("spec", "problem"),
     [
-        ({"kind": "pollute", "target": "peer", "when": "mid-repair", "round": 1}, "target = 'parent'"),
+        (
+            {"kind": "pollute", "target": "peer", "when": "mid-repair", "round": 1},
+            "target = 'parent'",
+        ),
         ({"kind": "crash", "nodes": [], "round": 1}, "non-empty list"),
         ({"kind": "crash", "nodes": ["3"], "round": 1}, "peer ids"),
         ({"kind": "crash", "nodes": [0], "round": 1}, "peer ids"),
@@ -380,3 +383,67 @@ async def test_a_scheduled_polluter_is_caught_and_named(when):
         assert last.polluters == [fault["node"]]
         if target == "parent":
             assert int(fault["node"]) in last.parents
+
+
+# -- the signaling plane interrupted between rounds --------------------------------------
+
+SIGNALING = [
+    {"kind": "server-restart", "round": 1, "downtime": 0.1},
+    {"kind": "collector-reconnect", "rate": 1.0},
+]
+
+
+@pytest.mark.parametrize("spec", SIGNALING, ids=lambda v: v["kind"])
+async def test_signaling_interruptions_change_no_decision(spec):
+    """Every node that was connected rejoins its own slot by itself; nothing of the trial
+    changes but time (same outcomes, stored packets and verdicts as without the fault)."""
+    honest = await run_trial(FIVE, 0, transport="memory")
+    async with Cluster(FIVE, 0, transport="memory", faults=plan(spec)) as cluster:
+        record = await cluster.run()
+    assert [(r.outcome(), r.verdict, r.stored) for r in record.rounds] == [
+        (r.outcome(), r.verdict, r.stored) for r in honest.rounds
+    ]
+    expected_rounds = [1] if spec["kind"] == "server-restart" else [1, 2, 3]
+    assert [i["round"] for i in cluster.interruptions] == expected_rounds
+    assert all(not i["missing"] for i in cluster.interruptions)
+    if spec["kind"] == "server-restart":
+        (restart,) = cluster.interruptions
+        # everyone connected after round 1: the engine, the collector, the 4 survivors and
+        # newcomer 6 - not peer 2's slot or whoever failed (it left for good)
+        first = record.rounds[0]
+        alive = {str(x) for x in range(1, FIVE.peers + 1)} - {str(first.failed)}
+        assert restart["rejoined"] == sorted({"engine", "collector", str(first.newcomer)} | alive)
+        assert str(record.rounds[0].failed) not in cluster.server.rejoined
+    else:
+        assert cluster.controller.rejoins == ["collector"] * 3
+    assert [f["kind"] for f in record.rounds[0].faults] == [spec["kind"]]
+
+
+async def test_a_restart_after_the_last_round_still_ends_the_trial_cleanly():
+    params = FIVE.with_(rounds=1)
+    specs = plan({"kind": "server-restart", "round": 1})
+    async with Cluster(params, 0, transport="memory", faults=specs) as cluster:
+        record = await cluster.run()
+    assert [r.verdict for r in record.rounds] == ["ok"] and len(cluster.interruptions) == 1
+
+
+def test_signaling_fault_specs_check_their_keys():
+    assert FaultSpec.from_mapping({"kind": "server-restart", "round": 2}).target == "server"
+    with pytest.raises(FaultError, match="downtime is only for"):
+        FaultSpec.from_mapping({"kind": "crash", "round": 1, "downtime": 0.1})
+    with pytest.raises(FaultError, match="nodes is only for node faults"):
+        FaultSpec.from_mapping({"kind": "server-restart", "round": 1, "nodes": [1]})
+    with pytest.raises(FaultError, match="downtime must be a number"):
+        FaultSpec.from_mapping({"kind": "server-restart", "round": 1, "downtime": 60})
+
+
+@pytest.mark.webrtc
+async def test_webrtc_server_restart_gives_the_memory_records():
+    """Over real WebRTC the data channels outlive the signaling server's restart."""
+    specs = plan({"kind": "server-restart", "round": 1, "downtime": 0.05})
+    memory = await run_trial(FIVE, 1, transport="memory", faults=specs)
+    webrtc = await run_trial(FIVE, 1, transport="webrtc", faults=specs)
+    assert len(webrtc.rounds) == FIVE.rounds
+    assert [(r.outcome(), r.verdict, r.faults, r.stored) for r in webrtc.rounds] == [
+        (r.outcome(), r.verdict, r.faults, r.stored) for r in memory.rounds
+    ]

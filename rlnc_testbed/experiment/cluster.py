@@ -23,26 +23,39 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .. import wire
+from ..browser.peers import browser_slots, peer_url
 from ..protocol.draws import Role, stream_for
 from ..protocol.faults import (
     KILL_KINDS,
+    PROCESS_KINDS,
+    SIGNALING_KINDS,
+    Fault,
     FaultPlan,
     FaultSchedule,
     link_index,
     round_faults,
     trigger,
 )
+from ..protocol.messages import COLLECTOR_ID
 from ..protocol.params import ParameterError, Params
 from ..protocol.records import RoundRecord, TrialRecord
-from ..protocol.rounds import Finish, Phase, RoundDone, Send, SpawnNewcomer, TrialController
+from ..protocol.rounds import (
+    Action,
+    Finish,
+    Phase,
+    RoundDone,
+    Send,
+    SpawnNewcomer,
+    TrialController,
+)
 from ..protocol.rules import newcomer_id
 from ..roles import ROLE_CLASSES, Node
 from ..roles.faulty import FAULTY_ROLES, FaultyNewcomer, FaultyPeer
-from ..signaling.client import SignalingClient
+from ..signaling.client import RECONNECT_UNITS, SignalingClient
 from ..signaling.server import NUMBERED_ROLES, SignalingServer, UnknownClientError
 from ..timeouts import unit
 from ..transport.base import Connector
@@ -97,6 +110,8 @@ class _Coordinator:
         self.finished = asyncio.Event()
         self._phase = controller.phase
         self._deadline_changed = asyncio.Event()
+        #: Actions held while signaling is interrupted (None: carried out at once).
+        self._held: list[Action] | None = None
 
     async def on_join(self, node_id: str, role: str) -> None:
         await self._feed(self.controller.joined, node_id, role)
@@ -141,7 +156,13 @@ class _Coordinator:
         for action in actions:
             if isinstance(action, SpawnNewcomer):
                 self.cluster.start_faults(action.round, self.controller.alive)
-        for action in actions:
+        if self._held is not None:  # signaling is being interrupted: later, in order
+            self._held.extend(actions)
+            return
+        await self._carry_out(actions)
+
+    async def _carry_out(self, actions: list[Action]) -> None:
+        for position, action in enumerate(actions):
             if isinstance(action, Send):
                 # A node that left (the failed peer, a crashed one) is the deadline's business.
                 with contextlib.suppress(UnknownClientError, ConnectionError):
@@ -150,13 +171,35 @@ class _Coordinator:
             elif isinstance(action, SpawnNewcomer):
                 self.cluster.spawn(self.cluster.roles["newcomer"], role="newcomer")
             elif isinstance(action, RoundDone):
-                action.record.faults = [
-                    f.to_dict() for f in self.cluster.schedule.faults(action.record.round)
-                ]
+                number = action.record.round
+                faults = self.cluster.schedule.faults(number)
+                action.record.faults = [f.to_dict() for f in faults]
                 if self.cluster.on_round is not None:
                     self.cluster.on_round(action.record)
+                interruptions = [f for f in faults if f.kind in SIGNALING_KINDS]
+                if interruptions:
+                    # Carried out apart (this may run inside a client's message handler,
+                    # whose connection the interruption closes); what follows waits for it.
+                    self._held = list(actions[position + 1 :])
+                    task = asyncio.ensure_future(self._interrupt(number, interruptions))
+                    self.cluster._tasks.add(task)
+                    task.add_done_callback(self.cluster._tasks.discard)
+                    return
             elif isinstance(action, Finish):
                 self.finished.set()
+
+    async def _interrupt(self, number: int, faults: list[Fault]) -> None:
+        """Carry out round ``number``'s signaling faults, then what was held meanwhile."""
+        try:
+            for fault in faults:
+                await self.cluster.interrupt_signaling(number, fault)
+        except Exception as exc:
+            self.cluster.log.exception("carrying out %s failed", fault.kind)
+            self.controller.internal_error(exc)
+        finally:
+            held, self._held = self._held or [], None
+            held.extend(self.controller.actions_to_take())
+            await self._carry_out(held)
 
 
 class Cluster:
@@ -178,6 +221,9 @@ class Cluster:
         log: logging.Logger | None = None,
         faults: FaultPlan | None = None,
         shaping: Mapping[tuple[str, str], LinkShape] | None = None,
+        browser_peers: Iterable[int] | int | None = None,
+        browser_newcomers: bool = False,
+        browser: Any = None,
     ) -> None:
         if transport not in NETWORK_TRANSPORTS:
             raise ParameterError(
@@ -202,15 +248,17 @@ class Cluster:
         #: The scheduled faults, and those resolved so far (what the faulty roles consult).
         self.faults = faults if faults is not None else FaultPlan()
         self.schedule = FaultSchedule()
-        unkillable = sorted({s.kind for s in self.faults.specs} - set(KILL_KINDS))
+        unkillable = sorted({s.kind for s in self.faults.specs} - set(PROCESS_KINDS))
         if processes and unkillable:
             raise ParameterError(
-                f"processes=True carries out only {' and '.join(KILL_KINDS)} faults (SIGKILL); "
-                f"{', '.join(unkillable)} need in-process nodes (processes=False)"
+                f"processes=True carries out only {', '.join(PROCESS_KINDS)} faults (crashes "
+                f"as SIGKILL); {', '.join(unkillable)} need in-process nodes (processes=False)"
             )
         #: Process nodes by slot (SIGKILLed by crash faults), and the kills carried out.
         self._process_by_slot: dict[str, asyncio.subprocess.Process] = {}
         self.killed: list[tuple[int, str, int]] = []  # (round, slot, pid)
+        #: Signaling faults carried out: round, kind, who rejoined, who did not, how long.
+        self.interruptions: list[dict[str, Any]] = []
         #: Links shaped for the whole trial: (sender, receiver) -> shape (LINK draws, round 0).
         self.shaping: dict[tuple[str, str], LinkShape] = dict(shaping or {})
         self._round_links: list[tuple[str, str]] = []  # links a fault shapes this round
@@ -233,6 +281,27 @@ class Cluster:
         self.nodes: list[Node] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._memory: Any = None
+        #: Peer slots run as Chromium pages (``browser_peers``: slots, or a count n meaning
+        #: slots 1..n) and whether newcomers are (``browser_newcomers``); the run's one
+        #: Chromium starts with the first browser slot (:meth:`_start_browser`).
+        self.browser_peers = browser_slots(browser_peers, params.peers)
+        self.browser_newcomers = bool(browser_newcomers)
+        if (self.browser_peers or self.browser_newcomers) and (
+            transport != "webrtc" or self.faults or self.shaping
+        ):
+            raise ParameterError(
+                "browser peers need the webrtc transport and no fault plan or link shaping "
+                "(a Chromium page injects no faults and its links cannot be shaped)"
+            )
+        #: The run's Chromium (:class:`~rlnc_testbed.browser.Chromium`): a started one given
+        #: as ``browser`` (shared, e.g. by a test module; left open), else started here.
+        self.browser: Any = browser
+        self._own_browser = browser is None
+        self._browser_lock = asyncio.Lock()
+        self._browser_slots: list[str] = []
+        self._browser_pages: list[Any] = []
+        #: Failures the browser pages reported (PageEvent), in order.
+        self.browser_events: list[Any] = []
 
     async def __aenter__(self) -> Cluster:
         await self.server.start()
@@ -264,6 +333,7 @@ class Cluster:
                 await self._coordinator.finished.wait()
         finally:
             watchdog.cancel()
+            self._note_browsers()
         return self.controller.record
 
     def spawn(self, cls: type[Node], *, role: str, slot: str | None = None, **kwargs: Any) -> None:
@@ -288,6 +358,11 @@ class Cluster:
         self, cls: type[Node], *, role: str, slot: str | None = None, **kwargs: Any
     ) -> Node | None:
         slot = slot or self.next_slot(role)
+        if (role == "newcomer" and self.browser_newcomers) or (
+            role == "peer" and int(slot) in self.browser_peers
+        ):
+            await self._start_browser(role, slot)
+            return None
         if self.processes and role in NUMBERED_ROLES:
             await self._start_process(role, slot)
             return None
@@ -304,6 +379,65 @@ class Cluster:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return node
+
+    async def _start_browser(self, role: str, slot: str) -> None:
+        """Open a Chromium page running the JavaScript ``role`` for ``slot``
+        (``rlnc_testbed/web/peer.js``); it joins by itself, its credential in the URL fragment.
+
+        The run's Chromium starts with the first browser slot. Its failures - and any page's
+        console errors, uncaught errors or crash - end the trial with the ``error`` verdict
+        naming them (:meth:`_browser_failed`), never a timeout."""
+        from ..browser import BrowserError, Chromium, PageEvent
+
+        self._browser_slots.append(slot)
+        try:
+            async with self._browser_lock:
+                if self.browser is None:
+                    self.browser = Chromium(log=self.log)
+                    await self.browser.start()
+            url = peer_url(
+                self.server.url,
+                role=role,
+                slot=slot,
+                token=self.server.credential(role, slot),
+                unit=unit(),
+            )
+            page = await self.browser.open_page(
+                url, slot=slot, role=role, on_event=self._browser_failed
+            )
+            self._browser_pages.append(page)
+        except BrowserError as exc:
+            if not self.browser_events:  # a page that failed to load has said so already
+                self.browser_events.append(PageEvent(slot, role, "start", str(exc)))
+            await self._coordinator._feed(self.controller.internal_error, exc)
+
+    def _browser_failed(self, event: Any) -> None:
+        """A browser page failed (:class:`~rlnc_testbed.browser.PageEvent`): the node's
+        ``error`` (or, before it joined, the round control's) ends the trial."""
+        self.browser_events.append(event)
+        if self.controller.phase is Phase.DONE:
+            return
+        if event.slot in self.server.clients:
+            message = {"type": "error", "reason": f"in Chromium: {event.kind}: {event.text}"[:4000]}
+            coro = self._coordinator._feed(self.controller.message, event.slot, message)
+        else:
+            from ..browser import BrowserError
+
+            failure = BrowserError(event.describe())
+            coro = self._coordinator._feed(self.controller.internal_error, failure)
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _note_browsers(self) -> None:
+        """Say in the trial's record which nodes were browsers, which Chromium ran them and
+        what their pages reported."""
+        if not self._browser_slots:
+            return
+        record = self.controller.record
+        record.browsers = sorted(self._browser_slots, key=int)
+        record.browser_version = "" if self.browser is None else self.browser.version
+        record.browser_errors = [event.to_dict() for event in self.browser_events]
 
     async def _start_process(self, role: str, slot: str) -> None:
         """Start ``rlnc-testbed node`` for ``role`` in ``slot``; it joins by itself.
@@ -414,12 +548,49 @@ class Cluster:
             if fault.node == to and fault.kind in KILL_KINDS and trigger(fault) == message["type"]:
                 self.log.warning(
                     "trial %d round %d: SIGKILL %s process %d (%s %s)",
-                    self.trial, number, to, process.pid, fault.kind, fault.when,
+                    self.trial,
+                    number,
+                    to,
+                    process.pid,
+                    fault.kind,
+                    fault.when,
                 )
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 self.killed.append((number, to, process.pid))
                 return
+
+    async def interrupt_signaling(self, number: int, fault: Fault) -> None:
+        """Carry out a signaling fault after round ``number``'s verdict: restart the server
+        (every connection closed with 1012, ``downtime`` s of nothing listening) or drop the
+        collector's connection; then wait (bounded) until every node that was connected has
+        rejoined by itself. Nobody is told anything meanwhile (the coordinator holds it)."""
+        server = self.server
+        before = len(server.rejoined)
+        if fault.kind == "server-restart":
+            expected = set(await server.restart(fault.downtime))
+        else:
+            expected = {COLLECTOR_ID} if await server.drop(COLLECTOR_ID, "dropped") else set()
+            await asyncio.sleep(fault.downtime)
+        started = asyncio.get_running_loop().time()
+        try:
+            async with asyncio.timeout(2 * RECONNECT_UNITS * unit()):
+                while not expected <= set(server.rejoined[before:]):
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            missing = sorted(expected - set(server.rejoined[before:]))
+            self.log.warning(
+                "trial %d round %d: %s: %s did not rejoin", self.trial, number, fault.kind, missing
+            )
+        self.interruptions.append(
+            {
+                "round": number,
+                "kind": fault.kind,
+                "rejoined": sorted(set(server.rejoined[before:]) & expected),
+                "missing": sorted(expected - set(server.rejoined[before:])),
+                "seconds": round(asyncio.get_running_loop().time() - started, 4),
+            }
+        )
 
     def _shaper(self, sender: str, receiver: str, shape: LinkShape, number: int) -> Shaper:
         """A shaper for one directed link, drawing from (seed, trial, round, LINK, index)."""
@@ -449,6 +620,10 @@ class Cluster:
             with contextlib.suppress(Exception):
                 await node.shutdown()
         await self._stop_processes()
+        if self.browser is not None and self._own_browser:
+            await self.browser.close()  # bounded; the record keeps its version and events
+        elif self._browser_pages:  # a shared Chromium: close this run's pages (bounded)
+            await asyncio.gather(*(p.close(timeout=5 * unit()) for p in self._browser_pages))
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -488,6 +663,9 @@ async def run_trial(
     processes: bool = False,
     faults: FaultPlan | None = None,
     shaping: Mapping[tuple[str, str], LinkShape] | None = None,
+    browser_peers: Iterable[int] | int | None = None,
+    browser_newcomers: bool = False,
+    browser: Any = None,
 ) -> TrialRecord:
     """Run one loop test over a fresh networked cluster and return its record.
 
@@ -495,7 +673,9 @@ async def run_trial(
     ``interfaces`` selects ICE host candidates (``loopback`` or ``all``/addresses, see
     :mod:`rlnc_testbed.transport.ice`); ``processes`` runs peers and newcomers as separate
     OS processes; ``faults`` schedules faults (:mod:`rlnc_testbed.protocol.faults`);
-    ``shaping`` shapes chosen links for the whole trial."""
+    ``shaping`` shapes chosen links for the whole trial; ``browser_peers`` (peer slots, or a
+    count n: slots 1..n) and ``browser_newcomers`` run those nodes as Chromium pages
+    (:mod:`rlnc_testbed.browser`), in ``browser`` (a started ``Chromium``) if given."""
     async with Cluster(
         params,
         trial,
@@ -509,6 +689,9 @@ async def run_trial(
         processes=processes,
         faults=faults,
         shaping=shaping,
+        browser_peers=browser_peers,
+        browser_newcomers=browser_newcomers,
+        browser=browser,
     ) as cluster:
         if configure is not None:
             configure(cluster)

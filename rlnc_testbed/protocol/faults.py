@@ -3,9 +3,11 @@
 A scenario's ``[[faults]]`` tables become a :class:`FaultPlan` of :class:`FaultSpec` values::
 
     [[faults]]
-    kind = "crash"          # crash | silent | zombie | newcomer-crash | pollute | link
+    kind = "crash"          # crash | silent | zombie | newcomer-crash | pollute |
+                            # collector-reconnect | server-restart | link
     target = "parent"       # crash: parent | peer; silent: parent; zombie: failed;
                             # newcomer-crash: newcomer; pollute: peer | parent;
+                            # collector-reconnect: collector; server-restart: server;
                             # link: repair | collect | all
     when = "mid-repair"     # crash, pollute: mid-repair | mid-collect; the others have one
     round = 3               # exactly one of: round (this round only) or rate (each round)
@@ -46,7 +48,10 @@ __all__ = [
     "FaultPlan",
     "FaultSchedule",
     "FaultSpec",
+    "CLUSTER_KINDS",
     "KILL_KINDS",
+    "PROCESS_KINDS",
+    "SIGNALING_KINDS",
     "link_index",
     "node_number",
     "round_faults",
@@ -63,17 +68,25 @@ _KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "zombie": (("failed",), ("after-fail",)),
     "newcomer-crash": (("newcomer",), ("mid-repair",)),
     "pollute": (("peer", "parent"), ("mid-collect", "mid-repair")),
+    "collector-reconnect": (("collector",), ("between-rounds",)),
+    "server-restart": (("server",), ("between-rounds",)),
     "link": (("repair", "collect", "all"), ("round",)),
 }
 #: Fault kinds, in the priority order they were built (docs/protocol.md §7).
 FAULT_KINDS = tuple(_KINDS)
-#: Kinds carried out by a node (fault-injecting role classes); ``link`` is the transport's.
-NODE_KINDS = FAULT_KINDS[:-1]
-#: Kinds a node in its own OS process can suffer: the cluster SIGKILLs it (see :func:`trigger`).
+#: Kinds the cluster carries out around the nodes: the signaling plane's, and the links'.
+CLUSTER_KINDS = ("collector-reconnect", "server-restart", "link")
+#: Kinds carried out by a node (the fault-injecting role classes of ``roles/faulty.py``).
+NODE_KINDS = tuple(kind for kind in FAULT_KINDS if kind not in CLUSTER_KINDS)
+#: Node kinds a node in its own OS process suffers as a SIGKILL (see :func:`trigger`).
 KILL_KINDS = ("crash", "newcomer-crash")
+#: What a run with nodes in their own OS processes can carry out.
+PROCESS_KINDS = (*KILL_KINDS, "collector-reconnect", "server-restart")
+#: Kinds that interrupt signaling between two rounds, and may say for how long (``downtime``).
+SIGNALING_KINDS = ("collector-reconnect", "server-restart")
 #: The link shape keys a ``link`` fault may set (``LinkShape`` fields).
 LINK_KEYS = ("loss", "delay", "jitter", "reorder")
-_KEYS = {"kind", "target", "when", "round", "rate", "nodes", *LINK_KEYS}
+_KEYS = {"kind", "target", "when", "round", "rate", "nodes", "downtime", *LINK_KEYS}
 
 #: Numbers of the two named nodes in a link index (numeric ids are themselves).
 _NAMED = {ENGINE_ID: 2**32 - 1, COLLECTOR_ID: 2**32 - 2}
@@ -124,6 +137,9 @@ class FaultSpec:
     #: Node faults only: the ids it may strike (None: any of the target's candidates), e.g.
     #: ``kind = "pollute", nodes = [3], rate = 1.0`` - peer 3 is byzantine for the whole trial.
     nodes: tuple[int, ...] | None = None
+    #: Signaling kinds only: seconds nothing listens (server-restart) or before the dropped
+    #: collector is let back (collector-reconnect; its client retries from 50 ms on).
+    downtime: float = 0.0
     loss: float = 0.0
     delay: float = 0.0
     jitter: float = 0.0
@@ -174,9 +190,12 @@ class FaultSpec:
                     f"{self.kind}: nodes must be a non-empty list of peer ids (integers >= 1), "
                     f"got {nodes!r}"
                 )
-            if self.kind == "link":
-                raise FaultError("link: nodes is only for node faults (links are by target)")
+            if self.kind in CLUSTER_KINDS:
+                raise FaultError(f"{self.kind}: nodes is only for node faults")
             set_(self, "nodes", tuple(sorted(set(nodes))))
+        set_(self, "downtime", _number("downtime", self.downtime, low=0.0, high=10.0))
+        if self.downtime and self.kind not in SIGNALING_KINDS:
+            raise FaultError(f"{self.kind}: downtime is only for {' and '.join(SIGNALING_KINDS)}")
         shaped = any(getattr(self, name) for name in LINK_KEYS)
         if self.kind == "link" and not shaped:
             raise FaultError("link: give at least one of loss, delay, jitter, reorder")
@@ -205,6 +224,8 @@ class FaultSpec:
         )
         if self.nodes is not None:
             out["nodes"] = list(self.nodes)
+        if self.kind in SIGNALING_KINDS:
+            out["downtime"] = self.downtime
         if self.kind == "link":
             out.update({name: getattr(self, name) for name in LINK_KEYS})
         return out
@@ -235,6 +256,7 @@ class Fault:
     delay: float = 0.0
     jitter: float = 0.0
     reorder: float = 0.0
+    downtime: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -248,6 +270,8 @@ class Fault:
             out.update({name: getattr(self, name) for name in LINK_KEYS})
         else:
             out["node"] = self.node
+        if self.kind in SIGNALING_KINDS:
+            out["downtime"] = self.downtime
         return out
 
 
@@ -293,8 +317,10 @@ def round_faults(
     ``candidates[below(len(candidates))]`` over the ascending candidates (parent: the round's
     parents; peer: the survivors; failed: the failed peer; newcomer: the newcomer), kept to
     the spec's ``nodes`` if it names any (none of them a candidate: it does not happen). A link
-    fault draws nothing more; its links are, in order, ``(parent, newcomer)`` per parent
-    (``repair``) and ``(peer, collector)`` per survivor then the newcomer (``collect``).
+    fault draws nothing more (nor does a signaling fault: its node is the collector or the
+    server, and it happens after the round's verdict); a link fault's links are, in order,
+    ``(parent, newcomer)`` per parent (``repair``) and ``(peer, collector)`` per survivor then
+    the newcomer (``collect``).
     The failed peer and parents are those of §6 (rules on the SERVER stream).
     """
     if not plan:
@@ -329,6 +355,10 @@ def round_faults(
                 delay=spec.delay,
                 jitter=spec.jitter,
                 reorder=spec.reorder,
+            )
+        elif spec.kind in SIGNALING_KINDS:
+            fault = Fault(
+                index, spec.kind, spec.target, spec.when, node=spec.target, downtime=spec.downtime
             )
         else:
             pool = candidates[spec.target]

@@ -140,6 +140,9 @@ class TrialController:
         self._actions: list[Action] = []
         self._phase = Phase.JOINING
         self._roles: dict[str, str] = {}
+        self._seen: set[str] = set()  # every id that ever joined (a second join is a rejoin)
+        #: Ids that rejoined after the server restarted or dropped them, in order.
+        self.rejoins: list[str] = []
         self._alive: list[int] = []
         self._stored: dict[int, int] = {}
         self._source_stored = False
@@ -183,7 +186,15 @@ class TrialController:
     # -- inputs ----------------------------------------------------------------------------
 
     def joined(self, node_id: str, role: str) -> None:
-        """A client joined signaling with server-assigned ``node_id``."""
+        """A client joined signaling with server-assigned ``node_id``. A second join of the
+        same id is a rejoin after a restart or drop: the node keeps its params, place and
+        state, and nothing of the round is redone."""
+        if node_id in self._seen:
+            self._roles[node_id] = role
+            self.rejoins.append(node_id)
+            self._log.info("trial %d: %s %s rejoined", self.trial, role, node_id)
+            return
+        self._seen.add(node_id)
         self._roles[node_id] = role
         self._send(
             node_id, {"type": "params", "params": self.params.to_dict(), "trial": self.trial}

@@ -4,6 +4,13 @@ A background reader task decodes incoming messages. ``signal`` messages go strai
 owner's :attr:`SignalingClient.on_signal` callback when it is set (awaited inline, so signals
 stay in order; it must not wait on this client's :meth:`~SignalingClient.recv`); everything else
 is queued for :meth:`~SignalingClient.recv` / :meth:`~SignalingClient.expect`.
+
+When the server closes the connection with code 1012 ("service restart": a restart, or a
+connection it drops on purpose), a client that joined a slot reconnects by itself with the
+same credential, for at most :data:`RECONNECT_UNITS` (backoff from 50 ms); meanwhile
+:meth:`~SignalingClient.send` waits for it and :meth:`~SignalingClient.recv` sees nothing
+happen. Any other end of the connection (a ``close`` message, a refusal, an abrupt loss, our
+own :meth:`~SignalingClient.close`) ends the client as before.
 """
 
 from __future__ import annotations
@@ -25,7 +32,12 @@ from ..protocol.messages import (
 )
 from ..timeouts import unit
 
-__all__ = ["SignalHandler", "SignalingClient", "SignalingError"]
+__all__ = ["RECONNECT_UNITS", "SignalHandler", "SignalingClient", "SignalingError"]
+
+#: How long a client keeps trying to rejoin after a 1012 close (timeout units).
+RECONNECT_UNITS = 5.0
+#: The websocket close code of a server that will be back (RFC 6455 "service restart").
+_RESTART = 1012
 
 #: ``await on_signal(from_id, payload)`` for each relayed ``signal`` message.
 SignalHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -50,6 +62,7 @@ class SignalingClient:
         params: dict[str, Any] | None,
         logger: logging.Logger,
         max_message: int,
+        rejoin: tuple[str, str] | None = None,
     ) -> None:
         self.id = id
         self.role = role
@@ -68,6 +81,12 @@ class SignalingClient:
         self._deferred: collections.deque[dict[str, Any]] = collections.deque()
         self._ended = False
         self._closed = False
+        #: (url, join message text) to rejoin with after a 1012 close; None: never rejoin.
+        self._rejoin = rejoin
+        #: How many times this client rejoined after the server restarted or dropped it.
+        self.reconnects = 0
+        self._connected = asyncio.Event()
+        self._connected.set()
         self._reader = asyncio.create_task(self._read(), name=f"signaling-reader-{id}")
 
     @classmethod
@@ -99,31 +118,7 @@ class SignalingClient:
         if slot is not None:
             join["slot"] = slot
         text = encode_message(join)  # a bad token or slot is a SchemaError, before connecting
-        session = aiohttp.ClientSession()
-        try:
-            async with asyncio.timeout(limit):
-                ws = await session.ws_connect(
-                    url,
-                    max_msg_size=max_message,
-                    timeout=aiohttp.ClientWSTimeout(ws_close=2 * unit()),
-                    autoping=True,
-                )
-                await ws.send_str(text)
-                raw = await ws.receive()
-        except TimeoutError:
-            await _close_quietly(session)
-            raise TimeoutError(f"no welcome from {url} within {limit:.1f} s") from None
-        except aiohttp.ClientError as exc:
-            await _close_quietly(session)
-            raise SignalingError(f"cannot connect to {url}: {exc}") from exc
-        except BaseException:
-            await _close_quietly(session)
-            raise
-        try:
-            msg = _welcome_or_raise(raw, max_message)
-        except BaseException:
-            await _close_quietly(session, ws)
-            raise
+        session, ws, msg = await _handshake(url, text, limit, max_message)
         return cls(
             session,
             ws,
@@ -132,10 +127,17 @@ class SignalingClient:
             params=msg["params"],
             logger=log,
             max_message=max_message,
+            rejoin=None if slot is None else (url, text),
         )
 
     async def send(self, msg: Mapping[str, Any]) -> None:
         """Validate ``msg``, stamp ``from`` with our id and send it (bounded)."""
+        if not self._connected.is_set() and not self._closed:
+            try:  # rejoining after a restart: wait for it (bounded by the reconnect window)
+                async with asyncio.timeout(2 * RECONNECT_UNITS * unit()):
+                    await self._connected.wait()
+            except TimeoutError:
+                pass
         if self._closed or self._ws.closed:
             raise SignalingError(f"client {self.id} is closed")
         stamped = dict(msg)
@@ -235,13 +237,60 @@ class SignalingClient:
                 elif raw.type is aiohttp.WSMsgType.BINARY:
                     self.logger.warning("client %s: ignored a binary frame", self.id)
                 else:  # CLOSE, CLOSING, CLOSED or ERROR
+                    if self._restarting(raw) and await self._reconnect():
+                        continue
                     if self.close_reason is None:
                         self.close_reason = f"websocket {raw.type.name.lower()} {raw.extra or ''}"
                     return
         except Exception:
             self.logger.exception("client %s: reader failed", self.id)
         finally:
+            self._connected.set()  # wake waiting senders: they see the end
             self._queue.put_nowait(_END)
+
+    def _restarting(self, raw: aiohttp.WSMessage) -> bool:
+        """The server closed with 1012 (it will be back) and we may rejoin our slot."""
+        code = raw.data if raw.type is aiohttp.WSMsgType.CLOSE else self._ws.close_code
+        return (
+            code == _RESTART
+            and self._rejoin is not None
+            and not self._closed
+            and self.close_reason is None
+        )
+
+    async def _reconnect(self) -> bool:
+        """Rejoin our slot (bounded by :data:`RECONNECT_UNITS`, backoff from 50 ms); True
+        once the new connection is welcomed as the same id."""
+        assert self._rejoin is not None
+        url, text = self._rejoin
+        self._connected.clear()
+        await _close_quietly(self._session, self._ws)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + RECONNECT_UNITS * unit()
+        pause = 0.05
+        self.logger.info("client %s: server restarting; rejoining", self.id)
+        while (left := give_up - loop.time()) > 0:
+            await asyncio.sleep(min(pause, left))
+            pause = min(2 * pause, 1.0)
+            try:
+                session, ws, msg = await _handshake(
+                    url, text, max(give_up - loop.time(), 0.05), self._max_message
+                )
+            except (SignalingError, TimeoutError) as exc:
+                self.logger.debug("client %s: rejoin attempt failed: %s", self.id, exc)
+                continue
+            if msg["id"] != self.id:
+                await _close_quietly(session, ws)
+                self.close_reason = f"rejoined as {msg['id']!r}, not {self.id!r}"
+                return False
+            self._session, self._ws = session, ws
+            self.reconnects += 1
+            self._connected.set()
+            self.logger.info("client %s: rejoined", self.id)
+            return True
+        window = RECONNECT_UNITS * unit()
+        self.close_reason = f"server restarted and did not take us back within {window:.1f} s"
+        return False
 
     async def _handle_text(self, text: str) -> None:
         try:
@@ -261,6 +310,39 @@ class SignalingClient:
         if msg["type"] == "close":
             self.close_reason = msg["reason"]
         self._queue.put_nowait(msg)
+
+
+async def _handshake(
+    url: str, text: str, limit: float, max_message: int
+) -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse, dict[str, Any]]:
+    """Connect, send the join ``text`` and return the session, socket and welcome (bounded);
+    the errors of :meth:`SignalingClient.connect`."""
+    session = aiohttp.ClientSession()
+    try:
+        async with asyncio.timeout(limit):
+            ws = await session.ws_connect(
+                url,
+                max_msg_size=max_message,
+                timeout=aiohttp.ClientWSTimeout(ws_close=2 * unit()),
+                autoping=True,
+            )
+            await ws.send_str(text)
+            raw = await ws.receive()
+    except TimeoutError:
+        await _close_quietly(session)
+        raise TimeoutError(f"no welcome from {url} within {limit:.1f} s") from None
+    except aiohttp.ClientError as exc:
+        await _close_quietly(session)
+        raise SignalingError(f"cannot connect to {url}: {exc}") from exc
+    except BaseException:
+        await _close_quietly(session)
+        raise
+    try:
+        msg = _welcome_or_raise(raw, max_message)
+    except BaseException:
+        await _close_quietly(session, ws)
+        raise
+    return session, ws, msg
 
 
 def _welcome_or_raise(raw: aiohttp.WSMessage, max_message: int) -> dict[str, Any]:

@@ -8,6 +8,12 @@ process, over ``role|slot``), claiming that slot: the id follows the slot, not t
 order, a peer or newcomer slot is used once (the engine's and collector's may be rejoined
 after their holder left), and neither the run token nor another slot's credential takes it.
 
+Interruptions: :meth:`SignalingServer.restart` (stop listening, close every connection with
+code 1012 "service restart", listen again on the same port) and :meth:`SignalingServer.drop`
+(one connection) end connections the server means to see again. Only those slots may be
+rejoined, once each, with their own credential (a failed or crashed node's slot stays used);
+the :class:`~rlnc_testbed.signaling.client.SignalingClient` reconnects by itself on 1012.
+
 What happens to a bad message (each is logged as a warning naming the client and reason, and
 counted in :attr:`SignalingServer.rejected` under the reason in brackets):
 
@@ -66,11 +72,13 @@ from ..protocol.messages import (
     encode_message,
 )
 from ..timeouts import unit
+from .web import add_web_routes
 
 __all__ = [
     "BYTE_BURST",
     "BYTE_RATE",
     "CLOSE_POLICY",
+    "CLOSE_RESTART",
     "CLOSE_TRY_AGAIN",
     "HEARTBEAT_UNITS",
     "JOIN_TIMEOUT_UNITS",
@@ -121,6 +129,8 @@ MAX_OFFERS_PER_TARGET = 64
 #: Close codes: 1008 (policy violation) for a misbehaving client, 1013 (try again later)
 #: when the server is full.
 CLOSE_POLICY = 1008
+#: "Service restart": the server will be back; the client reconnects (its slot is kept).
+CLOSE_RESTART = 1012
 CLOSE_TRY_AGAIN = 1013
 
 
@@ -286,6 +296,9 @@ class SignalingServer:
         self._sockets: set[web.WebSocketResponse] = set()
         self._joining: set[str] = set()
         self._spent: set[str] = set()  # every id that ever joined: slots are used once
+        self._resumable: set[str] = set()  # ids the server disconnected meaning to see again
+        #: Ids that rejoined after a restart or drop, in order (a rejoin is ``on_join`` again).
+        self.rejoined: list[str] = []
         self._next_peer = 1
         self._unjoined = 0
         self._joins = 0
@@ -299,8 +312,10 @@ class SignalingServer:
         if self._runner is not None:
             raise RuntimeError("server already started")
         app = web.Application()
+        self._closing = False
         app.router.add_get("/ws", self._serve_ws)
         app.router.add_get("/health", self._health)
+        add_web_routes(app)  # the browser peer's pages, /web/ (signaling/web.py)
         runner = web.AppRunner(
             app,
             handle_signals=False,
@@ -331,6 +346,38 @@ class SignalingServer:
         runner, self._runner = self._runner, None
         async with asyncio.timeout(5 * unit()):
             await runner.cleanup()
+
+    async def restart(self, downtime: float = 0.0) -> list[str]:
+        """Go away and come back on the same address: every connection is closed with code
+        1012, nothing listens for ``downtime`` seconds, then the server serves again with its
+        state (credentials, used slots) kept. Returns the ids that were connected: each may
+        rejoin its slot once (clients do so by themselves)."""
+        if self._runner is None:
+            raise RuntimeError("server not started")
+        ids = list(self._clients)
+        self._resumable.update(ids)
+        await asyncio.gather(*(self.drop(cid, "server restarting") for cid in ids))
+        for ws in list(self._sockets):
+            await self._close_ws(ws, CLOSE_RESTART, "server restarting")
+        runner, self._runner = self._runner, None
+        async with asyncio.timeout(5 * unit()):
+            await runner.cleanup()
+        await asyncio.sleep(downtime)
+        await self.start()
+        return ids
+
+    async def drop(self, id: str, reason: str = "connection dropped") -> bool:
+        """Close ``id``'s connection with code 1012 (no ``close`` message), letting it rejoin
+        its slot once; False if not connected. Bounded like :meth:`disconnect`."""
+        client = self._clients.get(id)
+        if client is None:
+            return False
+        self._resumable.add(id)
+        await self._close_ws(client.ws, CLOSE_RESTART, reason)
+        if client.task is not asyncio.current_task():
+            async with asyncio.timeout(5 * unit()):
+                await client.gone.wait()
+        return True
 
     async def __aenter__(self) -> SignalingServer:
         await self.start()
@@ -563,7 +610,10 @@ class SignalingServer:
                 raise _Rejected("duplicate-role", f"a {role} is already connected", close=True)
             cid = role
         elif slot is not None:
-            if slot in self._clients or slot in self._joining or slot in self._spent:
+            resuming = slot in self._resumable and slot not in self._clients
+            if not resuming and (
+                slot in self._clients or slot in self._joining or slot in self._spent
+            ):
                 raise _Rejected("slot-taken", f"slot {slot!r} is taken or used", close=True)
             cid = slot
         else:
@@ -581,6 +631,9 @@ class SignalingServer:
             bytes=TokenBucket(limits.byte_rate, limits.byte_burst, clock=loop.time),
         )
         welcome = {"type": "welcome", "id": cid, "params": self.params}
+        if cid in self._resumable:
+            self._resumable.discard(cid)
+            self.rejoined.append(cid)
         self._joining.add(cid)
         self._spent.add(cid)
         self._joins += 1
