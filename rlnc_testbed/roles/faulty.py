@@ -28,8 +28,8 @@ import contextlib
 from typing import Any
 
 from .. import wire
-from ..protocol.faults import Fault, FaultSchedule
 from ..coding import CodedPacket
+from ..protocol.faults import Fault, FaultSchedule
 from ..protocol.messages import COLLECTOR_ID
 from .byzantine import pollute
 from .storage import Newcomer, StoragePeer
