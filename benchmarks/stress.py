@@ -6,6 +6,12 @@ any kind, by ``round`` or ``rate``), runs it over each transport inside an outer
 ``max_units() * unit()`` + 5 s, and reports hangs (trials past that bound), rounds per
 verdict, time to the final verdict per fault kind (median, max), and what leaked: asyncio
 tasks left after a trial, child processes, open file descriptors.
+
+It also checks the verdicts themselves: every round that no decision-changing fault touched
+(none, or only zombie / link / collector-reconnect / server-restart faults) must give the
+fault-free compiled simulator's outcome for the same seed ("decisions vs simulator"; an
+``undecodable`` round there is data the honest system loses too), and every round a ``pollute``
+fault struck must be ``corrupt`` naming exactly the polluter ("polluters named").
 """
 
 from __future__ import annotations
@@ -27,7 +33,11 @@ from rlnc_testbed.experiment.cluster import run_trial
 from rlnc_testbed.protocol import Params
 from rlnc_testbed.protocol.faults import FAULT_KINDS, FaultPlan
 from rlnc_testbed.protocol.rounds import TrialController
+from rlnc_testbed.simulation import simulate_trial
 from rlnc_testbed.timeouts import unit
+
+#: Faults that must change no decision (only time): their rounds must match the simulator.
+HARMLESS = {"zombie", "link", "collector-reconnect", "server-restart"}
 
 PARAMS = Params(scheme="rlnc", seed=11, peers=5, symbols=8, symbol_size=32, parents=2, rounds=3)
 
@@ -44,6 +54,12 @@ def random_plan(rng: random.Random, rounds: int) -> list[dict[str, Any]]:
         if kind == "crash":
             spec["target"] = rng.choice(("parent", "peer"))
             spec["when"] = rng.choice(("mid-repair", "mid-collect"))
+        if kind == "pollute":
+            spec["target"], spec["when"] = rng.choice(
+                (("peer", "mid-collect"), ("parent", "mid-collect"), ("parent", "mid-repair"))
+            )
+        if kind in ("collector-reconnect", "server-restart"):
+            spec["downtime"] = rng.choice((0.0, 0.01, 0.05))
         if kind == "link":
             spec["target"] = rng.choice(("repair", "collect", "all"))
             spec["loss"] = rng.choice((0.0, 0.05, 0.2))
@@ -81,6 +97,8 @@ async def stress(transport: str, trials: int) -> dict[str, Any]:
     tasks_before = len(asyncio.all_tasks())
     fds_before = _fds()
     leaked_tasks = 0
+    matched = mismatched = lost_honestly = 0
+    polluted_rounds = named = 0
     started = time.monotonic()
     for trial in range(trials):
         plan = FaultPlan.from_list(random_plan(random.Random(trial), PARAMS.rounds))
@@ -96,8 +114,26 @@ async def stress(transport: str, trials: int) -> dict[str, Any]:
             print(f"trial {trial}: {type(exc).__name__}: {exc}", file=sys.stderr)
             continue
         elapsed = time.monotonic() - t0
+        honest = simulate_trial(PARAMS, trial).rounds
         for rnd in record.rounds:
             verdicts[rnd.verdict] += 1
+            kinds_here = {f["kind"] for f in rnd.faults}
+            if kinds_here <= HARMLESS and rnd.round <= len(honest):
+                if rnd.outcome() == honest[rnd.round - 1].outcome():
+                    matched += 1
+                    lost_honestly += rnd.verdict == "undecodable"
+                else:
+                    mismatched += 1
+                    print(
+                        f"trial {trial} round {rnd.round}: {rnd.verdict} {rnd.faults}",
+                        file=sys.stderr,
+                    )
+            pollutions = [f for f in rnd.faults if f["kind"] == "pollute"]
+            if pollutions and not (kinds_here - {"pollute"} - HARMLESS):
+                polluted_rounds += 1
+                named += rnd.verdict == "corrupt" and rnd.polluters == sorted(
+                    {f["node"] for f in pollutions}, key=int
+                )
         kinds = {f["kind"] for rnd in record.rounds for f in rnd.faults} or {"none"}
         for kind in kinds:
             times[kind].append(elapsed)
@@ -119,6 +155,12 @@ async def stress(transport: str, trials: int) -> dict[str, Any]:
             }
             for kind, v in sorted(times.items())
         },
+        "decisions_vs_simulator": {
+            "matched": matched,
+            "mismatched": mismatched,
+            "undecodable_also_in_simulator": lost_honestly,
+        },
+        "polluters_named": f"{named}/{polluted_rounds}",
         "leaked_tasks": leaked_tasks,
         "child_processes": _children(),
         "fds_leaked": _fds() - fds_before,
