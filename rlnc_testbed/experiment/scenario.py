@@ -15,6 +15,8 @@ A scenario file holds only data::
     scheme = "rlnc"
     failures = [2]
     rounds = 1
+    browser_peers = [2]           # webrtc only: these peer slots are Chromium pages (or a
+    browser_newcomers = true      # count n: slots 1..n); newcomers too (rlnc_testbed.browser)
 
     [expect]                      # optional, checked by the scenario tests
     success = true                # every trial verified (false: retrieval must fail cleanly)
@@ -33,11 +35,13 @@ Unknown keys are errors naming the key and the file; so is a malformed or contra
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..browser.peers import browser_slots
 from ..protocol.faults import FaultError, FaultPlan
 from ..protocol.params import ParameterError, Params
 from .expectations import ExpectationError, Expectations
@@ -82,6 +86,10 @@ class Scenario:
     path: Path | None = None
     #: Faults on a schedule (the ``[[faults]]`` tables); only the networked transports run them.
     faults: FaultPlan = field(default_factory=FaultPlan)
+    #: Peer slots run as Chromium pages (``browser_peers`` in ``[params]``), ascending.
+    browser_peers: tuple[int, ...] = ()
+    #: Whether newcomers are Chromium pages (``browser_newcomers`` in ``[params]``).
+    browser_newcomers: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -90,6 +98,38 @@ class Scenario:
             raise ScenarioError(f"{self.path or self.name}: {exc}") from None
         object.__setattr__(self, "expect", checked.to_dict())
         _check_faults(self.faults, self.params, self.transport, self.path or self.name)
+        where = self.path or self.name
+        try:
+            slots = browser_slots(self.browser_peers, self.params.peers)
+        except ParameterError as exc:
+            raise ScenarioError(f"{where}: {exc}") from None
+        object.__setattr__(self, "browser_peers", slots)
+        if not isinstance(self.browser_newcomers, bool):
+            raise ScenarioError(
+                f"{where}: browser_newcomers must be true or false, got {self.browser_newcomers!r}"
+            )
+        if self.browsers and self.transport != "webrtc":
+            raise ScenarioError(
+                f"{where}: browser peers need transport = 'webrtc'; got {self.transport!r}"
+            )
+
+    @property
+    def browsers(self) -> bool:
+        """True if some peer or the newcomers run in Chromium."""
+        return bool(self.browser_peers) or self.browser_newcomers
+
+    @property
+    def deployment(self) -> dict[str, Any]:
+        """The keyword arguments that say where and how the networked trials run, for
+        ``run_trial``/``run_point`` (faults and browser slots; empty ones left out)."""
+        out: dict[str, Any] = {}
+        if self.faults:
+            out["faults"] = self.faults
+        if self.browser_peers:
+            out["browser_peers"] = self.browser_peers
+        if self.browser_newcomers:
+            out["browser_newcomers"] = True
+        return out
 
     @property
     def expectations(self) -> Expectations:
@@ -101,33 +141,13 @@ class Scenario:
         changes = {k: v for k, v in changes.items() if v is not None}
         if not changes:
             return self
-        return Scenario(
-            self.name,
-            self.params.with_(**changes),
-            self.description,
-            self.transport,
-            self.markers,
-            self.expect,
-            self.data,
-            self.path,
-            self.faults,
-        )
+        return dataclasses.replace(self, params=self.params.with_(**changes))
 
     def with_transport(self, transport: str | None) -> Scenario:
         if transport is None:
             return self
         _check_transport(transport, self.path)
-        return Scenario(
-            self.name,
-            self.params,
-            self.description,
-            transport,
-            self.markers,
-            self.expect,
-            self.data,
-            self.path,
-            self.faults,
-        )
+        return dataclasses.replace(self, transport=transport)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -137,6 +157,8 @@ class Scenario:
             "params": self.params.to_dict(),
             "expect": dict(self.expect),
             "faults": self.faults.to_list(),
+            "browser_peers": list(self.browser_peers),
+            "browser_newcomers": self.browser_newcomers,
         }
 
 
@@ -154,8 +176,11 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(f"{path}: unknown key(s): {', '.join(unknown)}")
     if not isinstance(raw.get("params", {}), dict):
         raise ScenarioError(f"{path}: [params] must be a table")
+    table = dict(raw.get("params", {}))
+    browser_peers = table.pop("browser_peers", None)
+    browser_newcomers = table.pop("browser_newcomers", False)
     try:
-        params = Params.from_dict(raw.get("params", {}))
+        params = Params.from_dict(table)
     except (ParameterError, TypeError) as exc:
         raise ScenarioError(f"{path}: {exc}") from None
     expect = raw.get("expect", {})
@@ -185,6 +210,8 @@ def load_scenario(path: str | Path) -> Scenario:
         data=(path.parent / data) if isinstance(data, str) else None,
         path=path,
         faults=faults,
+        browser_peers=browser_peers,  # type: ignore[arg-type]  # checked on construction
+        browser_newcomers=browser_newcomers,
     )
 
 
