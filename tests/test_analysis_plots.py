@@ -122,6 +122,27 @@ def test_bad_input_is_named(plot: Callable[..., Path], tmp_path: Path) -> None:
 
 def test_indistinguishable_points_on_one_line_are_refused(tmp_path: Path) -> None:
     one = make_summary("rlnc", 2.0, 3)
-    twin = replace(one, trials=one.trials + 1)
+    twin = replace(one, repair_bytes_per_round=one.repair_bytes_per_round + 1)
     with pytest.raises(PlotError, match=r"two summaries for rlnc \(r=2\) at the same P"):
         plot_success_vs_parents([one, twin], tmp_path / "x.png")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"seed": 1}, {"symbol_size": 64}, {"systematic": True}, {"trials": 41}],
+    ids=lambda c: next(iter(c)),
+)
+def test_points_that_differ_in_any_parameter_are_told_apart(
+    change: dict[str, object], tmp_path: Path
+) -> None:
+    one = make_summary("rlnc", 2.0, 3)
+    other = replace(one, **change)  # type: ignore[arg-type]
+    for plot in PLOTS:
+        assert_png(plot([one, other], tmp_path / f"{plot.__name__}.png"))
+
+
+def test_summaries_of_older_files_without_seed_still_plot(tmp_path: Path) -> None:
+    one = make_summary("rlnc", 2.0, 3)
+    old = replace(make_summary("rlnc", 2.0, 4), seed=None, symbol_size=None, systematic=None)
+    for plot in PLOTS:
+        assert_png(plot([one, old], tmp_path / f"{plot.__name__}.png"))

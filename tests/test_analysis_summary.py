@@ -17,6 +17,7 @@ SWEEP_FIELDS = {
     "scheme", "field", "keep", "redundancy", "q", "parents", "beta", "peers", "symbols",
     "rounds", "trials", "successes", "success_rate", "ci95", "survival",
     "repair_bytes_per_round", "mean_collect_bytes_per_round", "unjudged",
+    "seed", "symbol_size", "systematic",
 }  # fmt: skip
 
 
@@ -86,6 +87,15 @@ def test_to_dict_has_exactly_the_sweep_fields_and_round_trips() -> None:
     assert isinstance(data["ci95"], list) and len(data["ci95"]) == 2
     assert isinstance(data["survival"], list) and len(data["survival"]) == PARAMS.rounds
     assert PointSummary.from_dict(json.loads(json.dumps(data))) == s
+
+
+def test_a_summary_names_seed_symbol_size_and_systematic() -> None:
+    params = PARAMS.with_(seed=12, symbol_size=33, systematic=True)
+    s = summarize(params, [make_trial(0, 3)])
+    assert (s.seed, s.symbol_size, s.systematic) == (12, 33, True)
+    old = {k: v for k, v in s.to_dict().items() if k not in ("seed", "symbol_size", "systematic")}
+    read = PointSummary.from_dict(old)  # written before they were recorded
+    assert (read.seed, read.symbol_size, read.systematic) == (None, None, None)
 
 
 def test_effective_values_when_q_and_beta_are_given() -> None:

@@ -77,7 +77,7 @@ def test_run_json_matches_runner_and_has_the_documented_shape(
     tiny: Path, capsys: pytest.CaptureFixture[str]
 ):
     doc = run_json(capsys, "run", str(tiny))
-    assert set(doc) == {"scenario", "summary", "trials"}
+    assert set(doc) == {"provenance", "scenario", "summary", "trials"}
     assert doc["scenario"]["name"] == "tiny" and doc["scenario"]["transport"] == "sim"
     expected = run_point(TINY_PARAMS, transport="sim", name="tiny").to_dict()
     assert doc["summary"] == expected["summary"]
@@ -505,6 +505,9 @@ def test_help_is_true_to_the_code(capsys: pytest.CaptureFixture[str]):
         "--plot",
         "--history",
         "--resume",
+        "--overwrite",
+        "--csv",
+        "--csv-trials",
     ):
         assert option in texts["run"]
     for option in (
@@ -519,8 +522,47 @@ def test_help_is_true_to_the_code(capsys: pytest.CaptureFixture[str]):
         "--symbol-size",
         "--history-dir",
         "--workers",
+        "--overwrite",
+        "--csv",
+        "--csv-trials",
+        "--q",
+        "--seed",
+        "--trials",
+        "--rounds",
     ):
         assert option in texts["sweep"]
+
+
+def test_top_level_usage_lists_every_subcommand(capsys: pytest.CaptureFixture[str]):
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--help"])
+    usage = capsys.readouterr().out.split("\n\n")[0]
+    for command in ("run", "sweep", "show", "node"):
+        assert command in usage, usage
+    assert main([]) == EXIT_USAGE
+    assert "{run,show,node,sweep}" in capsys.readouterr().err
+
+
+def test_fewer_packets_than_symbols_warns_but_runs(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    argv = ["sweep", "--peers", "3", "--parents", "2", "--symbols", "6", "--rounds", "2"]
+    assert main([*argv, "--redundancy", "0.5", "2", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)["points"]) == 2
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith("rlnc-testbed sweep: warning: 1 of 2 points store fewer packets")
+    assert "no round can decode: e.g. redundancy=0.5 gives N * Q = 3 * 1 = 3 stored" in line
+    assert "(K = 3 made) for k = 6 symbols" in line
+    assert main([*argv, "--redundancy", "2", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""  # enough packets: no warning
+    few = tmp_path / "few.toml"
+    few.write_text(TINY.replace("redundancy = 2.0", "redundancy = 0.7"))  # K = 5 < k = 6
+    assert main(["run", str(few), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "run: warning: the point stores fewer packets than symbols" in err
+    assert "redundancy=0.7 gives N * Q = 4 * 1 = 4 stored packets (K = 5 made)" in err
 
 
 def _env() -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import re
 import shlex
 from pathlib import Path
 
@@ -67,3 +69,93 @@ def test_two_commands_are_what_ci_runs() -> None:
     test_command = 'python -m pip install -e ".[test]" && python -m pytest -n auto'
     assert test_command in README
     assert test_command in ci
+
+
+def _section(title: str) -> str:
+    """The README text under ``## title``, up to the next ``## `` heading."""
+    start = README.index(f"\n## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start : end if end >= 0 else None]
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    """The long options a parser documents (not -h/--help, not suppressed ones)."""
+    return {
+        option
+        for action in parser._actions
+        if action.help != argparse.SUPPRESS and not isinstance(action, argparse._HelpAction)
+        for option in action.option_strings
+        if option.startswith("--")
+    }
+
+
+def _synopsis() -> dict[str, str]:
+    """The CLI section's first block: command (or '' for the top level) -> its synopsis."""
+    (block, *_) = [lines for language, lines in _fenced_blocks_of(_section("CLI")) if not language]
+    entries: dict[str, str] = {}
+    current = None
+    for line in block:
+        if line.startswith(" ") and current is not None:
+            entries[current] += " " + line.strip()
+            continue
+        words = line.split()
+        at = next(i for i, word in enumerate(words) if word == "rlnc-testbed")
+        following = words[at + 1] if len(words) > at + 1 else ""
+        current = following if re.fullmatch(r"[a-z]+", following) else ""
+        entries[current] = line
+    return entries
+
+
+def _fenced_blocks_of(text: str) -> list[tuple[str, list[str]]]:
+    blocks: list[tuple[str, list[str]]] = []
+    current: tuple[str, list[str]] | None = None
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if current is None:
+                current = (line[3:].strip(), [])
+            else:
+                blocks.append(current)
+                current = None
+        elif current is not None:
+            current[1].append(line)
+    return blocks
+
+
+_OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def test_readme_cli_synopsis_names_exactly_the_options_of_each_command() -> None:
+    parser = build_parser()
+    commands = _subcommands(parser)
+    synopsis = _synopsis()
+    assert set(synopsis) == {"", *commands}, "every subcommand has a synopsis line"
+    assert "{" + ",".join(commands) + "}" in synopsis[""]
+    for name, text in synopsis.items():
+        wanted = _options(commands[name] if name else parser)
+        assert set(_OPTION.findall(text)) == wanted, name
+
+
+def test_readme_cli_section_names_only_real_options_and_every_one() -> None:
+    parser = build_parser()
+    real = _options(parser).union(*(_options(p) for p in _subcommands(parser).values()))
+    real.add("--help")
+    named = set(_OPTION.findall(_section("CLI")))
+    assert named - real == set(), "the README names options that do not exist"
+    assert real - named == set(), "options the README's CLI section does not name"
+
+
+def test_readme_cli_section_documents_the_outputs() -> None:
+    from rlnc_testbed.analysis.export import POINT_COLUMNS, TRIAL_COLUMNS
+
+    section = _section("CLI")
+    for column in (*POINT_COLUMNS, *TRIAL_COLUMNS):
+        assert f"`{column}`" in section, column
+    for key in ("provenance", "scenario", "summary", "trials", "params", "axes", "collapsed",
+                "recorded", "tool", "git", "python", "numpy", "aiortc", "command", "started",
+                "ended"):  # fmt: skip
+        assert f"`{key}`" in section, key

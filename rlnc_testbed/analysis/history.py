@@ -1,7 +1,11 @@
 """JSONL run history: one flushed line per event while running, read back for resume and replay.
 
-Line 1 is ``{"event": "start", "params": ..., "version": 1}``. Each round then writes, in this
-order, the events an animated dashboard replays::
+Line 1 is ``{"event": "start", "params": ..., "version": 1, "time": ..., "transport": ...,
+"provenance": ...}``: the point's parameters, the history format version, the transport the
+trials run over and the :func:`~rlnc_testbed.analysis.provenance.provenance` of the run (tool
+version, git commit, library versions, command line, start time); histories written before
+``transport`` and ``provenance`` existed read back with them None. Each round then writes, in
+this order, the events an animated dashboard replays::
 
     failure   {"trial", "round", "peer"}                     the peer that failed
     fault     {"trial", "round", "spec", "kind", "target",   one per scheduled fault that
@@ -18,11 +22,13 @@ and :class:`~rlnc_testbed.protocol.records.RoundRecord` is rebuilt from them exa
 finished trial writes ``{"event": "trial", ...TrialRecord.to_dict()}`` (with its ``finish``
 reason and ``error`` text; a trial that ended before round 1, e.g. by ``setup-timeout``, writes
 only this line), a finished point ``{"event": "point", ...PointSummary.to_dict()}``, and a
-resumed run ``{"event": "resume", "params", "version"}``. Lines of older histories without the
-trial's ``finish`` / ``error``, the point's ``unjudged`` or ``fault`` events read back with
-those empty. Resuming
-skips every trial that has a ``trial`` line, unjudged ones included (their outcome is recorded;
-running them again could only contradict it).
+resumed run ``{"event": "resume", "params", "version", "transport", "provenance"}``. A history
+is resumed only for the same parameters (``trials`` aside: a run may be extended) and the same
+transport; otherwise :class:`HistoryError` names every field that differs. Lines of older
+histories without the trial's ``finish`` / ``error``, the point's ``unjudged`` or ``fault``
+events read back with those empty. Resuming skips every trial that has a ``trial`` line,
+unjudged ones included (their outcome is recorded; running them again could only contradict
+it).
 Every line also carries ``t``, seconds since the writer opened the file (ignored on reading).
 
 Each line is flushed as written, so a crash loses at most the line being written: the reader
@@ -36,7 +42,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import TracebackType
@@ -44,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from rlnc_testbed.analysis.provenance import provenance as _provenance
 from rlnc_testbed.analysis.summary import PointSummary, SummaryError, merge_trials
 from rlnc_testbed.protocol.params import ParameterError, Params
 from rlnc_testbed.protocol.records import RoundRecord, TrialRecord
@@ -55,6 +62,7 @@ __all__ = [
     "HistoryError",
     "HistoryWarning",
     "HistoryWriter",
+    "check_resumable",
     "completed_trials",
     "read_history",
 ]
@@ -152,26 +160,46 @@ class HistoryContents:
     truncated: bool = False
     #: Rounds whose events stop before their verdict (cut short by a crash).
     incomplete_rounds: int = 0
+    #: The transport the start line names (None in histories written before it was recorded).
+    transport: str | None = None
+    #: The start line's provenance (None in histories written before it was recorded).
+    provenance: dict[str, Any] | None = None
 
 
 class HistoryWriter:
     """Stream one JSONL line per event to ``path``, flushing each line.
 
     ``resume=True`` appends to an existing history written for the same parameters (``trials``
-    may differ), first cutting off a truncated last line, and writes a ``resume`` line; without
-    an existing non-empty file it starts a new one. Use as a context manager.
+    may differ) and transport, first cutting off a truncated last line, and writes a ``resume``
+    line; without an existing non-empty file it starts a new one. ``transport`` and
+    ``command`` go into the start (or resume) line with the rest of the provenance; a history
+    without a recorded transport resumes for any. Use as a context manager.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, params: Params, resume: bool = False):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        params: Params,
+        resume: bool = False,
+        transport: str | None = None,
+        command: Sequence[str] | None = None,
+    ):
         if not isinstance(params, Params):
             raise TypeError(f"params must be a Params; got {type(params).__name__}")
         self.path = Path(path)
         self.params = params
+        self.transport = transport
         self._t0 = time.monotonic()
-        header = {"params": params.to_dict(), "version": HISTORY_VERSION}
+        header = {
+            "params": params.to_dict(),
+            "version": HISTORY_VERSION,
+            "transport": transport,
+            "provenance": _provenance(command=command),
+        }
         if resume and self.path.exists() and self.path.stat().st_size > 0:
             contents = read_history(self.path)
-            _check_same_params(self.path, contents.params, params)
+            _check_same(self.path, contents, params, transport)
             _repair_tail(self.path)
             self._file = self.path.open("a", encoding="utf-8")
             self._write({"event": "resume", **header})
@@ -274,19 +302,32 @@ def read_history(path: str | os.PathLike[str]) -> HistoryContents:
     return reader.finish(truncated)
 
 
-def completed_trials(path: str | os.PathLike[str], params: Params) -> dict[int, TrialRecord]:
+def completed_trials(
+    path: str | os.PathLike[str], params: Params, *, transport: str | None = None
+) -> dict[int, TrialRecord]:
     """Finished trials in the history at ``path``, for resuming a run of ``params``.
 
-    A missing file means nothing was completed. The history must have been written for the
-    same parameters except ``trials`` (so a run can be extended); otherwise
-    :class:`HistoryError` lists the differences.
+    A missing (or empty) file means nothing was completed. Otherwise see
+    :func:`check_resumable`.
     """
+    contents = check_resumable(path, params, transport=transport)
+    return {} if contents is None else dict(contents.trials)
+
+
+def check_resumable(
+    path: str | os.PathLike[str], params: Params, *, transport: str | None = None
+) -> HistoryContents | None:
+    """Refuse to resume the history at ``path`` for ``params`` over ``transport``: it must
+    have been written for the same parameters except ``trials`` (so a run can be extended) and
+    for the same transport (unless either is None: an old history, or any transport);
+    :class:`HistoryError` names every field that differs. Returns what the file holds, or None
+    for a missing or empty file."""
     path = Path(path)
-    if not path.exists():
-        return {}
+    if not path.exists() or path.stat().st_size == 0:
+        return None
     contents = read_history(path)
-    _check_same_params(path, contents.params, params)
-    return dict(contents.trials)
+    _check_same(path, contents, params, transport)
+    return contents
 
 
 class _Reader:
@@ -302,6 +343,8 @@ class _Reader:
         self.points: list[PointSummary] = []
         self.resumes = 0
         self.incomplete = 0
+        self.transport: str | None = None
+        self.provenance: dict[str, Any] | None = None
         self.pending: dict[str, Any] | None = None  # the round being rebuilt
         self.last = ""  # last round event of the pending round
 
@@ -333,9 +376,18 @@ class _Reader:
         if version != HISTORY_VERSION or isinstance(version, bool):
             raise HistoryError(f"unsupported history version {version!r} (expected 1)")
         params = Params.from_dict(event["params"])
-        if name == "resume":
+        transport = event.get("transport")
+        if transport is not None and not isinstance(transport, str):
+            raise HistoryError(f"transport must be a string; got {transport!r}")
+        recorded = event.get("provenance")
+        if recorded is not None and not isinstance(recorded, dict):
+            raise HistoryError(f"provenance must be an object; got {recorded!r}")
+        if name == "start":
+            self.transport, self.provenance = transport, recorded
+        else:
             assert self.params is not None
-            _check_same_params(self.path, self.params, params)
+            _check_same_params(self.path, self.params, params, self.transport, transport)
+            self.transport = self.transport or transport
             self.resumes += 1
             if self.pending is not None:  # a round cut short by the crash before this resume
                 self.incomplete += 1
@@ -405,6 +457,8 @@ class _Reader:
             resumes=self.resumes,
             truncated=truncated,
             incomplete_rounds=incomplete,
+            transport=self.transport,
+            provenance=self.provenance,
         )
 
 
@@ -421,15 +475,34 @@ def _parse_line(piece: bytes) -> dict[str, Any] | str:
     return value
 
 
-def _check_same_params(path: Path, recorded: Params, wanted: Params) -> None:
+def _check_same(
+    path: Path, contents: HistoryContents, params: Params, transport: str | None
+) -> None:
+    _check_same_params(path, contents.params, params, contents.transport, transport)
+
+
+def _check_same_params(
+    path: Path,
+    recorded: Params,
+    wanted: Params,
+    recorded_transport: str | None = None,
+    wanted_transport: str | None = None,
+) -> None:
+    """Name every difference (recorded != wanted) but ``trials``, transport first."""
     old, new = recorded.to_dict(), wanted.to_dict()
     diffs = [
         f"{f.name} {old[f.name]!r} != {new[f.name]!r}"
         for f in fields(Params)
         if f.name != "trials" and old[f.name] != new[f.name]
     ]
+    if None not in (recorded_transport, wanted_transport) and (
+        recorded_transport != wanted_transport
+    ):
+        diffs.insert(0, f"transport {recorded_transport!r} != {wanted_transport!r}")
     if diffs:
-        raise HistoryError(f"{path} was written for other parameters: {', '.join(diffs)}")
+        raise HistoryError(
+            f"{path} was written for other parameters: {', '.join(diffs)} (recorded != wanted)"
+        )
 
 
 def _repair_tail(path: Path) -> None:

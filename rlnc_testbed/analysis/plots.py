@@ -21,7 +21,20 @@ if TYPE_CHECKING:
 __all__ = ["PlotError", "plot_success_vs_parents", "plot_survival", "plot_traffic_vs_success"]
 
 #: Fields that tell points apart; the others in the label only when they vary.
-_PRIMARY = ("scheme", "field", "keep", "redundancy", "peers", "symbols", "rounds", "parents")
+_PRIMARY = (
+    "scheme",
+    "field",
+    "keep",
+    "redundancy",
+    "peers",
+    "symbols",
+    "rounds",
+    "parents",
+    "symbol_size",
+    "systematic",
+    "seed",
+    "trials",
+)
 _DERIVED = ("q", "beta")
 _SHORT = {
     "field": "GF",
@@ -33,6 +46,10 @@ _SHORT = {
     "parents": "P",
     "q": "Q",
     "beta": "beta",
+    "symbol_size": "size",
+    "systematic": "systematic",
+    "seed": "seed",
+    "trials": "T",
 }
 _DPI = 110
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X")
@@ -179,7 +196,9 @@ def _schemes(points: list[PointSummary]) -> list[str]:
 
 
 def _order(point: PointSummary) -> tuple[Any, ...]:
-    return tuple(getattr(point, name) for name in (*_PRIMARY, *_DERIVED))
+    # (is None, value): summaries read from older files have no seed, symbol_size, systematic
+    values = (getattr(point, name) for name in (*_PRIMARY, *_DERIVED))
+    return tuple((value is None, value if value is not None else 0) for value in values)
 
 
 def _label_fields(points: list[PointSummary], *, exclude: tuple[str, ...]) -> tuple[str, ...]:
@@ -206,6 +225,8 @@ def _label(point: PointSummary, names: Sequence[str]) -> str:
         value = getattr(point, name)
         if name == "scheme":
             parts.append(str(value))
+        elif isinstance(value, bool) or value is None:
+            parts.append(f"{_SHORT[name]}={'-' if value is None else str(value).lower()}")
         else:
             text = f"{value:g}" if isinstance(value, int | float) else str(value)
             parts.append(f"{_SHORT[name]}={text}")

@@ -42,7 +42,9 @@ class PointSummary:
     retrievable after round r (``survived_rounds >= r``). Traffic figures are means over every
     round run, in bytes (0.0 when none ran). ``unjudged`` counts the trials that stopped without
     judging a round, per reason (e.g. ``{"setup-timeout": 1}``); they are also among ``trials``
-    and count as failures (see the module docstring).
+    and count as failures (see the module docstring). ``seed``, ``symbol_size`` and
+    ``systematic`` are the point's (None when read from a summary written before they were
+    recorded).
     """
 
     scheme: str
@@ -64,6 +66,9 @@ class PointSummary:
     mean_collect_bytes_per_round: float
     #: (reason, count) pairs sorted by reason; :meth:`to_dict` gives a ``{reason: count}`` dict.
     unjudged: tuple[tuple[str, int], ...] = ()
+    seed: int | None = None
+    symbol_size: int | None = None
+    systematic: bool | None = None
 
     @property
     def unjudged_trials(self) -> int:
@@ -80,12 +85,13 @@ class PointSummary:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PointSummary:
-        """Build from :meth:`to_dict` output, naming missing or unknown keys (``unjudged`` may be
-        missing, as in older histories, and then is empty)."""
+        """Build from :meth:`to_dict` output, naming missing or unknown keys (``unjudged``,
+        ``seed``, ``symbol_size`` and ``systematic`` may be missing, as in older histories, and
+        then are empty or None)."""
         if not isinstance(data, Mapping):
             raise SummaryError(f"a point summary must be a mapping; got {type(data).__name__}")
         names = [f.name for f in fields(cls)]
-        data = {"unjudged": {}, **data}
+        data = {"unjudged": {}, "seed": None, "symbol_size": None, "systematic": None, **data}
         missing = [name for name in names if name not in data]
         unknown = sorted(set(data) - set(names))
         if missing or unknown:
@@ -150,6 +156,9 @@ def summarize(params: Params, trials: Sequence[TrialRecord]) -> PointSummary:
         repair_bytes_per_round=_mean([r.repair_bytes for r in all_rounds]),
         mean_collect_bytes_per_round=_mean([r.collect_bytes for r in all_rounds]),
         unjudged=tuple(sorted(unjudged.items())),
+        seed=params.seed,
+        symbol_size=params.symbol_size,
+        systematic=params.systematic,
     )
 
 

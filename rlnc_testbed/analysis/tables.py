@@ -17,7 +17,11 @@ from typing import IO, Any
 
 from ..protocol.params import Params
 from ..protocol.records import TrialRecord
+from .points import varying_fields
 from .summary import PointResult
+
+#: Grid columns shown only when their parameter varies among the points (heading, field).
+_EXTRA_GRID_COLUMNS = (("size", "symbol_size"), ("systematic", "systematic"), ("seed", "seed"))
 
 __all__ = [
     "console",
@@ -118,12 +122,18 @@ def unjudged_table(trials: Sequence[TrialRecord], *, limit: int = 20) -> Any:
 
 
 def summary_table(results: Sequence[PointResult], *, title: str, grid: bool = False) -> Any:
+    """One row per point; with ``grid``, its parameters first (symbol size, systematic and seed
+    only when they vary among the points; trials show in successes/trials)."""
     from rich.table import Table
 
     table = Table(title=title)
+    varying = varying_fields([r.params for r in results])
+    extra = [(head, name) for head, name in _EXTRA_GRID_COLUMNS if name in varying]
     if grid:
         for column in ("scheme", "GF", "keep", "r", "Q", "P", "beta", "N", "k", "R"):
             table.add_column(column, justify="left" if column in ("scheme", "keep") else "right")
+        for column, _ in extra:
+            table.add_column(column, justify="right")
     for column in (
         "successes/trials",
         "success rate",
@@ -155,6 +165,7 @@ def summary_table(results: Sequence[PointResult], *, title: str, grid: bool = Fa
                 str(s.peers),
                 str(s.symbols),
                 str(s.rounds),
+                *(str(getattr(result.params, name)) for _, name in extra),
                 *row,
             ]
         table.add_row(*row)

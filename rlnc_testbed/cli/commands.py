@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import tables
-from ..analysis.history import HistoryError
+from ..analysis.history import HistoryError, check_resumable
 from ..analysis.plots import PlotError
+from ..analysis.points import collapse
+from ..analysis.provenance import now, provenance
 from ..analysis.summary import PointResult, SummaryError
-from ..experiment.runner import SWEEP_AXES, expand_grid
+from ..experiment.runner import SWEEP_AXES, expand_grid, history_path
 from ..experiment.scenario import ScenarioError, load_scenario
 from ..protocol.params import ParameterError, Params
 from ..protocol.records import TrialRecord
@@ -122,9 +124,10 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
     data_path = args.data if args.data is not None else scenario.data
     with doing(f"reading data file {str(data_path)!r}"):
         data = _read_data(data_path, scenario.params) if data_path is not None else None
-    if args.resume and args.history is None:
-        raise ParameterError("--resume needs --history PATH")
     _check_outputs(args)
+    _check_history(args, args.history, scenario.params, scenario.transport)
+    _warn_few_packets(args, [scenario.params])
+    started = now()
     label = f"{scenario.name} ({scenario.transport})"
     finished: list[int] = []
 
@@ -155,9 +158,57 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
             name=scenario.name,
             network=_network_options(args),
             faults=scenario.faults or None,
+            overwrite=args.overwrite,
+            command=_command(args),
         )
-    _outputs(args, result, scenario.params, label, history=args.history)
+    origin = provenance(command=_command(args), started=started, ended=now())
+    _outputs(args, result, scenario.params, label, history=args.history, origin=origin)
     return 0
+
+
+def _command(args: argparse.Namespace) -> list[str] | None:
+    """The command line :func:`~rlnc_testbed.cli.entry.main` parsed (None: sys.argv)."""
+    argv = getattr(args, "argv", None)
+    return list(argv) if argv is not None else None
+
+
+def _say(args: argparse.Namespace, kind: str, text: str) -> None:
+    """One ``rlnc-testbed CMD: note|warning: ...`` line on stderr (stdout may be JSON)."""
+    print(f"rlnc-testbed {args.command}: {kind}: {text}", file=sys.stderr)
+
+
+def _warn_few_packets(args: argparse.Namespace, points: list[Params]) -> None:
+    """A warning when points store fewer packets than symbols (N Q < k): none can decode."""
+    few = [p for p in points if p.peers * p.per_peer < p.symbols]
+    if not few:
+        return
+    p = few[0]
+    given = f"q={p.q}" if p.q is not None else f"redundancy={p.redundancy:g}"
+    which = "the point" if len(points) == 1 else f"{len(few)} of {len(points)} points"
+    example = "" if len(points) == 1 else "e.g. "
+    _say(
+        args,
+        "warning",
+        f"{which} store{'s' * (len(points) == 1)} fewer packets than symbols, so no round can "
+        f"decode: {example}{given} gives N * Q = {p.peers} * {p.per_peer} = "
+        f"{p.peers * p.per_peer} stored packets (K = {p.total_packets_made} made) for "
+        f"k = {p.symbols} symbols",
+    )
+
+
+def _check_history(
+    args: argparse.Namespace, path: Path | None, params: Params, transport: str
+) -> None:
+    """Before running: no silent overwrite, and --resume only of a history of this point."""
+    if path is None:
+        return
+    if args.resume:
+        check_resumable(path, params, transport=transport)
+    elif not args.overwrite and path.is_file() and path.stat().st_size > 0:
+        raise ParameterError(
+            f"--history {str(path)!r} already holds a history ({path.stat().st_size} bytes): "
+            "give --resume to continue it, --overwrite to replace it, or another path"
+        )
 
 
 def _outputs(
@@ -167,11 +218,17 @@ def _outputs(
     title: str,
     *,
     history: Path | None = None,
+    origin: dict[str, Any],
+    recorded: dict[str, Any] | None = None,
 ) -> None:
-    """JSON, survival plot and tables of one point (``run`` and ``show``)."""
+    """JSON, CSV, survival plot and tables of one point (``run`` and ``show``)."""
     if args.json is not None:
         with doing(f"writing JSON to {args.json!r}" if args.json != "-" else "writing JSON"):
-            _write_json(result.to_dict(), args.json)
+            payload = {"provenance": origin, **result.to_dict()}
+            if recorded is not None:
+                payload["recorded"] = recorded
+            _write_json(payload, args.json)
+    _write_csvs(args, [result])
     if args.plot is not None:
         with doing(f"writing the survival plot {str(args.plot)!r}"):
             from ..analysis.plots import plot_survival
@@ -189,7 +246,14 @@ def _outputs(
         if any(t.unjudged for t in trials):
             console.print(tables.unjudged_table(trials))
         console.print(tables.summary_table([result], title=title))
-        for label, path in (("JSON", args.json), ("plot", args.plot), ("history", history)):
+        paths = (
+            ("JSON", args.json),
+            ("CSV", getattr(args, "csv", None)),
+            ("per-trial CSV", getattr(args, "csv_trials", None)),
+            ("plot", args.plot),
+            ("history", history),
+        )
+        for label, path in paths:
             if path is not None:
                 console.print(f"{label}: {path}")
 
@@ -207,6 +271,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from ..analysis.summary import summarize
 
     _check_outputs(args)
+    started = now()
     with doing(f"reading history {str(args.history)!r}"):
         contents = read_history(args.history)
         trials = [contents.trials[t] for t in sorted(contents.trials)]
@@ -214,13 +279,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
             raise HistoryError(f"{args.history}: no finished trial recorded yet")
         result = PointResult(
             params=contents.params,
-            transport="history",
+            transport=contents.transport or "history",
             trials=trials,
             summary=summarize(contents.params, trials),
             name=args.history.stem,
         )
     title = f"{args.history.name}: {len(trials)} of {contents.params.trials} trials recorded"
-    _outputs(args, result, contents.params, title)
+    origin = provenance(command=_command(args), started=started, ended=now())
+    recorded = {"transport": contents.transport, "provenance": contents.provenance}
+    _outputs(args, result, contents.params, title, origin=origin, recorded=recorded)
     return 0
 
 
@@ -279,6 +346,17 @@ def _read_data(path: Path, params: Params) -> bytes:
 def _check_outputs(args: argparse.Namespace) -> None:
     """Fail before running, not after, when an output cannot be written."""
     targets = [Path(args.json)] if args.json not in (None, "-") else []
+    for option in ("csv", "csv_trials"):
+        path = getattr(args, option, None)
+        if path is not None:
+            targets.append(path)
+    if len({str(t.resolve()) for t in targets}) < len(targets):
+        raise ParameterError("--json, --csv and --csv-trials must name different files")
+    resume_with = "--history PATH" if args.command == "run" else "--history-dir DIR"
+    history = getattr(args, "history" if args.command == "run" else "history_dir", None)
+    for flag in ("resume", "overwrite"):
+        if getattr(args, flag, False) and history is None:
+            raise ParameterError(f"--{flag} needs {resume_with}")
     if args.plot is not None:
         if args.plot.suffix.lower() != ".png":
             raise ParameterError(f"--plot path must end in .png; got {str(args.plot)!r}")
@@ -308,10 +386,15 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
         transport = args.transport or scenario.transport
     axes = {name: getattr(args, name) for name in SWEEP_AXES if getattr(args, name) is not None}
     with doing("building the grid"):
-        points = expand_grid(base, axes)
-    if args.resume and args.history_dir is None:
-        raise ParameterError("--resume needs --history-dir DIR")
+        grid = expand_grid(base, axes)
     _check_outputs(args)
+    collapsed = collapse(grid)
+    points = collapsed.points
+    if collapsed.dropped:
+        _say(args, "note", collapsed.note())
+    _warn_few_packets(args, points)
+    _check_sweep_histories(args, points, transport)
+    started = now()
     to_stdout = args.json == "-"
     total = sum(p.trials for p in points)
     finished: list[int] = []
@@ -336,10 +419,20 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
             resume=args.resume,
             workers=args.workers,
             on_trial=on_trial,
+            overwrite=args.overwrite,
+            command=_command(args),
         )
     if args.json is not None:
         with doing(f"writing JSON to {args.json!r}" if args.json != "-" else "writing JSON"):
-            _write_json({"points": [r.summary.to_dict() for r in results]}, args.json)
+            payload = {
+                "provenance": provenance(command=_command(args), started=started, ended=now()),
+                "transport": transport,
+                "axes": axes,
+                "collapsed": collapsed.note() or None,
+                "points": [_sweep_point(r) for r in results],
+            }
+            _write_json(payload, args.json)
+    _write_csvs(args, results)
     if args.plot is not None:
         with doing(f"writing the plots {str(args.plot)!r} and next to it"):
             from ..analysis.plots import (
@@ -361,12 +454,63 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
             if args.plot is not None:
                 stem = args.plot.with_name(args.plot.stem)
                 console.print(f"plots: {args.plot}, {stem}-survival.png, {stem}-traffic.png")
+            for label, path in (("CSV", args.csv), ("per-trial CSV", args.csv_trials)):
+                if path is not None:
+                    console.print(f"{label}: {path}")
             if args.history_dir is not None:
                 console.print(f"histories: {args.history_dir}")
     return 0
 
 
+def _sweep_point(result: PointResult) -> dict[str, Any]:
+    """One sweep JSON point: its summary's fields, then every parameter and the transport."""
+    return {
+        **result.summary.to_dict(),
+        "params": result.params.to_dict(),
+        "transport": result.transport,
+    }
+
+
+def _check_sweep_histories(args: argparse.Namespace, points: list[Params], transport: str) -> None:
+    """Before running: no silent overwrite, and --resume only of histories of these points."""
+    if args.history_dir is None or not args.history_dir.is_dir():
+        return
+    held = []
+    for params in points:
+        path = history_path(args.history_dir, params)
+        if args.resume:
+            check_resumable(path, params, transport=transport)
+        elif path.is_file() and path.stat().st_size > 0 and path not in held:
+            held.append(path)
+    if held and not args.overwrite:
+        raise ParameterError(
+            f"--history-dir {str(args.history_dir)!r} already holds the histories of "
+            f"{len(held)} of these points (e.g. {held[0].name!r}): give --resume to continue "
+            "them, --overwrite to replace them, or another directory"
+        )
+    if args.resume and any(args.history_dir.glob("point-[0-9][0-9][0-9][0-9].jsonl")):
+        _say(
+            args,
+            "warning",
+            f"{str(args.history_dir)!r} holds point-NNNN.jsonl histories of an older sweep: they "
+            "are not resumed (histories are now named by their parameters)",
+        )
+
+
 # -- output ----------------------------------------------------------------------------------
+
+
+def _write_csvs(args: argparse.Namespace, results: list[PointResult]) -> None:
+    from ..analysis.export import write_points_csv, write_trials_csv
+
+    csv_path = getattr(args, "csv", None)
+    if csv_path is not None:
+        with doing(f"writing CSV to {str(csv_path)!r}"):
+            write_points_csv(results, csv_path)
+    trials_path = getattr(args, "csv_trials", None)
+    if trials_path is not None:
+        with doing(f"writing per-trial CSV to {str(trials_path)!r}"):
+            write_trials_csv(results, trials_path)
 
 
 def _write_json(payload: dict[str, Any], target: str) -> None:

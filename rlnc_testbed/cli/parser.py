@@ -12,10 +12,17 @@ from ..protocol.params import FIELDS, KEEP_RULES, SCHEMES
 from ..wire import ROLES
 from .argtypes import integer, positive_float
 
-__all__ = ["EXIT_USAGE", "build_parser"]
+__all__ = ["CSV_HELP", "EXIT_USAGE", "build_parser"]
 
 #: Exit status for invalid options, parameters or files.
 EXIT_USAGE = 2
+#: What the CSV files hold (the columns are analysis/export.py's).
+CSV_HELP = (
+    "CSV columns: first the parameters (those that vary among the points; every parameter "
+    "but trials, and transport, for a single point); then --csv: trials, successes, "
+    "success_rate (the estimate of surviving all R rounds), ci95_low, ci95_high (95% Wilson), "
+    "unjudged; --csv-trials: trial, rounds_survived, last_verdict, success, finish."
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,15 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="log messages of this level and above to stderr (default error; 'warning' shows "
         "refused messages, timeouts and dropped packets as they happen)",
     )
-    sub = parser.add_subparsers(
-        dest="command", required=True, metavar="{run,sweep}", parser_class=_Parser
-    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser(
         "run",
         help="run one scenario file",
         description="Run every trial of one scenario file and print the "
-        "per-round table (at most 10 trials) and the summary table.",
+        "per-round table (at most 10 trials) and the summary table. A scenario storing fewer "
+        "packets than symbols (N Q < k) gets a warning: it can never decode.",
+        epilog=CSV_HELP,
     )
     run.add_argument("scenario", metavar="SCENARIO.toml", help="scenario file to run")
     run.add_argument(
@@ -122,23 +129,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="webrtc only: run every storage peer and newcomer as its own OS process "
         "('rlnc-testbed node')",
     )
-    _common_outputs(run, plot_help="write a survival curve PNG to PATH")
+    _common_outputs(run, plot_help="write a survival curve PNG to PATH", csv=True)
     run.add_argument(
-        "--history", metavar="PATH", type=Path, help="stream a JSONL history of every event to PATH"
+        "--history",
+        metavar="PATH",
+        type=Path,
+        help="stream a JSONL history of every event to PATH (an existing non-empty PATH is "
+        "refused unless --resume or --overwrite)",
     )
-    run.add_argument(
-        "--resume", action="store_true", help="with --history: skip the trials PATH already holds"
-    )
+    _resume_options(run, "--history", "the history at PATH")
 
     show = sub.add_parser(
         "show",
         help="print the tables (and plots, JSON) of a recorded run from its JSONL history",
         description="Replay a run from the history that 'run --history' streamed: the same "
         "per-round and summary tables, plus JSON and a survival plot, without running anything. "
-        "A history cut short by a crash shows the trials that finished.",
+        "A history cut short by a crash shows the trials that finished. The JSON's "
+        "'recorded' holds the transport and provenance the history's start line recorded.",
+        epilog=CSV_HELP,
     )
     show.add_argument("history", metavar="HISTORY.jsonl", type=Path, help="history file")
-    _common_outputs(show, plot_help="write a survival curve PNG to PATH")
+    _common_outputs(show, plot_help="write a survival curve PNG to PATH", csv=True)
 
     node = sub.add_parser(
         "node",
@@ -186,7 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep",
         help="run a grid of parameter points",
         description="Run every combination of the given values (each "
-        "option takes one or more) on top of the defaults or --scenario.",
+        "option takes one or more) on top of the defaults or --scenario. Points that are the "
+        "same experiment (equal but for a parameter their scheme ignores: --field and "
+        "systematic for replication, --keep for rlnc; or repeated values) run once, and a note "
+        "on stderr says so. A point storing fewer packets than symbols (N Q < k, e.g. "
+        "--redundancy 0.5) gets a warning: it can never decode.",
+        epilog=CSV_HELP,
     )
     sweep.add_argument(
         "--scenario",
@@ -199,7 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--field", nargs="+", type=int, choices=FIELDS)
     grid.add_argument("--redundancy", nargs="+", type=_positive_float, help="r, K = ceil(r k)")
     grid.add_argument(
-        "--q", nargs="+", type=_positive_int, help="Q packets per peer (instead of --redundancy)"
+        "--q",
+        nargs="+",
+        type=_positive_int,
+        help="Q packets per peer, K = N Q (instead of --redundancy: refused together with it, "
+        "since with Q fixed every r is the same experiment; the r column then shows the "
+        "effective N Q / k)",
     )
     grid.add_argument("--parents", nargs="+", type=_positive_int, help="P <= N - 1")
     grid.add_argument("--keep", nargs="+", choices=KEEP_RULES)
@@ -208,7 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--symbols", nargs="+", type=_positive_int, help="k")
     grid.add_argument("--symbol-size", nargs="+", type=_positive_int, dest="symbol_size")
     grid.add_argument("--rounds", nargs="+", type=_positive_int, help="max round R")
-    grid.add_argument("--trials", nargs="+", type=_positive_int)
+    grid.add_argument(
+        "--trials",
+        nargs="+",
+        type=_positive_int,
+        help="T (points differing only in T share one history: the first T trials are the "
+        "same trials)",
+    )
     grid.add_argument("--seed", nargs="+", type=_non_negative_int)
     sweep.add_argument(
         "--transport",
@@ -220,28 +247,62 @@ def build_parser() -> argparse.ArgumentParser:
         sweep,
         plot_help="write success vs P to PATH, and survival and traffic "
         "plots next to it (PATH stem + -survival.png / -traffic.png)",
+        csv=True,
     )
     sweep.add_argument(
-        "--history-dir", metavar="DIR", type=Path, help="one JSONL history per point in DIR"
+        "--history-dir",
+        metavar="DIR",
+        type=Path,
+        help="one JSONL history per point in DIR, named by the point's parameters but T "
+        "(e.g. rlnc-GF256-keep_shuffle-r2.0-P3-N10-k20-size220-R10-seed0.jsonl), so a sweep "
+        "that gains values or trials resumes the ones it has; existing histories of these "
+        "points are refused unless --resume or --overwrite",
     )
-    sweep.add_argument(
-        "--resume", action="store_true", help="with --history-dir: skip trials already recorded"
-    )
+    _resume_options(sweep, "--history-dir", "the histories DIR holds of these points")
     sweep.add_argument(
         "--workers",
         type=_positive_int,
         default=1,
         help="processes for the sim transport (default 1)",
     )
+    sub.metavar = "{" + ",".join(sub.choices) + "}"  # the usage lists every subcommand
     return parser
 
 
-def _common_outputs(parser: argparse.ArgumentParser, *, plot_help: str) -> None:
+def _resume_options(parser: argparse.ArgumentParser, option: str, what: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"with {option}: continue {what}, skipping the trials recorded (refused for a "
+        "history of other parameters or another transport; the error names what differs)",
+    )
+    group.add_argument("--overwrite", action="store_true", help=f"with {option}: replace {what}")
+
+
+def _common_outputs(parser: argparse.ArgumentParser, *, plot_help: str, csv: bool = False) -> None:
     parser.add_argument(
         "--json",
         metavar="PATH|-",
         help="write the results as JSON to PATH, or to stdout with '-' "
-        "(then no tables are printed)",
+        "(then no tables are printed); it records every parameter, the transport and the "
+        "provenance (tool version, git commit, Python/numpy/aiortc versions, command line, "
+        "start and end time in UTC)",
     )
     parser.add_argument("--plot", metavar="PATH", type=Path, help=plot_help)
+    if csv:
+        parser.add_argument(
+            "--csv",
+            metavar="PATH",
+            type=Path,
+            help="write one CSV row per point to PATH: parameters, survival estimate, 95%% CI, "
+            "trials",
+        )
+        parser.add_argument(
+            "--csv-trials",
+            metavar="PATH",
+            type=Path,
+            help="write one CSV row per trial to PATH: parameters, trial, rounds survived, "
+            "last verdict",
+        )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no tables")
