@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -447,3 +448,20 @@ async def test_webrtc_server_restart_gives_the_memory_records():
     assert [(r.outcome(), r.verdict, r.faults, r.stored) for r in webrtc.rounds] == [
         (r.outcome(), r.verdict, r.faults, r.stored) for r in memory.rounds
     ]
+
+
+async def test_a_node_that_does_not_rejoin_is_signaling_lost_and_named(fast_timeouts):
+    """If the restarted server does not get a node back, the trial ends ``signaling-lost``
+    naming it - not a later round's timeout - and the held round never starts."""
+    specs = plan({"kind": "server-restart", "round": 1})
+    async with Cluster(FIVE, 0, transport="memory", faults=specs) as cluster:
+        run = asyncio.ensure_future(cluster.run())
+        async with asyncio.timeout(10):
+            while not any(n.role == "engine" for n in cluster.nodes):
+                await asyncio.sleep(0.005)
+        (engine,) = [n for n in cluster.nodes if n.role == "engine"]
+        engine.signaling._rejoin = None  # this one will not come back by itself
+        record = await run
+    assert [r.verdict for r in record.rounds] == ["ok", "signaling-lost"]
+    assert "engine did not rejoin" in record.rounds[-1].error
+    assert cluster._slots_started["newcomer"] == 1  # round 2's newcomer was never started

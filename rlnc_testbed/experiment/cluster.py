@@ -199,7 +199,19 @@ class _Coordinator:
         finally:
             held, self._held = self._held or [], None
             held.extend(self.controller.actions_to_take())
+            if self.controller.phase is Phase.DONE:  # lost: the held round never starts
+                held = [a for a in held if not _starts_round(a)]
+            if self.controller.phase is not self._phase:
+                self._phase = self.controller.phase
+                self._deadline_changed.set()
             await self._carry_out(held)
+
+
+def _starts_round(action: Action) -> bool:
+    """A newcomer to start, or a message other than ``close``: what a held round would do."""
+    if isinstance(action, SpawnNewcomer):
+        return True
+    return isinstance(action, Send) and action.message.get("type") != "close"
 
 
 class Cluster:
@@ -299,7 +311,9 @@ class Cluster:
         self._own_browser = browser is None
         self._browser_lock = asyncio.Lock()
         self._browser_slots: list[str] = []
-        self._browser_pages: list[Any] = []
+        #: The pages this run opened (:class:`~rlnc_testbed.browser.BrowserPage`: slot,
+        #: console lines, the Playwright page).
+        self.browser_pages: list[Any] = []
         #: Failures the browser pages reported (PageEvent), in order.
         self.browser_events: list[Any] = []
 
@@ -405,7 +419,7 @@ class Cluster:
             page = await self.browser.open_page(
                 url, slot=slot, role=role, on_event=self._browser_failed
             )
-            self._browser_pages.append(page)
+            self.browser_pages.append(page)
         except BrowserError as exc:
             if not self.browser_events:  # a page that failed to load has said so already
                 self.browser_events.append(PageEvent(slot, role, "start", str(exc)))
@@ -582,6 +596,11 @@ class Cluster:
             self.log.warning(
                 "trial %d round %d: %s: %s did not rejoin", self.trial, number, fault.kind, missing
             )
+            # Not a round's timeout: the signaling plane lost them, and the record says so.
+            self.controller.signaling_lost(
+                f"after the {fault.kind} of round {number}, {', '.join(missing)} did not rejoin "
+                f"within {2 * RECONNECT_UNITS * unit():.1f} s"
+            )
         self.interruptions.append(
             {
                 "round": number,
@@ -622,8 +641,9 @@ class Cluster:
         await self._stop_processes()
         if self.browser is not None and self._own_browser:
             await self.browser.close()  # bounded; the record keeps its version and events
-        elif self._browser_pages:  # a shared Chromium: close this run's pages (bounded)
-            await asyncio.gather(*(p.close(timeout=5 * unit()) for p in self._browser_pages))
+        elif self.browser_pages:  # a shared Chromium: close this run's pages (bounded)
+            await asyncio.gather(*(p.close(timeout=5 * unit()) for p in self.browser_pages))
+        self._note_browsers()  # with what the pages reported after the verdict, too
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

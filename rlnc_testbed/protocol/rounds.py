@@ -228,9 +228,11 @@ class TrialController:
         verdict = _TIMEOUT_VERDICTS[self._phase]
         self._abort(verdict, f"deadline passed in {self._phase.value}")
 
-    def signaling_lost(self) -> None:
-        """The signaling server went away: nothing more can be told or heard."""
-        self._abort("signaling-lost", f"the signaling server went away in {self._phase.value}")
+    def signaling_lost(self, why: str = "") -> None:
+        """The signaling server went away (or lost nodes that never came back): nothing more
+        can be told or heard. ``why`` says what happened, if more is known."""
+        why = why or f"the signaling server went away in {self._phase.value}"
+        self._abort("signaling-lost", why)
 
     def internal_error(self, exc: BaseException) -> None:
         """The pump caught a bug in the round control (or in carrying out its actions)."""

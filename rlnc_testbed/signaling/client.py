@@ -36,6 +36,8 @@ __all__ = ["RECONNECT_UNITS", "SignalHandler", "SignalingClient", "SignalingErro
 
 #: How long a client keeps trying to rejoin after a 1012 close (timeout units).
 RECONNECT_UNITS = 5.0
+#: Longest pause between two rejoin attempts (seconds): many tries inside the window.
+_MAX_PAUSE = 0.2
 #: The websocket close code of a server that will be back (RFC 6455 "service restart").
 _RESTART = 1012
 
@@ -271,7 +273,7 @@ class SignalingClient:
         self.logger.info("client %s: server restarting; rejoining", self.id)
         while (left := give_up - loop.time()) > 0:
             await asyncio.sleep(min(pause, left))
-            pause = min(2 * pause, 1.0)
+            pause = min(2 * pause, _MAX_PAUSE)
             try:
                 session, ws, msg = await _handshake(
                     url, text, max(give_up - loop.time(), 0.05), self._max_message
