@@ -53,3 +53,12 @@ def test_browser_peers_need_webrtc(tmp_path: Path) -> None:
         scenario(tmp_path, "browser_peers = 1\n", head=head)
     with pytest.raises(ScenarioError, match="need transport = 'webrtc'"):
         Scenario(name="x", params=Params(peers=5), transport="sim", browser_newcomers=True)
+
+
+def test_hosts_netns_is_a_webrtc_deployment(tmp_path: Path) -> None:
+    netns = scenario(tmp_path, "", head='hosts = "netns"\n' + HEAD)
+    assert netns.hosts == "netns" and netns.deployment == {"hosts": "netns"}
+    with pytest.raises(ScenarioError, match="hosts must be one of"):
+        scenario(tmp_path, "", head='hosts = "vm"\n' + HEAD)
+    with pytest.raises(ScenarioError, match="needs transport = 'webrtc'"):
+        scenario(tmp_path, "", head='hosts = "netns"\n' + HEAD.replace('"webrtc"', '"sim"'))

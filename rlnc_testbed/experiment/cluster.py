@@ -60,15 +60,22 @@ from ..signaling.server import NUMBERED_ROLES, SignalingServer, UnknownClientErr
 from ..timeouts import unit
 from ..transport.base import Connector
 from ..transport.shaping import Datagram, Decision, Draws, Fate, LinkShape, Shaper
+from .hosts import EmulatedHosts
 from .scenario import NETWORK_TRANSPORTS
 from .standalone import TOKEN_ENV, attach_webrtc
 
 __all__ = ["DEFAULT_ROLES", "RETRANSMIT_SECONDS", "Cluster", "ReliableShaper", "run_trial"]
 
+#: Where a cluster's nodes run: this host's loopback, or emulated hosts (network namespaces).
+HOSTS = ("loopback", "netns")
+
 #: Node class per role unless a Cluster is given others (fault injection).
 DEFAULT_ROLES: dict[str, type[Node]] = dict(ROLE_CLASSES)
 
 logger = logging.getLogger(__name__)
+
+#: Peers joining at once while a cluster starts (below the server's ``MAX_UNJOINED``).
+START_CONCURRENCY = 16
 
 #: How late a memory link delivers a message its loss draw dropped (an SCTP-like resend).
 RETRANSMIT_SECONDS = 0.02
@@ -236,6 +243,8 @@ class Cluster:
         browser_peers: Iterable[int] | int | None = None,
         browser_newcomers: bool = False,
         browser: Any = None,
+        hosts: str = "loopback",
+        host_rate: str | None = None,
     ) -> None:
         if transport not in NETWORK_TRANSPORTS:
             raise ParameterError(
@@ -245,6 +254,19 @@ class Cluster:
             raise ParameterError(
                 "processes=True needs the webrtc transport (memory channels are in-process)"
             )
+        if hosts not in HOSTS:
+            raise ParameterError(f"hosts must be one of {', '.join(HOSTS)}; got {hosts!r}")
+        if hosts == "netns" and transport != "webrtc":
+            raise ParameterError(
+                "hosts='netns' runs every peer and newcomer as its own process in its own "
+                f"network namespace, over the webrtc transport; got transport {transport!r}"
+            )
+        processes = processes or hosts == "netns"  # a namespace holds a process
+        #: Where nodes run: ``loopback`` (this host, 127.0.0.1) or ``netns`` (one emulated
+        #: host per peer and newcomer, :mod:`rlnc_testbed.experiment.hosts`).
+        self.hosts = hosts
+        self.host_rate = host_rate
+        self._emulated: EmulatedHosts | None = None
         #: Run storage peers and newcomers as separate OS processes (``rlnc-testbed node``).
         self.processes = processes
         self._processes: list[asyncio.subprocess.Process] = []
@@ -281,7 +303,10 @@ class Cluster:
         faulty = FAULTY_ROLES if self.faults.node_faults and not processes else {}
         self.roles: dict[str, type[Node]] = {**DEFAULT_ROLES, **faulty, **(roles or {})}
         self.controller = TrialController(
-            params, trial, packet_bytes=wire.packet_message_size(params.symbols, params.symbol_size)
+            params,
+            trial,
+            packet_bytes=wire.packet_message_size(params.symbols, params.symbol_size),
+            process_nodes=processes,
         )
         self._coordinator = _Coordinator(self, self.controller)
         # Every node joins with the credential of its own slot (ids follow slots, not join
@@ -318,7 +343,18 @@ class Cluster:
         self.browser_events: list[Any] = []
 
     async def __aenter__(self) -> Cluster:
-        await self.server.start()
+        if self.hosts == "netns":
+            # One host per numbered slot: peers 1..N, then the newcomers N+1..N+R.
+            count = self.params.peers + self.params.rounds
+            self._emulated = await EmulatedHosts(count, rate=self.host_rate).__aenter__()
+            # The server, engine and collector live on the bridge, the gateway of every host.
+            self.server.host = self.host = self._emulated.gateway
+            self.interfaces = self._emulated.gateway
+        try:
+            await self.server.start()
+        except BaseException:
+            await self._close_hosts()
+            raise
         if self.transport == "memory":
             from ..transport.memory import MemoryNetwork
 
@@ -338,8 +374,7 @@ class Cluster:
         self._tasks.add(watchdog)
         try:
             await self._start_node(self.roles["collector"], role="collector")
-            for _ in range(self.params.peers):
-                await self._start_node(self.roles["peer"], role="peer")
+            await self._start_peers()
             await self._start_node(self.roles["engine"], role="engine", data=self.data)
             # The watchdog ends every phase in time; this outer bound only guards against
             # the watchdog itself failing.
@@ -349,6 +384,21 @@ class Cluster:
             watchdog.cancel()
             self._note_browsers()
         return self.controller.record
+
+    async def _start_peers(self) -> None:
+        """Start the N peers, :data:`START_CONCURRENCY` at a time (slots 1..N in order):
+        a thousand sequential joins would cost seconds, a thousand at once would crowd the
+        server's unjoined connections (``MAX_UNJOINED``)."""
+        slots = [self.next_slot("peer") for _ in range(self.params.peers)]
+        gate = asyncio.Semaphore(START_CONCURRENCY)
+
+        async def start(slot: str) -> None:
+            async with gate:
+                await self._start_node(self.roles["peer"], role="peer", slot=slot)
+
+        async with asyncio.TaskGroup() as group:
+            for slot in slots:
+                group.create_task(start(slot))
 
     def spawn(self, cls: type[Node], *, role: str, slot: str | None = None, **kwargs: Any) -> None:
         """Start a node in the background (a newcomer joining mid-trial); ``slot`` defaults
@@ -460,7 +510,7 @@ class Cluster:
         (``/proc/PID/cmdline`` is world-readable) nor in its environment.
         """
         env = {name: value for name, value in os.environ.items() if name != TOKEN_ENV}
-        process = await asyncio.create_subprocess_exec(
+        argv = [
             sys.executable,
             "-m",
             "rlnc_testbed",
@@ -477,6 +527,13 @@ class Cluster:
             slot,
             "--ice-interfaces",
             self.interfaces,
+        ]
+        if self._emulated is not None:  # in its own namespace, offering its own address
+            index = int(slot) - 1
+            argv[-1] = self._emulated.address(index)
+            argv = self._emulated.command(index, argv)
+        process = await asyncio.create_subprocess_exec(
+            *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
@@ -656,6 +713,17 @@ class Cluster:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(10 * unit()):
                 await self.server.close()
+        await self._close_hosts()
+
+    async def _close_hosts(self) -> None:
+        if self._emulated is not None:
+            await self._emulated.close()  # bounded; logs what it could not remove
+            self._emulated = None
+
+    @property
+    def emulated_hosts(self) -> EmulatedHosts | None:
+        """The run's emulated hosts (``hosts='netns'``, while the cluster is open)."""
+        return self._emulated
 
     @property
     def phase(self) -> Phase:
@@ -686,6 +754,8 @@ async def run_trial(
     browser_peers: Iterable[int] | int | None = None,
     browser_newcomers: bool = False,
     browser: Any = None,
+    hosts: str = "loopback",
+    host_rate: str | None = None,
 ) -> TrialRecord:
     """Run one loop test over a fresh networked cluster and return its record.
 
@@ -695,7 +765,10 @@ async def run_trial(
     OS processes; ``faults`` schedules faults (:mod:`rlnc_testbed.protocol.faults`);
     ``shaping`` shapes chosen links for the whole trial; ``browser_peers`` (peer slots, or a
     count n: slots 1..n) and ``browser_newcomers`` run those nodes as Chromium pages
-    (:mod:`rlnc_testbed.browser`), in ``browser`` (a started ``Chromium``) if given."""
+    (:mod:`rlnc_testbed.browser`), in ``browser`` (a started ``Chromium``) if given;
+    ``hosts="netns"`` (which implies ``processes``) gives every peer and newcomer its own emulated
+    host, rate limited to ``host_rate`` (e.g. ``"20mbit"``) if given
+    (:mod:`rlnc_testbed.experiment.hosts`)."""
     async with Cluster(
         params,
         trial,
@@ -712,6 +785,8 @@ async def run_trial(
         browser_peers=browser_peers,
         browser_newcomers=browser_newcomers,
         browser=browser,
+        hosts=hosts,
+        host_rate=host_rate,
     ) as cluster:
         if configure is not None:
             configure(cluster)

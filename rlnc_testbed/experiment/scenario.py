@@ -5,6 +5,7 @@ A scenario file holds only data::
     name = "three-peers-rlnc"
     description = "3 peers with RLNC: peer 2 fails, newcomer 4 recodes from 1 and 3"
     transport = "webrtc"          # sim | memory | webrtc
+    hosts = "loopback"            # loopback | netns: a network namespace per peer/newcomer
     markers = ["webrtc"]          # extra pytest markers (scenario is always added)
 
     [params]                      # any field of rlnc_testbed.protocol.Params
@@ -61,7 +62,11 @@ RUN_TRANSPORTS = ("sim", "memory", "webrtc")
 #: The transports that run the networked roles (one ``Cluster`` per trial).
 NETWORK_TRANSPORTS = RUN_TRANSPORTS[1:]
 
-_TOP_KEYS = {"name", "description", "transport", "markers", "params", "expect", "data", "faults"}
+_TOP_KEYS = {
+    "name", "description", "transport", "hosts", "markers", "params", "expect", "data", "faults",
+}  # fmt: skip
+#: Where a scenario's nodes run (experiment/cluster.py ``HOSTS``; netns: experiment/hosts.py).
+SCENARIO_HOSTS = ("loopback", "netns")
 
 
 class ScenarioError(ValueError):
@@ -90,6 +95,8 @@ class Scenario:
     browser_peers: tuple[int, ...] = ()
     #: Whether newcomers are Chromium pages (``browser_newcomers`` in ``[params]``).
     browser_newcomers: bool = False
+    #: Where the nodes run: this host's loopback, or one network namespace per node.
+    hosts: str = "loopback"
 
     def __post_init__(self) -> None:
         try:
@@ -107,6 +114,14 @@ class Scenario:
         if not isinstance(self.browser_newcomers, bool):
             raise ScenarioError(
                 f"{where}: browser_newcomers must be true or false, got {self.browser_newcomers!r}"
+            )
+        if self.hosts not in SCENARIO_HOSTS:
+            raise ScenarioError(
+                f"{where}: hosts must be one of {', '.join(SCENARIO_HOSTS)}; got {self.hosts!r}"
+            )
+        if self.hosts == "netns" and self.transport != "webrtc":
+            raise ScenarioError(
+                f"{where}: hosts = 'netns' needs transport = 'webrtc'; got {self.transport!r}"
             )
         if self.browsers and self.transport != "webrtc":
             raise ScenarioError(
@@ -129,6 +144,8 @@ class Scenario:
             out["browser_peers"] = self.browser_peers
         if self.browser_newcomers:
             out["browser_newcomers"] = True
+        if self.hosts != "loopback":
+            out["hosts"] = self.hosts
         return out
 
     @property
@@ -159,6 +176,7 @@ class Scenario:
             "faults": self.faults.to_list(),
             "browser_peers": list(self.browser_peers),
             "browser_newcomers": self.browser_newcomers,
+            "hosts": self.hosts,
         }
 
 
@@ -212,6 +230,7 @@ def load_scenario(path: str | Path) -> Scenario:
         faults=faults,
         browser_peers=browser_peers,  # type: ignore[arg-type]  # checked on construction
         browser_newcomers=browser_newcomers,
+        hosts=raw.get("hosts", "loopback"),
     )
 
 
