@@ -152,6 +152,8 @@ class _Coordinator:
                 async with asyncio.timeout(units * unit()):
                     await self._deadline_changed.wait()
             except TimeoutError:
+                if self._held is not None:
+                    continue  # signaling is interrupted on purpose: that wait has its own bound
                 await self._feed(self.controller.timed_out)
 
     async def _act(self) -> None:

@@ -35,7 +35,7 @@ from ..timeouts import unit
 __all__ = ["RECONNECT_UNITS", "SignalHandler", "SignalingClient", "SignalingError"]
 
 #: How long a client keeps trying to rejoin after a 1012 close (timeout units).
-RECONNECT_UNITS = 5.0
+RECONNECT_UNITS = 20.0
 #: Longest pause between two rejoin attempts (seconds): many tries inside the window.
 _MAX_PAUSE = 0.2
 #: The websocket close code of a server that will be back (RFC 6455 "service restart").
