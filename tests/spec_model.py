@@ -1,14 +1,25 @@
 """docs/protocol.md §6 written again from its text, for the tests: plain Python integers only.
 
-The one test model of the specification (key mixing, Philox4x64-10, below, sample, elements)
-and of GF(2^8) with the 0x11d polynomial. It shares no code with ``rlnc_testbed``: the Python
-streams (``protocol/draws.py``, numpy's Philox underneath) and the compiled simulator (numba)
-are both checked against it.
+The one test model of the specification (key mixing, Philox4x64-10, below, sample, elements),
+of GF(2^8) with the 0x11d polynomial, and of the NEWCOMER rule keep = "distinct". It shares no
+code with ``rlnc_testbed``: the Python streams (``protocol/draws.py``, numpy's Philox
+underneath), the compiled simulator (numba) and the rule functions are checked against it.
 """
 
 from __future__ import annotations
 
-__all__ = ["EXP", "LOG", "M64", "Stream", "combine", "gmul", "key", "mix", "rank"]
+__all__ = [
+    "EXP",
+    "LOG",
+    "M64",
+    "Stream",
+    "combine",
+    "gmul",
+    "keep_distinct",
+    "key",
+    "mix",
+    "rank",
+]
 
 M64 = (1 << 64) - 1
 
@@ -78,6 +89,24 @@ class Stream:
         per, width = (8, 8) if field == 256 else (64, 1)
         words = [self.word() for _ in range(-(-count // per))]
         return [(words[t // per] >> (width * (t % per))) & (field - 1) for t in range(count)]
+
+
+def keep_distinct(stream: Stream, vectors: list[tuple[int, ...]], q: int) -> list[int]:
+    """§6.3 NEWCOMER, keep = "distinct": the positions in flat (``vectors`` = flat's coefficient
+    vectors) of the packets kept, in kept order. ``order = sample(len(flat), len(flat))``; walk
+    it, putting each vector's first packet in ``firsts`` and every later one in ``repeats``;
+    keep the first min(Q, len(flat)) of ``firsts + repeats``."""
+    order = stream.sample(len(vectors), len(vectors))
+    firsts: list[int] = []
+    repeats: list[int] = []
+    seen: set[tuple[int, ...]] = set()
+    for i in order:
+        if vectors[i] in seen:
+            repeats.append(i)
+        else:
+            firsts.append(i)
+            seen.add(vectors[i])
+    return (firsts + repeats)[: min(q, len(vectors))]
 
 
 # -- GF(2^8), 0x11d, generator 2 -------------------------------------------------------------

@@ -75,7 +75,7 @@ def test_summary_fields_by_hand() -> None:
     collect = 1000 + 2 * 1001 + 3 * 1002 + 3 * 1003
     assert s.mean_collect_bytes_per_round == pytest.approx(collect / 9)
     assert (s.scheme, s.field, s.keep, s.parents, s.peers, s.symbols, s.rounds) == (
-        "rlnc", 256, "shuffle", 3, 10, 20, 3,
+        "rlnc", 256, "distinct", 3, 10, 20, 3,
     )  # fmt: skip
     assert (s.redundancy, s.q, s.beta) == (2.0, 4, 4)
 

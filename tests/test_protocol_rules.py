@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from spec_model import Stream, keep_distinct
 
 from rlnc_testbed.coding import CodedPacket, Encoder, Recoder
-from rlnc_testbed.protocol import SCHEMES, ParameterError, Params, Role, stream_for
+from rlnc_testbed.protocol import KEEP_RULES, SCHEMES, ParameterError, Params, Role, stream_for
 from rlnc_testbed.protocol.draws import DrawStream, stream_key
 from rlnc_testbed.protocol.rules import (
     choose_parents,
@@ -40,6 +41,8 @@ def _same(a: list[CodedPacket], b: list[CodedPacket]) -> bool:
 
 def test_schemes_constant() -> None:
     assert SCHEMES == ("replication", "coded-copy", "rlnc")
+    assert KEEP_RULES == ("distinct", "shuffle", "block")
+    assert Params().keep == "distinct"  # the default: the fair copy baseline
 
 
 @pytest.mark.parametrize("count", [0, 3, 4, 11])
@@ -97,7 +100,7 @@ def test_parent_upload_draws(
 @SETTINGS
 @given(
     scheme=st.sampled_from(SCHEMES),
-    keep=st.sampled_from(["shuffle", "block"]),
+    keep=st.sampled_from(KEEP_RULES),
     field=fields(),
     sizes=st.lists(st.integers(0, 4), max_size=4),
     q=st.integers(0, 9),
@@ -125,6 +128,13 @@ def test_newcomer_keep_draws(
             assert _same(kept, Recoder(flat, field=field, rng=mirror).recode(q))
         else:
             assert kept == []
+    elif keep == "distinct":
+        model = Stream.from_key(stream_key(seed, 0, 1, Role.PARENT, 0))
+        picks = keep_distinct(model, [tuple(p.coefficients.tolist()) for p in flat], q)
+        assert all(kept[i] is flat[picks[i]] for i in range(len(picks)))
+        assert len(kept) == len(picks) == min(q, len(flat))
+        mirror.sample(len(flat), len(flat))  # a full shuffle: len(flat) below() calls
+        assert model.used == mirror.used
     elif keep == "shuffle":
         picks = mirror.sample(len(flat), min(q, len(flat)))
         assert len(kept) == min(q, len(flat))

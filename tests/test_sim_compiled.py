@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 import pytest
-from spec_model import Stream, combine, key, rank
+from spec_model import Stream, combine, keep_distinct, key, rank
 
 from rlnc_testbed.protocol.params import ParameterError, Params
 from rlnc_testbed.simulation import compiled
@@ -78,6 +78,8 @@ def model_trial(p: Params, trial: int) -> tuple[list[tuple], list[dict[int, list
             m = g.elements(p.field, q * len(flat)) if flat else []
             size = len(flat)
             kept = [combine(m[i * size : i * size + size], flat) for i in range(q)] if flat else []
+        elif p.keep == "distinct":
+            kept = [flat[i] for i in keep_distinct(g, flat, q)]
         elif p.keep == "shuffle":
             kept = [flat[i] for i in g.sample(len(flat), min(q, len(flat)))]
         else:
@@ -114,8 +116,11 @@ CASES = [
     Params(peers=4, symbols=5, redundancy=2.0, parents=2, rounds=5, systematic=True),
     Params(peers=3, symbols=4, redundancy=2.5, parents=2, rounds=6),  # K = 10 > N * Q = 9
     Params(peers=4, symbols=4, q=2, parents=3, rounds=6, failures=(2, 5, 1)),
-    Params(peers=4, symbols=4, q=3, parents=2, rounds=6, scheme="coded-copy"),
+    Params(peers=4, symbols=4, q=3, parents=2, rounds=6, scheme="coded-copy", keep="shuffle"),
     Params(peers=4, symbols=4, q=3, parents=2, beta=2, rounds=6, scheme="coded-copy", field=2),
+    # GF(2), k = 2: four possible vectors, so uploads repeat them and "distinct" must skip
+    Params(peers=5, symbols=2, q=3, parents=3, rounds=6, scheme="coded-copy", field=2),
+    Params(peers=4, symbols=4, q=3, parents=3, rounds=6, scheme="coded-copy", systematic=True),
     Params(peers=4, symbols=4, q=3, parents=2, beta=1, rounds=6, scheme="coded-copy", keep="block"),
     Params(
         peers=5,
@@ -128,7 +133,11 @@ CASES = [
         systematic=True,
         failures=(3,),
     ),
+    Params(peers=4, symbols=3, q=2, parents=2, rounds=6, scheme="replication", keep="shuffle"),
     Params(peers=4, symbols=3, q=2, parents=2, rounds=6, scheme="replication"),
+    # every symbol on 4 of 5 peers: most uploads hold duplicates; beta < Q too
+    Params(peers=5, symbols=3, q=3, parents=3, rounds=6, scheme="replication", keep="distinct"),
+    Params(peers=6, symbols=4, q=2, parents=4, beta=1, rounds=6, scheme="replication"),
     Params(
         peers=4, symbols=3, q=3, parents=3, beta=2, rounds=6, scheme="replication", keep="block"
     ),

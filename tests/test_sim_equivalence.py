@@ -44,7 +44,7 @@ CASES = [
     for scheme, field, keep, systematic in itertools.product(
         SCHEMES, FIELDS, KEEP_RULES, (False, True)
     )
-    if not (scheme == "rlnc" and keep == "block")  # rlnc recodes; keep does not apply
+    if scheme != "rlnc" or keep == Params().keep  # rlnc recodes; keep does not apply
 ]
 
 

@@ -24,9 +24,14 @@ __all__ = [
 #: Storage schemes: plain copies of source symbols, RLNC-coded packets copied on repair, and
 #: RLNC-coded packets recoded on repair.
 SCHEMES = ("replication", "coded-copy", "rlnc")
-#: What a non-recoding newcomer keeps: the first Q of all received packets in uniformly random
-#: order, or one uniformly chosen parent's whole block (what the original JS system did).
-KEEP_RULES = ("shuffle", "block")
+#: What a non-recoding (replication, coded-copy) newcomer keeps of the packets its parents sent
+#: (docs/protocol.md §6.3, NEWCOMER); rlnc recodes and ignores the rule. ``"distinct"`` (the
+#: default): the received packets in uniformly random order, first one of each distinct
+#: coefficient vector, then (only if fewer than Q are distinct) the duplicates, the first Q of
+#: that; it never stores two copies of a packet while a distinct one is unused. ``"shuffle"``:
+#: the first Q in uniformly random order, duplicates and all (the default before).
+#: ``"block"``: one uniformly chosen parent's whole upload (what the original JS system did).
+KEEP_RULES = ("distinct", "shuffle", "block")
 
 MAX_PEERS = 10_000
 MAX_SYMBOLS = 4_096
@@ -44,6 +49,13 @@ class Params:
     Peers are numbered 1..N; the newcomer of round r gets id N + r. K = ceil(r * k) coded
     packets are made and Q = floor(K / N) are stored per peer, unless ``q`` is given directly
     (then K = N * Q). ``beta`` is what each parent uploads to a newcomer (default Q).
+    ``keep`` is what a copying newcomer (replication, coded-copy) keeps, one of
+    :data:`KEEP_RULES`; rlnc recodes and ignores it. The default ``"distinct"`` (for both copy
+    schemes) stores as many packets as ``"shuffle"`` but never a duplicate while a distinct
+    packet is unused, so no slot is wasted on a second copy: the fair copy baseline.
+    ``"shuffle"`` (the old default) and ``"block"`` stay selectable. (Replication at P = 1
+    still beats P >= 2 at the default point: a one-parent newcomer clones a whole block; see
+    docs/protocol.md §6.3.)
     ``failures`` optionally fixes which peer fails in the first rounds (e.g. ``(2,)`` for the
     user's 3-peer workflow); later rounds draw the failed peer uniformly among the alive ones.
     """
@@ -56,7 +68,7 @@ class Params:
     parents: int = 3
     scheme: str = "rlnc"
     field: int = 256
-    keep: str = "shuffle"
+    keep: str = "distinct"
     beta: int | None = None
     rounds: int = 10
     trials: int = 1

@@ -11,7 +11,7 @@ no draw.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
@@ -146,8 +146,11 @@ def newcomer_keep(
     """What a newcomer stores from ``received`` (one upload per parent, ascending parent id).
 
     flat = the uploads concatenated. rlnc: a (q, len(flat)) matrix ``elements(field, ...)``
-    recodes flat (nothing, and no draw, if flat is empty). Copies, keep="shuffle": the packets
-    of flat at ``sample(len(flat), min(q, len(flat)))``; keep="block": the first q of upload
+    recodes flat (nothing, and no draw, if flat is empty). Copies, keep="distinct": flat in
+    the order ``sample(len(flat), len(flat))``, each coefficient vector's first packet before
+    every repeat (both groups in that order), the first ``min(q, len(flat))`` of it - never a
+    duplicate while a distinct packet is unused; keep="shuffle": the packets of flat at
+    ``sample(len(flat), min(q, len(flat)))``; keep="block": the first q of upload
     ``below(len(received))`` (nothing, no draw, without parents).
     """
     if scheme not in SCHEMES:
@@ -159,8 +162,33 @@ def newcomer_keep(
         if not flat:
             return []
         return Recoder(flat, field=field, rng=stream).recode(q)
+    if keep == "distinct":
+        order = stream.sample(len(flat), len(flat))
+        vectors = [flat[i].coefficients.tobytes() for i in order]
+        return [flat[order[j]] for j in _distinct_first(vectors, min(q, len(flat)))]
     if keep == "shuffle":
         return [flat[i] for i in stream.sample(len(flat), min(q, len(flat)))]
     if not received:
         return []
     return list(received[stream.below(len(received))][:q])
+
+
+def _distinct_first(items: Sequence[Hashable], count: int) -> list[int]:
+    """The first ``count`` positions of ``items`` when each item's first occurrence comes before
+    every repeat, both groups in their order: ``["a", "b", "a", "c"], 3 -> [0, 1, 3]``,
+    ``["a", "a", "b"], 3 -> [0, 2, 1]``. No draw: keep="distinct" applies it to the shuffled
+    coefficient vectors."""
+    if not 0 <= count <= len(items):
+        raise ValueError(f"count must be in [0, {len(items)}], got {count}")
+    seen: set[Hashable] = set()
+    first: list[int] = []
+    repeats: list[int] = []
+    for position, item in enumerate(items):
+        if len(first) == count:
+            break
+        if item in seen:
+            repeats.append(position)
+        else:
+            seen.add(item)
+            first.append(position)
+    return (first + repeats)[:count]

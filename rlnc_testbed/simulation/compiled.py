@@ -64,7 +64,7 @@ __all__ = [
 ROLES = {"server": 1, "engine": 2, "parent": 3, "newcomer": 4, "source": 5}
 #: Scheme and keep rule as the kernel's integer codes.
 SCHEME_CODES = {"replication": 0, "coded-copy": 1, "rlnc": 2}
-KEEP_CODES = {"shuffle": 0, "block": 1}
+KEEP_CODES = {"shuffle": 0, "block": 1, "distinct": 2}
 #: The per-(trial, round) columns of :class:`Columns` (``parents`` has one more axis, P).
 COLUMNS = (
     "failed",
@@ -91,7 +91,7 @@ Trials: TypeAlias = Sequence[int] | np.ndarray
 
 _SERVER, _ENGINE, _PARENT, _NEWCOMER = 1, 2, 3, 4
 _REPLICATION, _RLNC = 0, 2
-_SHUFFLE = 0
+_SHUFFLE, _DISTINCT = 0, 2
 #: Output cells per chunk the default chunk size aims at (~16 MB of columns).
 _CHUNK_CELLS = 2**21
 _MAX_CHUNK = 8192
@@ -356,6 +356,7 @@ def _play(
     offset = np.zeros(n_par + 1, dtype=np.int64)
     mat = np.zeros(max(beta * q, q * n_par * q, 1), dtype=np.uint8)
     pick = np.zeros(max(n, n_par * q, 1), dtype=np.int64)
+    taken = np.zeros(max(n_par * q, 1), dtype=np.bool_)
     ppos = np.zeros(n_par, dtype=np.int64)
     basis = np.zeros((k, k), dtype=np.uint8)
     where = np.zeros(k, dtype=np.int64)
@@ -476,6 +477,35 @@ def _play(
                 _sample(st, total, kept, pick)
                 for i in range(kept):
                     coef[fslot, i] = flat[pick[i]]
+            elif keep == _DISTINCT:
+                # full shuffle; first occurrences of each vector, then repeats, in that order
+                want = min(q, total)
+                _sample(st, total, total, pick)
+                taken[:total] = False
+                for i in range(total):
+                    if kept == want:
+                        break
+                    row = flat[pick[i]]
+                    repeat = False
+                    for j in range(kept):
+                        same = True
+                        for t in range(k):
+                            if coef[fslot, j, t] != row[t]:
+                                same = False
+                                break
+                        if same:
+                            repeat = True
+                            break
+                    if not repeat:
+                        coef[fslot, kept] = row
+                        taken[i] = True
+                        kept += 1
+                for i in range(total):
+                    if kept == want:
+                        break
+                    if not taken[i]:
+                        coef[fslot, kept] = flat[pick[i]]
+                        kept += 1
             else:
                 jb = np.int64(_below(st, np.uint64(n_par)))
                 kept = min(q, offset[jb + 1] - offset[jb])

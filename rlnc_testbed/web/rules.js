@@ -17,8 +17,8 @@ import { combine } from './gf.js';
 
 /** Storage schemes (Params.SCHEMES). */
 export const SCHEMES = Object.freeze(['replication', 'coded-copy', 'rlnc']);
-/** What a non-recoding newcomer keeps (Params.KEEP_RULES). */
-export const KEEP_RULES = Object.freeze(['shuffle', 'block']);
+/** What a non-recoding newcomer keeps (Params.KEEP_RULES; "distinct" is the default). */
+export const KEEP_RULES = Object.freeze(['distinct', 'shuffle', 'block']);
 
 function positiveInteger(value, name) {
   if (!Number.isSafeInteger(value) || value < 1) {
@@ -116,7 +116,10 @@ export function parentUpload(params, stored, stream) {
  * ascending numeric parent id order ("10" after "9"), each in the order sent; drawing from its
  * NEWCOMER stream. flat = the uploads concatenated. rlnc: nothing (no draw) if flat is empty,
  * else M = elements(field, Q * len(flat)) as Q x len(flat), kept i = sum_j M[i, j] * flat[j].
- * Copies, keep "shuffle": flat[sample(len(flat), min(Q, len(flat)))[i]]; keep "block": the
+ * Copies, keep "distinct": order = sample(len(flat), len(flat)); walking it, each coefficient
+ * vector's first packet goes to `firsts`, every later one to `repeats`; kept = the first
+ * min(Q, len(flat)) of firsts then repeats (never a duplicate while a distinct packet is
+ * unused). keep "shuffle": flat[sample(len(flat), min(Q, len(flat)))[i]]; keep "block": the
  * first min(Q, len) packets of upload below(P), P = uploads.length (nothing, no draw, if P = 0).
  */
 export function newcomerKeep(params, uploads, stream) {
@@ -131,6 +134,21 @@ export function newcomerKeep(params, uploads, stream) {
   if (params.scheme === 'rlnc') {
     if (flat.length === 0) return [];
     return combinePackets(params.field, stream.elements(params.field, q * flat.length), q, flat);
+  }
+  if (params.keep === 'distinct') {
+    const firsts = [];
+    const repeats = [];
+    const seen = new Set();
+    for (const i of stream.sample(flat.length, flat.length)) {
+      const vector = flat[i].coefficients.join(',');
+      if (seen.has(vector)) {
+        repeats.push(flat[i]);
+      } else {
+        seen.add(vector);
+        firsts.push(flat[i]);
+      }
+    }
+    return firsts.concat(repeats).slice(0, Math.min(q, flat.length));
   }
   if (params.keep === 'shuffle') {
     return stream.sample(flat.length, Math.min(q, flat.length)).map((i) => flat[i]);

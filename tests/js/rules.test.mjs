@@ -183,7 +183,7 @@ describe('rules without draws, and refusals', () => {
     parents: 3,
     scheme: 'rlnc',
     field: 256,
-    keep: 'shuffle',
+    keep: 'distinct',
     beta: null,
     rounds: 10,
     trials: 1,
@@ -254,6 +254,52 @@ describe('rules without draws, and refusals', () => {
         ? kept[0] === uploads[0][0]
         : kept.length === 4 && kept[0] === uploads[1][0],
     );
+  });
+
+  test('distinct keeps each vector once before any repeat, Q in all', () => {
+    const a = (tag) => ({ coefficients: Uint8Array.of(1, 0), payload: Uint8Array.of(tag) });
+    const b = (tag) => ({ coefficients: Uint8Array.of(0, 1), payload: Uint8Array.of(tag) });
+    const uploads = [
+      [a(0), a(1)],
+      [a(2), b(3)],
+    ];
+    const flat = uploads.flat();
+    for (let seed = 0; seed < 20; seed++) {
+      const copy = { ...params, scheme: 'replication', q: 3, peers: 4 };
+      const stream = streamFor(seed, 0, 1, Role.NEWCOMER);
+      const kept = newcomerKeep(copy, uploads, stream);
+      assert.equal(stream.used, 4); // a full shuffle of 4: four below() draws
+      assert.equal(kept.length, 3);
+      assert.deepEqual(kept.slice(0, 2).map((p) => p.coefficients[0]).sort(), [0, 1]);
+      assert.equal(kept[2].coefficients[0], 1); // the only repeat, after both distinct ones
+      // the order is the shuffle's: first occurrences, then the repeats, as drawn
+      const order = streamFor(seed, 0, 1, Role.NEWCOMER).sample(4, 4);
+      const seen = new Set();
+      const firsts = [];
+      const repeats = [];
+      for (const i of order) {
+        const v = flat[i].coefficients[0];
+        (seen.has(v) ? repeats : firsts).push(flat[i]);
+        seen.add(v);
+      }
+      assert.ok(firsts.concat(repeats).slice(0, 3).every((p, i) => p === kept[i]));
+    }
+  });
+
+  test('without repeats distinct keeps what shuffle keeps', () => {
+    const uploads = [
+      [packet(1), packet(2), packet(3)],
+      [packet(4), packet(5)],
+    ];
+    const copy = { ...params, scheme: 'coded-copy', q: 3, peers: 4 };
+    const distinct = newcomerKeep(copy, uploads, streamFor(7, 2, 3, Role.NEWCOMER));
+    const shuffle = newcomerKeep(
+      { ...copy, keep: 'shuffle' },
+      uploads,
+      streamFor(7, 2, 3, Role.NEWCOMER),
+    );
+    assert.equal(distinct.length, 3);
+    assert.ok(distinct.every((p, i) => p === shuffle[i]));
   });
 
   test('unknown scheme, keep or field are refused by name', () => {

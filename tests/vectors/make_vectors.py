@@ -39,7 +39,20 @@ BELOW_BOUNDS = [1, 2, 3, 10, 1000, 2**32 + 1, 2**63 + 1, 2**64 - 1, 2**63 + 1, 2
 SAMPLES = [(1, 1), (5, 0), (6, 6), (10, 3), (100, 7), (9, 9)]
 ELEMENTS = [(256, 0), (256, 1), (256, 8), (256, 13), (2, 1), (2, 64), (2, 70)]
 TRIALS = [
-    ({"peers": 4, "symbols": 4, "symbol_size": 3, "q": 2, "parents": 2, "rounds": 3}, 0),
+    # keep is pinned on every trial: the default changed ("shuffle" -> "distinct") after these
+    # vectors were made, and they must not change (rlnc ignores keep).
+    (
+        {
+            "peers": 4,
+            "symbols": 4,
+            "symbol_size": 3,
+            "q": 2,
+            "parents": 2,
+            "keep": "shuffle",
+            "rounds": 3,
+        },
+        0,
+    ),
     (
         {
             "peers": 4,
@@ -49,6 +62,7 @@ TRIALS = [
             "parents": 3,
             "beta": 1,
             "field": 2,
+            "keep": "shuffle",
             "rounds": 3,
             "seed": 9,
         },
@@ -63,6 +77,7 @@ TRIALS = [
             "parents": 2,
             "beta": 1,
             "scheme": "coded-copy",
+            "keep": "shuffle",
             "systematic": True,
             "rounds": 3,
             "seed": 4,
@@ -107,10 +122,43 @@ TRIALS = [
             "q": 1,
             "parents": 2,
             "field": 2,
+            "keep": "shuffle",
             "rounds": 4,
             "seed": 5,
         },
         0,
+    ),
+    # keep = "distinct" where uploads repeat vectors (so it keeps what "shuffle" would not):
+    # every symbol on 4 of 5 peers; then GF(2) coded copies of 2 symbols (4 possible vectors)
+    (
+        {
+            "peers": 5,
+            "symbols": 3,
+            "symbol_size": 2,
+            "q": 3,
+            "parents": 3,
+            "scheme": "replication",
+            "keep": "distinct",
+            "rounds": 3,
+            "seed": 3,
+        },
+        0,
+    ),
+    (
+        {
+            "peers": 5,
+            "symbols": 2,
+            "symbol_size": 2,
+            "q": 3,
+            "parents": 3,
+            "beta": 2,
+            "field": 2,
+            "scheme": "coded-copy",
+            "keep": "distinct",
+            "rounds": 3,
+            "seed": 6,
+        },
+        1,
     ),
 ]
 
