@@ -9,6 +9,12 @@ from pathlib import Path
 
 import pytest
 
+# In-process runs restore sys.modules afterwards: a module first imported inside one (the
+# fixtures import the server and cluster lazily) would be imported again later, beside the
+# aiohttp it already holds - two copies of aiohttp's enums, and `raw.type is WSMsgType.TEXT`
+# fails in every later test of this process. Import them here, before any inner run.
+import rlnc_testbed.experiment.cluster
+import rlnc_testbed.signaling.server  # noqa: F401
 from rlnc_testbed import pytest_plugin
 from rlnc_testbed.experiment.runner import run_point
 from rlnc_testbed.protocol.params import Params
