@@ -64,6 +64,7 @@ MARKERS = {
     "ten_peers": "the 10-peer workflows",
     "failure_path": "checks that a failure is reported cleanly, not as a crash or hang",
     "faults": "runs faults on a schedule (the scenario's [[faults]])",
+    "browser": "runs storage peers as real Chromium pages (skipped without Chromium/Playwright)",
 }
 #: Name of the ``user_properties`` entry holding one shard's result JSON.
 RESULT_PROPERTY = "rlnc_result"
@@ -77,17 +78,40 @@ class RlncOptions:
     """The plugin's settings: command-line options, else their ini twins, else defaults."""
 
     transport: str | None = None
+    #: The bare ``--rlnc-trials N``: it applies to scenarios on the sim transport only.
     trials: int | None = None
     max_rounds: int | None = None
     seed: int | None = None
     report: Path | None = None
     timeout_factor: float | None = None
     shards: int = 4
+    #: ``SELECTOR=N`` entries of ``--rlnc-trials``: a scenario name, a marker or a transport.
+    scoped_trials: tuple[tuple[str, int], ...] = ()
+
+    def trials_for(self, scenario: Scenario) -> int | None:
+        """The trials override of ``scenario`` (after the transport override), or None.
+
+        The most specific ``--rlnc-trials`` entry wins: ``NAME=N`` (the scenario's name), then
+        ``MARKER=N`` (one of its markers, or ``scenario``), then ``TRANSPORT=N`` (``sim``,
+        ``memory`` or ``webrtc``), then a bare ``N``, which applies to sim scenarios only (so a
+        large N never makes a WebRTC scenario run for hours by accident)."""
+        scoped = dict(self.scoped_trials)
+        if scenario.name in scoped:
+            return scoped[scenario.name]
+        for marker in ("scenario", *scenario.markers):
+            if marker in scoped:
+                return scoped[marker]
+        if scenario.transport in scoped:
+            return scoped[scenario.transport]
+        return self.trials if scenario.transport == "sim" else None
 
     def apply(self, scenario: Scenario) -> Scenario:
         """``scenario`` with the overrides applied (transport, trials, rounds, seed)."""
-        changed = scenario.with_params(trials=self.trials, rounds=self.max_rounds, seed=self.seed)
-        return changed.with_transport(self.transport)
+        moved = scenario.with_transport(self.transport)
+        changed = moved.with_params(
+            trials=self.trials_for(moved), rounds=self.max_rounds, seed=self.seed
+        )
+        return changed
 
 
 # -- options ---------------------------------------------------------------------------------
@@ -95,6 +119,28 @@ class RlncOptions:
 
 _transport = choice(RUN_TRANSPORTS)
 _positive_int = integer(1)
+
+
+def _trials_spec(text: str) -> tuple[int | None, tuple[tuple[str, int], ...]]:
+    """``--rlnc-trials``: comma-separated ``N`` (sim scenarios) or ``SELECTOR=N`` entries."""
+    bare: int | None = None
+    scoped: list[tuple[str, int]] = []
+    for entry in text.split(","):
+        entry = entry.strip()
+        selector, sep, count = entry.rpartition("=")
+        value = _positive_int(count.strip())
+        if not sep:
+            if bare is not None:
+                raise argparse.ArgumentTypeError(f"two bare trial counts in {text!r}")
+            bare = value
+        elif not selector.strip():
+            raise argparse.ArgumentTypeError(f"{entry!r}: SELECTOR=N needs a selector")
+        else:
+            scoped.append((selector.strip(), value))
+    return bare, tuple(scoped)
+
+
+_trials_spec.__name__ = "trials"
 _seed = integer(0)
 _factor = positive_float
 
@@ -102,7 +148,13 @@ _factor = positive_float
 #: (option suffix, converter, help); the ini twin is ``rlnc_<suffix with _>``.
 _OPTIONS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
     ("transport", _transport, "run scenarios over sim|memory|webrtc (default: each scenario's)"),
-    ("trials", _positive_int, "override the trials of every scenario"),
+    (
+        "trials",
+        _trials_spec,
+        "override trials: N (sim scenarios only), or comma-separated SELECTOR=N with a "
+        "scenario name, marker or transport (e.g. 1000,webrtc=5,loop-rlnc=20000; the most "
+        "specific wins)",
+    ),
     ("max-rounds", _positive_int, "override the max round R of every scenario"),
     ("seed", _seed, "override the seed of every scenario"),
     ("report", str, "write <scenario>.json and <scenario>-survival.png into this directory"),
@@ -145,9 +197,11 @@ def get_options(config: pytest.Config) -> RlncOptions:
     options = config.stash.get(_OPTIONS_KEY, None)
     if options is None:
         values = {suffix: _setting(config, suffix, convert) for suffix, convert, _ in _OPTIONS}
+        bare, scoped = values["trials"] or (None, ())
         options = RlncOptions(
             transport=values["transport"],
-            trials=values["trials"],
+            trials=bare,
+            scoped_trials=scoped,
             max_rounds=values["max-rounds"],
             seed=values["seed"],
             report=Path(values["report"]) if values["report"] else None,
@@ -185,10 +239,16 @@ def pytest_report_header(config: pytest.Config) -> str:
     o = get_options(config)
     return (
         f"rlnc-testbed: transport={o.transport or 'per scenario'}, "
-        f"trials={o.trials or 'per scenario'}, max-rounds={o.max_rounds or 'per scenario'}, "
+        f"trials={_describe_trials(o)}, max-rounds={o.max_rounds or 'per scenario'}, "
         f"seed={'per scenario' if o.seed is None else o.seed}, shards={o.shards}, "
         f"timeout-factor={o.timeout_factor or os.environ.get('RLNC_TIMEOUT_FACTOR', '1')}"
     )
+
+
+def _describe_trials(o: RlncOptions) -> str:
+    parts = [f"{o.trials} (sim)"] if o.trials is not None else []
+    parts += [f"{selector}={count}" for selector, count in o.scoped_trials]
+    return ",".join(parts) or "per scenario"
 
 
 # -- scenario items ----------------------------------------------------------------------------
@@ -277,6 +337,7 @@ def rlnc_scenario_runner(
         # A scenario's faults on a schedule go with it (passed only when it has any, so
         # run_point doubles without a ``faults`` parameter keep working).
         faults = {"faults": scenario.faults} if scenario.faults else {}
+        progress = _progress(request.config, f"{scenario.name} shard {shard}/{shards}", trials)
         result = rlnc_run_point(
             scenario.params,
             transport=scenario.transport,
@@ -284,12 +345,49 @@ def rlnc_scenario_runner(
             data=data,
             name=scenario.name,
             **faults,
+            **({"on_trial": progress} if progress is not None else {}),
         )
         payload = {**result.to_dict(), "shard": [shard, shards], "expect": dict(scenario.expect)}
         request.node.user_properties.append((RESULT_PROPERTY, json.dumps(payload)))
         return result
 
     return run
+
+
+#: Seconds between two progress lines of one scenario run (the first comes after this long).
+PROGRESS_EVERY = 10.0
+
+
+def _progress(
+    config: pytest.Config, label: str, trials: list[int]
+) -> Callable[[TrialRecord], None] | None:
+    """A trial callback that prints ``rlnc-testbed: LABEL: done/total trials`` on the terminal
+    every :data:`PROGRESS_EVERY` seconds of a long run (outside capture), or None where there
+    is no terminal (an xdist worker: the controller prints the results at the end)."""
+    import time
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or hasattr(config, "workerinput"):
+        return None
+    total = len(trials)
+    state = {"done": 0, "last": time.monotonic(), "printed": False}
+
+    def on_trial(record: TrialRecord) -> None:
+        state["done"] += 1
+        now = time.monotonic()
+        due = now - state["last"] >= PROGRESS_EVERY
+        if not due and not (state["printed"] and state["done"] == total):
+            return  # short runs print nothing; long ones also their last trial
+        state["last"], state["printed"] = now, True
+        line = f"rlnc-testbed: {label}: {state['done']}/{total} trials"
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(line)
+        else:
+            reporter.write_line(line)
+
+    return on_trial
 
 
 @pytest_asyncio.fixture
@@ -351,18 +449,39 @@ class _ResultCollector:
         for name, value in report.user_properties:
             if name == RESULT_PROPERTY and isinstance(value, str):
                 payload = json.loads(value)
-                shards = self.results.setdefault(payload["scenario"]["name"], {})
+                # One entry per scenario *variant*: the same file run with other overrides (by
+                # two tests) is another experiment, never a shard of this one.
+                variant = json.dumps(payload["scenario"], sort_keys=True)
+                shards = self.results.setdefault(variant, {})
                 key = f"{report.nodeid}#{payload['shard']}"
                 shard = shards.setdefault(key, _Shard(payload, passed=True))
                 shard.passed = shard.passed and not report.failed
                 self._merged = None
 
+    def labels(self) -> dict[str, str]:
+        """Per variant, the name shown: the scenario name, plus ``[field=value, ...]`` (the
+        fields that differ) when one name ran as several variants."""
+        scenarios = {variant: json.loads(variant) for variant in self.results}
+        by_name: dict[str, list[str]] = {}
+        for variant, scenario in scenarios.items():
+            by_name.setdefault(scenario["name"], []).append(variant)
+        labels = {}
+        for name, variants in by_name.items():
+            keys = sorted({k for v in variants for k in scenarios[v]})
+            differ = [k for k in keys if len({repr(scenarios[v].get(k)) for v in variants}) > 1]
+            for variant in variants:
+                extra = ", ".join(f"{k}={scenarios[variant].get(k)}" for k in differ)
+                labels[variant] = f"{name} [{extra}]" if extra else name
+        return labels
+
     def merged(self) -> dict[str, tuple[dict[str, Any] | None, Judgement]]:
-        """Per scenario name: the merged result dict (None if it could not be merged) and its
-        judgement."""
+        """Per scenario (variant label): the merged result dict (None if it could not be
+        merged) and its judgement."""
         if self._merged is None:
+            labels = self.labels()
             self._merged = {
-                name: _judge(list(shards.values())) for name, shards in self.results.items()
+                labels[variant]: _judge(list(shards.values()))
+                for variant, shards in self.results.items()
             }
         return self._merged
 
@@ -383,9 +502,10 @@ class _ResultCollector:
         )
         tr.write_line(header)
         merged = self.merged()
+        variants = {label: variant for variant, label in self.labels().items()}
         for name in sorted(merged):
             result, judgement = merged[name]
-            shards = [shard.payload for shard in self.results[name].values()]
+            shards = [shard.payload for shard in self.results[variants[name]].values()]
             ran = f"{len({tuple(p['shard']) for p in shards})}/{shards[0]['shard'][1]}"
             if result is None:
                 first = shards[0]["scenario"]
@@ -397,14 +517,24 @@ class _ResultCollector:
                 continue
             s = result["summary"]
             lo, hi = s["ci95"]
+            expected = int(result["scenario"]["trials"])
+            complete = s["trials"] >= expected and judgement.status != "partial"
+            incomplete = "" if complete else f" (INCOMPLETE: {s['trials']} of {expected} trials)"
             tr.write_line(
                 f"{name:<34} {result['scenario']['transport']:<9} "
                 f"{s['trials']:>7} {s['successes']:>9} {s['success_rate']:>6.3f}  "
-                f"[{lo:.3f}, {hi:.3f}] {ran:>6}  {judgement.describe()}",
+                f"[{lo:.3f}, {hi:.3f}] {ran:>6}  {judgement.describe()}{incomplete}",
                 red=judgement.failed,
             )
             if options.report is not None:
-                _write_report(options.report, {**result, "judgement": _judgement_dict(judgement)})
+                report = {
+                    **result,
+                    "judgement": _judgement_dict(judgement),
+                    "complete": complete,
+                    "trials_expected": expected,
+                    "trials_recorded": s["trials"],
+                }
+                _write_report(options.report, report, label=name)
         failures = [(name, j) for name, (_, j) in sorted(merged.items()) if j.failed]
         for name, judgement in failures:
             for problem in judgement.problems:
@@ -465,12 +595,14 @@ def _merge_payloads(payloads: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _write_report(directory: Path, merged: dict[str, Any]) -> None:
+def _write_report(directory: Path, merged: dict[str, Any], *, label: str | None = None) -> None:
+    """``<label>.json`` (with ``complete``: False when trials are missing, e.g. deselected
+    or interrupted shards) and ``<label>-survival.png``."""
     from .analysis.plots import plot_survival
     from .analysis.summary import PointSummary
 
     directory.mkdir(parents=True, exist_ok=True)
-    name = _safe_name(merged["scenario"]["name"])
+    name = _safe_name(label or merged["scenario"]["name"])
     (directory / f"{name}.json").write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
     plot_survival([PointSummary.from_dict(merged["summary"])], directory / f"{name}-survival.png")
 

@@ -12,13 +12,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rlnc_testbed.analysis.lifetime import LifetimeSummary
 from rlnc_testbed.analysis.summary import PointSummary
 from rlnc_testbed.protocol.params import SCHEMES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["PlotError", "plot_success_vs_parents", "plot_survival", "plot_traffic_vs_success"]
+__all__ = [
+    "PlotError",
+    "plot_lifetime_survival",
+    "plot_mean_lifetime",
+    "plot_success_vs_parents",
+    "plot_survival",
+    "plot_traffic_vs_success",
+]
 
 #: Fields that tell points apart; the others in the label only when they vary.
 _PRIMARY = (
@@ -156,17 +164,116 @@ def plot_traffic_vs_success(
     return _save(fig, target)
 
 
+def plot_lifetime_survival(
+    summaries: Sequence[LifetimeSummary], path: str | os.PathLike[str]
+) -> Path:
+    """Kaplan-Meier survival S(t) (fraction still retrievable after round t) of points run
+    until loss, on a log round axis with 95% bands: a panel per scheme, a line per point; a
+    dotted line marks the cap."""
+    points, target = _check(summaries, path, kind=LifetimeSummary)
+    schemes = _schemes(points)
+    label_fields = _label_fields(points, exclude=("scheme",))
+    fig = _figure(4.8 * len(schemes) + 1.0, 4.4)
+    axes = fig.subplots(1, len(schemes), sharey=True, sharex=True, squeeze=False)[0]
+    for ax, scheme in zip(axes, schemes, strict=True):
+        mine = sorted((p for p in points if p.scheme == scheme), key=_order)
+        for point, colour in zip(mine, _colours(len(mine)), strict=True):
+            km = point.survival()
+            # steps: S = 1 up to the first loss round, then each step up to the next (or cap)
+            xs = [1, *km.times, point.cap]
+            ys = [1.0, *km.survival, km.survival[-1] if km.survival else 1.0]
+            lows = [1.0, *km.lower, km.lower[-1] if km.lower else 1.0]
+            highs = [1.0, *km.upper, km.upper[-1] if km.upper else 1.0]
+            ax.step(xs, ys, where="post", color=colour, label=_label(point, label_fields))
+            ax.fill_between(xs, lows, highs, step="post", color=colour, alpha=0.15, linewidth=0)
+        ax.axvline(points[0].cap, color="grey", linestyle=":", linewidth=1)
+        ax.set_xscale("log")
+        if not any(p.censored for p in points):
+            last = max((p.curve[-1][0] for p in points if p.curve), default=2)
+            ax.set_xlim(0.8, max(2.0, last * 1.5))
+        ax.set_title(scheme)
+        ax.set_xlabel("round (log scale)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3, which="both")
+        if label_fields:
+            ax.legend(fontsize="x-small", loc="lower left")
+    axes[0].set_ylabel("fraction still retrievable (Kaplan-Meier, 95% band)")
+    fig.suptitle(
+        f"Survival until loss (cap {points[0].cap} rounds, dotted)\n"
+        f"{_lifetime_fixed(points, label_fields)}",
+        fontsize="medium",
+    )
+    return _save(fig, target)
+
+
+def plot_mean_lifetime(
+    summaries: Sequence[LifetimeSummary],
+    path: str | os.PathLike[str],
+    *,
+    x: str | None = None,
+) -> Path:
+    """Mean lifetime (rounds survived, log scale, 95% CI) vs ``x`` (default: redundancy if it
+    varies, else parents, else beta), a line per scheme and setting. A point with trials that
+    reached the cap shows its restricted mean (a lower bound) as an open marker. Exponential
+    growth in ``x`` is a straight line."""
+    points, target = _check(summaries, path, kind=LifetimeSummary)
+    if x is None:
+        varying = [
+            n for n in ("redundancy", "parents", "beta") if len({getattr(p, n) for p in points}) > 1
+        ]
+        x = varying[0] if varying else "redundancy"
+    label_fields = _label_fields(points, exclude=(x, "q") if x == "redundancy" else (x,))
+    fig = _figure(7.0, 4.8)
+    ax = fig.add_subplot()
+    lines = _lines(points, label_fields, x=x)
+    for (label, line), colour in zip(lines.items(), _colours(len(lines)), strict=True):
+        xs = [getattr(p, x) for p in line]
+        ys = [max(p.mean, 1e-3) for p in line]
+        below = [max(0.0, y - max(p.mean_ci95[0], 1e-3)) for y, p in zip(ys, line, strict=True)]
+        above = [max(0.0, p.mean_ci95[1] - y) for y, p in zip(ys, line, strict=True)]
+        ax.errorbar(xs, ys, yerr=[below, above], color=colour, marker="o", capsize=3, label=label)
+        open_x = [xv for xv, p in zip(xs, line, strict=True) if p.mean_restricted]
+        open_y = [yv for yv, p in zip(ys, line, strict=True) if p.mean_restricted]
+        if open_x:
+            ax.plot(open_x, open_y, "o", markersize=9, markerfacecolor="white", color=colour)
+    ax.set_yscale("log")
+    ax.set_xlabel({"redundancy": "redundancy r = K / k", "parents": "parents P"}.get(x, x))
+    ax.set_ylabel("mean lifetime, rounds survived (95% CI)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small", loc="best")
+    ax.set_title(
+        "Mean lifetime until loss (open marker: trials reached the cap, a lower bound)\n"
+        f"{_lifetime_fixed(points, label_fields)}",
+        fontsize="medium",
+    )
+    return _save(fig, target)
+
+
+def _lifetime_fixed(points: list[Any], varying: Sequence[str]) -> str:
+    """:func:`_fixed` for points run until loss: the cap is not a max round R."""
+    caps = sorted({p.cap for p in points})
+    text = _fixed(points, varying)
+    if len(caps) == 1:
+        text = text.replace(f"R={caps[0]}, ", "")
+    parents = {p.parents for p in points}
+    if "parents" not in varying and len(parents) == 1:
+        text = f"P={parents.pop()}, {text}"
+    return text
+
+
 def _check(
-    summaries: Sequence[PointSummary], path: str | os.PathLike[str]
-) -> tuple[list[PointSummary], Path]:
-    if isinstance(summaries, PointSummary):
-        raise PlotError("summaries must be a sequence of PointSummary, not a single one")
+    summaries: Sequence[Any], path: str | os.PathLike[str], *, kind: type = PointSummary
+) -> tuple[list[Any], Path]:
+    if isinstance(summaries, kind):
+        raise PlotError(f"summaries must be a sequence of {kind.__name__}, not a single one")
     points = list(summaries)
     if not points:
         raise PlotError("no summaries to plot")
     for index, point in enumerate(points):
-        if not isinstance(point, PointSummary):
-            raise PlotError(f"summaries[{index}] is a {type(point).__name__}, not a PointSummary")
+        if not isinstance(point, kind):
+            raise PlotError(
+                f"summaries[{index}] is a {type(point).__name__}, not a {kind.__name__}"
+            )
     target = Path(path)
     if target.suffix.lower() != ".png":
         raise PlotError(f"plot path must end in .png; got {str(target)!r}")
@@ -246,11 +353,9 @@ def _fixed(points: list[PointSummary], varying: Sequence[str]) -> str:
     return ", ".join(parts)
 
 
-def _lines(
-    points: list[PointSummary], label_fields: Sequence[str], *, x: str
-) -> dict[str, list[PointSummary]]:
+def _lines(points: list[Any], label_fields: Sequence[str], *, x: str) -> dict[str, list[Any]]:
     """Group points into lines labelled by ``label_fields``, each sorted by ``x``."""
-    lines: dict[str, list[PointSummary]] = {}
+    lines: dict[str, list[Any]] = {}
     for point in sorted(points, key=_order):
         lines.setdefault(_label(point, label_fields), []).append(point)
     for label, line in lines.items():

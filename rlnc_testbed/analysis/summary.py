@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from rlnc_testbed.analysis.sequential import Stopping
 from rlnc_testbed.analysis.stats import wilson_interval
 from rlnc_testbed.protocol.params import Params
 from rlnc_testbed.protocol.records import TrialRecord
@@ -257,11 +258,16 @@ class PointResult:
     trials: list[TrialRecord]
     summary: PointSummary
     name: str = ""
+    #: How a point run with sequential stopping ended (``--ci-width``), else None.
+    stopping: Stopping | None = None
 
     def to_dict(self) -> dict[str, Any]:
         scenario = {"name": self.name, "transport": self.transport, **self.params.to_dict()}
-        return {
+        out: dict[str, Any] = {
             "scenario": scenario,
             "summary": self.summary.to_dict(),
             "trials": [t.to_dict() for t in self.trials],
         }
+        if self.stopping is not None:
+            out["stopping"] = self.stopping.to_dict()
+        return out

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from ..protocol.params import Params
 from ..protocol.records import TrialRecord
+from .lifetime import LifetimeResult
 from .points import varying_fields
 from .summary import PointResult
 
@@ -25,6 +26,8 @@ _EXTRA_GRID_COLUMNS = (("size", "symbol_size"), ("systematic", "systematic"), ("
 
 __all__ = [
     "console",
+    "design_table",
+    "lifetime_table",
     "links_table",
     "progress",
     "rounds_table",
@@ -123,7 +126,8 @@ def unjudged_table(trials: Sequence[TrialRecord], *, limit: int = 20) -> Any:
 
 def summary_table(results: Sequence[PointResult], *, title: str, grid: bool = False) -> Any:
     """One row per point; with ``grid``, its parameters first (symbol size, systematic and seed
-    only when they vary among the points; trials show in successes/trials)."""
+    only when they vary among the points; trials show in successes/trials); a ``stopped on``
+    column (precision or cap) when points ran with sequential stopping."""
     from rich.table import Table
 
     table = Table(title=title)
@@ -134,6 +138,7 @@ def summary_table(results: Sequence[PointResult], *, title: str, grid: bool = Fa
             table.add_column(column, justify="left" if column in ("scheme", "keep") else "right")
         for column, _ in extra:
             table.add_column(column, justify="right")
+    sequential = any(r.stopping is not None for r in results)
     for column in (
         "successes/trials",
         "success rate",
@@ -141,6 +146,7 @@ def summary_table(results: Sequence[PointResult], *, title: str, grid: bool = Fa
         "survival",
         "repair B/round",
         "unjudged",
+        *(("stopped on",) if sequential else ()),
     ):
         table.add_column(column, justify="right", no_wrap=True)
     for result in results:
@@ -153,6 +159,8 @@ def summary_table(results: Sequence[PointResult], *, title: str, grid: bool = Fa
             f"{s.repair_bytes_per_round:.0f}",
             ", ".join(f"{reason} {count}" for reason, count in s.unjudged) or "-",
         ]
+        if sequential:
+            row.append(result.stopping.reason if result.stopping is not None else "-")
         if grid:
             row = [
                 s.scheme,
@@ -165,6 +173,98 @@ def summary_table(results: Sequence[PointResult], *, title: str, grid: bool = Fa
                 str(s.peers),
                 str(s.symbols),
                 str(s.rounds),
+                *(str(getattr(result.params, name)) for _, name in extra),
+                *row,
+            ]
+        table.add_row(*row)
+    return table
+
+
+def design_table(design: Any) -> Any:
+    """The evidence of a target search (:class:`~rlnc_testbed.analysis.design.Design`): one
+    row per value, in order, with the probe's trials, successes, bounds and decision (values
+    not probed show '-')."""
+    from rich.table import Table
+
+    confidence = f"{design.confidence:.0%}"
+    table = Table(
+        title=f"design: smallest {design.vary} with success over {design.rounds} rounds >= "
+        f"{design.target:g} ({confidence} one-sided Wilson bounds)"
+    )
+    for column in (design.vary, "probed", "trials", "successes", "rate",
+                   f"{confidence} lower", f"{confidence} upper", "decision"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "decision" else "right")
+    probes = {p.value: p for p in design.probes}
+    for value in design.values:
+        probe = probes.get(value)
+        mark = " <- answer" if value == design.answer else ""
+        if probe is None:
+            table.add_row(f"{value:g}", "-", "-", "-", "-", "-", "-", "not probed")
+            continue
+        table.add_row(
+            f"{value:g}",
+            str(probe.order + 1),
+            str(probe.trials),
+            str(probe.successes),
+            f"{probe.rate:.4f}",
+            f"{probe.lower:.4f}",
+            f"{probe.upper:.4f}",
+            probe.decision + mark,
+        )
+    return table
+
+
+def lifetime_table(results: Sequence[LifetimeResult], *, title: str, grid: bool = False) -> Any:
+    """One row per point run until loss: lost and censored trials, Kaplan-Meier mean and median
+    rounds survived with 95% intervals ('>=' marks a mean restricted to the cap, '>cap' a bound
+    beyond it); with ``grid``, the point's parameters first."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    varying = varying_fields([r.params for r in results])
+    extra = [(head, name) for head, name in _EXTRA_GRID_COLUMNS if name in varying]
+    if grid:
+        for column in ("scheme", "GF", "keep", "r", "Q", "P", "beta", "N", "k"):
+            table.add_column(column, justify="left" if column in ("scheme", "keep") else "right")
+        for column, _ in extra:
+            table.add_column(column, justify="right")
+    for column in (
+        "trials",
+        "lost",
+        "censored (cap)",
+        "mean lifetime",
+        "95% CI",
+        "median",
+        "95% CI ",
+        "unjudged",
+    ):
+        table.add_column(column, justify="right", no_wrap=True)
+    for result in results:
+        m = result.summary
+        cap = f">{m.cap}"
+        median_lo, median_hi = m.median_ci95
+        row = [
+            str(m.trials),
+            str(m.lost),
+            f"{m.censored} ({m.cap})",
+            f"{'>=' if m.mean_restricted else ''}{m.mean:.1f}",
+            f"[{m.mean_ci95[0]:.1f}, {m.mean_ci95[1]:.1f}]",
+            str(m.median) if m.median is not None else cap,
+            f"[{median_lo if median_lo is not None else cap}, "
+            f"{median_hi if median_hi is not None else cap}]",
+            ", ".join(f"{reason} {count}" for reason, count in m.unjudged) or "-",
+        ]
+        if grid:
+            row = [
+                m.scheme,
+                str(m.field),
+                m.keep,
+                f"{m.redundancy:g}",
+                str(m.q),
+                str(m.parents),
+                str(m.beta),
+                str(m.peers),
+                str(m.symbols),
                 *(str(getattr(result.params, name)) for _, name in extra),
                 *row,
             ]

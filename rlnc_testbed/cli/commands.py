@@ -110,23 +110,169 @@ def run_command(args: argparse.Namespace, *, run_point: RunPoint, run_sweep: Run
         return _cmd_node(args)
     if args.command == "show":
         return _cmd_show(args)
+    if args.command == "replay":
+        return _cmd_replay(args)
+    if args.command == "report":
+        return _cmd_report(args)
+    if args.command == "design":
+        return _cmd_design(args)
     return _cmd_sweep(args, run_sweep)
+
+
+# -- design ----------------------------------------------------------------------------------
+
+#: design's base-parameter options (one value each).
+_DESIGN_BASE = (
+    "rounds", "scheme", "field", "redundancy", "q", "parents", "keep", "beta", "peers",
+    "symbols", "symbol_size", "seed",
+)  # fmt: skip
+
+
+def _cmd_design(args: argparse.Namespace) -> int:
+    """``design``: the smallest value of --vary reaching --target, with its evidence."""
+    from ..analysis.design import Probe
+    from ..experiment.runner import design_values, run_design
+
+    base = Params()
+    transport = args.transport or "sim"
+    if args.scenario is not None:
+        with doing(f"loading scenario {str(args.scenario)!r}"):
+            scenario = load_scenario(args.scenario)
+        base = scenario.params
+        transport = args.transport or scenario.transport
+    changes = {n: getattr(args, n) for n in _DESIGN_BASE if getattr(args, n) is not None}
+    if args.vary in changes:
+        raise ParameterError(f"--{args.vary} is the varied parameter: give its --values")
+    if "redundancy" in changes:
+        changes.setdefault("q", None)
+    if "q" in changes:
+        changes.setdefault("redundancy", None)
+    with doing("building the base point"):
+        base = base.with_(**changes)
+        values = design_values(base, args.vary, _design_numbers(args.vary, args.values))
+    if args.json not in (None, "-") and not Path(args.json).parent.is_dir():
+        raise ParameterError(f"directory does not exist: {str(Path(args.json).parent)!r}")
+    if args.batch > args.max_trials:
+        raise ParameterError(f"--batch {args.batch} is above --max-trials {args.max_trials}")
+    started = now()
+    label = f"design: smallest {args.vary} for {args.target:g} ({transport})"
+    with (
+        tables.progress(args.quiet, label, len(values)) as advance,
+        doing(f"searching {args.vary} over {transport}", passes=_RUNNING_INPUT_ERRORS),
+    ):
+
+        def on_probe(probe: Probe) -> None:
+            advance(1)
+
+        design = run_design(
+            base,
+            vary=args.vary,
+            values=values,
+            target=args.target,
+            confidence=args.confidence,
+            batch=args.batch,
+            max_trials=args.max_trials,
+            transport=transport,
+            workers=args.workers,
+            on_probe=on_probe,
+        )
+    if args.json is not None:
+        with doing(f"writing JSON to {args.json!r}" if args.json != "-" else "writing JSON"):
+            payload = {
+                "provenance": provenance(command=_command(args), started=started, ended=now()),
+                "transport": transport,
+                "params": base.to_dict(),
+                **design.to_dict(),
+            }
+            _write_json(payload, args.json)
+    if args.json != "-" and not args.quiet:
+        with doing("printing the tables"):
+            console = tables.console(sys.stdout)
+            console.print(tables.design_table(design))
+            console.print(design.sentence())
+            if args.json is not None:
+                console.print(f"JSON: {args.json}")
+    return 0
+
+
+def _design_numbers(vary: str, values: list[float] | None) -> list[Any] | None:
+    """--values as integers for the integer parameters (refusing fractions)."""
+    if values is None or vary == "redundancy":
+        return values
+    out: list[Any] = []
+    for value in values:
+        if value != int(value):
+            raise ParameterError(f"--values for {vary} must be integers; got {value:g}")
+        out.append(int(value))
+    return out
 
 
 # -- run -------------------------------------------------------------------------------------
 
 
+def _until_loss(args: argparse.Namespace, rounds: list[int] | None) -> int | None:
+    """The safety cap when the command runs until loss (--until-loss or --rounds 0), else
+    None; refuses --max-rounds-cap alone and 0 mixed with other round values."""
+    from ..analysis.lifetime import DEFAULT_MAX_ROUNDS_CAP
+
+    zero = rounds is not None and 0 in rounds
+    if zero and rounds is not None and len(set(rounds)) > 1:
+        raise ParameterError("--rounds 0 (until loss) cannot be swept with other max rounds")
+    if args.until_loss and rounds is not None and not zero:
+        raise ParameterError(
+            "--until-loss runs every trial until loss (or --max-rounds-cap): drop --rounds"
+        )
+    if not (args.until_loss or zero):
+        if args.max_rounds_cap is not None:
+            raise ParameterError("--max-rounds-cap needs --until-loss (or --rounds 0)")
+        return None
+    cap = DEFAULT_MAX_ROUNDS_CAP if args.max_rounds_cap is None else args.max_rounds_cap
+    if cap > 1_000_000:
+        raise ParameterError(f"--max-rounds-cap must be <= 1000000; got {cap}")
+    return cap
+
+
+#: --max-trials when --ci-width is given without it.
+DEFAULT_MAX_TRIALS = 10_000
+
+
+def _sequential(args: argparse.Namespace, cap: int | None) -> dict[str, Any]:
+    """run_sequential's ci_width and max_trials when --ci-width is given, else {}."""
+    if args.ci_width is None:
+        if args.max_trials is not None:
+            raise ParameterError("--max-trials needs --ci-width")
+        return {}
+    if cap is not None:
+        raise ParameterError(
+            "--ci-width stops on the success rate's interval: not with --until-loss"
+        )
+    maximum = DEFAULT_MAX_TRIALS if args.max_trials is None else args.max_trials
+    return {"ci_width": args.ci_width, "max_trials": maximum}
+
+
 def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
+    cap = _until_loss(args, None if args.rounds is None else [args.rounds])
+    sequential = _sequential(args, cap)
     with doing(f"loading scenario {str(args.scenario)!r}"):
         scenario = load_scenario(args.scenario)
-        scenario = scenario.with_params(trials=args.trials, seed=args.seed, rounds=args.rounds)
+        rounds = cap if cap is not None else args.rounds
+        scenario = scenario.with_params(trials=args.trials, seed=args.seed, rounds=rounds)
         scenario = scenario.with_transport(args.transport)
     data_path = args.data if args.data is not None else scenario.data
     with doing(f"reading data file {str(data_path)!r}"):
         data = _read_data(data_path, scenario.params) if data_path is not None else None
+    if cap is not None and getattr(args, "dashboard", None) is not None:
+        raise ParameterError("--dashboard is not available with --until-loss (or --rounds 0)")
+    if cap is not None:
+        return _cmd_run_lifetime(args, scenario, data, cap)
     _check_outputs(args)
     _check_history(args, args.history, scenario.params, scenario.transport)
     _warn_few_packets(args, [scenario.params])
+    if sequential and sequential["max_trials"] < scenario.params.trials:
+        raise ParameterError(
+            f"--max-trials {sequential['max_trials']} is below the first batch "
+            f"(--trials / the scenario's trials = {scenario.params.trials})"
+        )
     started = now()
     label = f"{scenario.name} ({scenario.transport})"
     finished: list[int] = []
@@ -135,12 +281,20 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
         finished.append(record.trial)
         advance(1)
 
-    trials = scenario.params.trials
+    trials = sequential["max_trials"] if sequential else scenario.params.trials
+    run = run_point
+    if sequential:
+        from ..experiment.runner import run_sequential
+
+        def run(params: Params, **options: Any) -> PointResult:
+            return run_sequential(params, **sequential, **options)
+
     step = (
         f"running {trials} trial{'s' * (trials != 1)} of {scenario.name!r} over "
         f"{scenario.transport}"
     )
     with (
+        _dashboard(args) as history,
         tables.progress(args.quiet, label, trials) as advance,
         doing(
             step,
@@ -148,11 +302,11 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
             hint=lambda: _progress_hint(len(finished), trials, args.history, "--history"),
         ),
     ):
-        result = run_point(
+        result = run(
             scenario.params,
             transport=scenario.transport,
             data=data,
-            history=args.history,
+            history=history,
             resume=args.resume,
             on_trial=on_trial,
             name=scenario.name,
@@ -164,6 +318,153 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
     origin = provenance(command=_command(args), started=started, ended=now())
     _outputs(args, result, scenario.params, label, history=args.history, origin=origin)
     return 0
+
+
+@contextmanager
+def _dashboard(args: argparse.Namespace) -> Iterator[Path | None]:
+    """``run --dashboard``: serve the live system model while the run goes (its URL on
+    stderr); yields the history the run writes, a temporary one without --history. After a
+    run that no page watched it waits (bounded) for one; leaving sends every page the rest of
+    the history (bounded), then stops the server."""
+    address = getattr(args, "dashboard", None)
+    if address is None:
+        yield args.history
+        return
+    import tempfile
+    from contextlib import ExitStack
+
+    from ..experiment.dashboard import Dashboard
+
+    with ExitStack() as stack:
+        history = args.history
+        if history is None:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="rlnc-dashboard-"))
+            history = Path(folder) / "run.jsonl"
+        host, port = address
+        with doing(f"starting the dashboard on {host}:{port}", passes=INPUT_ERRORS):
+            dashboard = stack.enter_context(Dashboard(history, host=host, port=port))
+        _say(args, "note", f"dashboard: {dashboard.url}")
+        yield history
+        if dashboard.connections == 0:  # the run is over and nobody looked yet
+            from ..experiment.dashboard import LINGER_UNITS
+
+            _say(args, "note", f"no page connected yet: waiting for one at {dashboard.url}")
+            dashboard.wait_for_page(LINGER_UNITS)
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    """Serve the system model of a recorded run until Ctrl-C."""
+    from ..experiment.dashboard import Dashboard
+
+    path = args.history
+    if not path.is_file() or path.stat().st_size == 0:
+        raise HistoryError(f"{path}: no history there (or an empty file)")
+    with doing(f"starting the replay of {str(path)!r} on port {args.port}", passes=INPUT_ERRORS):
+        dashboard = Dashboard(path, mode="replay", port=args.port).start()
+    _say(args, "note", f"replaying {path} at {dashboard.url} (Ctrl-C stops)")
+    try:
+        dashboard.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dashboard.stop()
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    """Write the self-contained HTML report of a run's history or a sweep's JSON."""
+    from ..analysis.report import ReportError, write_report
+
+    if args.html.suffix.lower() not in (".html", ".htm"):
+        raise ParameterError(f"--html path must end in .html; got {str(args.html)!r}")
+    if not args.html.parent.is_dir():
+        raise ParameterError(f"directory does not exist: {str(args.html.parent)!r}")
+    with doing(f"writing the report {str(args.html)!r} of {str(args.input)!r}"):
+        try:
+            write_report(args.input, args.html, trial=args.trial)
+        except ReportError as exc:
+            raise ParameterError(str(exc)) from None
+    print(f"report: {args.html}")
+    return 0
+
+
+def _cmd_run_lifetime(args: argparse.Namespace, scenario: Any, data: bytes | None, cap: int) -> int:
+    """``run --until-loss``: rounds survived per trial and the Kaplan-Meier summary."""
+    from ..analysis.lifetime import Lifetime
+    from ..experiment.runner import run_lifetime
+
+    _check_outputs(args)
+    if args.history is not None and scenario.transport == "sim" and data is None:
+        raise ParameterError(
+            "--history with --until-loss needs the memory or webrtc transport: the sim "
+            "transport records no rounds of a run until loss"
+        )
+    _check_history(args, args.history, scenario.params, scenario.transport)
+    _warn_few_packets(args, [scenario.params])
+    started = now()
+    label = f"{scenario.name} ({scenario.transport}, until loss, cap {cap})"
+    finished: list[int] = []
+
+    def on_trial(life: Lifetime) -> None:
+        finished.append(life.trial)
+        advance(1)
+
+    trials = scenario.params.trials
+    step = (
+        f"running {trials} trial{'s' * (trials != 1)} of {scenario.name!r} until loss over "
+        f"{scenario.transport}"
+    )
+    with (
+        tables.progress(args.quiet, label, trials) as advance,
+        doing(
+            step,
+            passes=_RUNNING_INPUT_ERRORS,
+            hint=lambda: _progress_hint(len(finished), trials, args.history, "--history"),
+        ),
+    ):
+        result = run_lifetime(
+            scenario.params,
+            cap=cap,
+            transport=scenario.transport,
+            data=data,
+            on_trial=on_trial,
+            name=scenario.name,
+            network=_network_options(args) or None,
+            faults=scenario.faults or None,
+            history=args.history,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            command=_command(args),
+        )
+    origin = provenance(command=_command(args), started=started, ended=now())
+    if args.json is not None:
+        with doing(f"writing JSON to {args.json!r}" if args.json != "-" else "writing JSON"):
+            _write_json({"provenance": origin, **result.to_dict()}, args.json)
+    _write_csvs(args, [result])
+    if args.plot is not None:
+        with doing(f"writing the survival plot {str(args.plot)!r}"):
+            from ..analysis.plots import plot_lifetime_survival
+
+            plot_lifetime_survival([result.summary], args.plot)
+    if args.json != "-" and not args.quiet:
+        with doing("printing the tables"):
+            console = tables.console(sys.stdout)
+            console.print(tables.lifetime_table([result], title=label))
+            _print_paths(console, args, history=args.history)
+    return 0
+
+
+def _print_paths(console: Any, args: argparse.Namespace, *, history: Path | None) -> None:
+    paths = (
+        ("JSON", args.json),
+        ("CSV", getattr(args, "csv", None)),
+        ("per-trial CSV", getattr(args, "csv_trials", None)),
+        ("plot", args.plot),
+        ("history", history),
+    )
+    for label, path in paths:
+        if path is not None:
+            console.print(f"{label}: {path}")
 
 
 def _command(args: argparse.Namespace) -> list[str] | None:
@@ -246,6 +547,8 @@ def _outputs(
         if any(t.unjudged for t in trials):
             console.print(tables.unjudged_table(trials))
         console.print(tables.summary_table([result], title=title))
+        if result.stopping is not None:
+            console.print(f"stopped on {result.stopping.describe()}")
         paths = (
             ("JSON", args.json),
             ("CSV", getattr(args, "csv", None)),
@@ -379,14 +682,28 @@ def _check_outputs(args: argparse.Namespace) -> None:
 def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
     base = Params()
     transport = args.transport or "sim"
+    cap = _until_loss(args, args.rounds)
     if args.scenario is not None:
         with doing(f"loading scenario {str(args.scenario)!r}"):
             scenario = load_scenario(args.scenario)
         base = scenario.params
         transport = args.transport or scenario.transport
     axes = {name: getattr(args, name) for name in SWEEP_AXES if getattr(args, name) is not None}
+    if cap is not None:
+        axes.pop("rounds", None)
+        base = base.with_(rounds=cap)
     with doing("building the grid"):
         grid = expand_grid(base, axes)
+    if cap is not None:
+        _sequential(args, cap)
+        return _cmd_sweep_lifetime(args, grid, axes, transport, cap)
+    sequential = _sequential(args, cap)
+    short = [p for p in grid if sequential and p.trials > sequential["max_trials"]]
+    if short:
+        raise ParameterError(
+            f"--max-trials {sequential['max_trials']} is below the first batch of "
+            f"{len(short)} point(s) (trials = {short[0].trials})"
+        )
     _check_outputs(args)
     collapsed = collapse(grid)
     points = collapsed.points
@@ -396,7 +713,7 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
     _check_sweep_histories(args, points, transport)
     started = now()
     to_stdout = args.json == "-"
-    total = sum(p.trials for p in points)
+    total = sum(sequential["max_trials"] if sequential else p.trials for p in points)
     finished: list[int] = []
 
     def on_trial(record: TrialRecord) -> None:
@@ -421,6 +738,7 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
             on_trial=on_trial,
             overwrite=args.overwrite,
             command=_command(args),
+            **sequential,
         )
     if args.json is not None:
         with doing(f"writing JSON to {args.json!r}" if args.json != "-" else "writing JSON"):
@@ -428,6 +746,7 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
                 "provenance": provenance(command=_command(args), started=started, ended=now()),
                 "transport": transport,
                 "axes": axes,
+                "sequential": sequential or None,
                 "collapsed": collapsed.note() or None,
                 "points": [_sweep_point(r) for r in results],
             }
@@ -462,13 +781,111 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
     return 0
 
 
+def _cmd_sweep_lifetime(
+    args: argparse.Namespace, grid: list[Params], axes: dict[str, Any], transport: str, cap: int
+) -> int:
+    """``sweep --until-loss``: every point run until loss; lifetime table, JSON, CSV, plots."""
+    from ..analysis.lifetime import Lifetime
+    from ..experiment.runner import run_lifetime_sweep
+
+    _check_outputs(args)
+    collapsed = collapse(grid)
+    points = collapsed.points
+    if collapsed.dropped:
+        _say(args, "note", collapsed.note())
+    _warn_few_packets(args, points)
+    if args.history_dir is not None and transport == "sim":
+        raise ParameterError(
+            "--history-dir with --until-loss needs the memory or webrtc transport: the sim "
+            "transport records no rounds of a run until loss"
+        )
+    _check_sweep_histories(args, points, transport)
+    started = now()
+    total = sum(p.trials for p in points)
+    finished: list[int] = []
+
+    def on_trial(life: Lifetime) -> None:
+        finished.append(life.trial)
+        advance(1)
+
+    step = f"running {len(points)} point{'s' * (len(points) != 1)} until loss over {transport}"
+    with (
+        tables.progress(
+            args.quiet, f"{len(points)} points ({transport}, until loss)", total
+        ) as advance,
+        doing(
+            step,
+            passes=_RUNNING_INPUT_ERRORS,
+            hint=lambda: _progress_hint(len(finished), total, args.history_dir, "--history-dir"),
+        ),
+    ):
+        results = run_lifetime_sweep(
+            points,
+            cap=cap,
+            transport=transport,
+            on_trial=on_trial,
+            workers=args.workers,
+            history_dir=args.history_dir,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            command=_command(args),
+        )
+    if args.json is not None:
+        with doing(f"writing JSON to {args.json!r}" if args.json != "-" else "writing JSON"):
+            payload = {
+                "provenance": provenance(command=_command(args), started=started, ended=now()),
+                "transport": transport,
+                "until_loss": True,
+                "max_rounds_cap": cap,
+                "axes": axes,
+                "collapsed": collapsed.note() or None,
+                "points": [
+                    {
+                        **r.summary.to_dict(),
+                        "params": r.params.to_dict(),
+                        "transport": r.transport,
+                        "lifetimes": [life.rounds for life in r.lifetimes],
+                    }
+                    for r in results
+                ],
+            }
+            _write_json(payload, args.json)
+    _write_csvs(args, results)
+    if args.plot is not None:
+        with doing(f"writing the plots {str(args.plot)!r} and next to it"):
+            from ..analysis.plots import plot_lifetime_survival, plot_mean_lifetime
+
+            summaries = [r.summary for r in results]
+            plot_mean_lifetime(summaries, args.plot)
+            plot_lifetime_survival(summaries, args.plot.with_name(f"{args.plot.stem}-survival.png"))
+    if not (args.json == "-" or args.quiet):
+        with doing("printing the tables"):
+            console = tables.console(sys.stdout)
+            title = f"sweep until loss ({transport}, cap {cap} rounds)"
+            console.print(tables.lifetime_table(results, title=title, grid=True))
+            if args.json is not None:
+                console.print(f"JSON: {args.json}")
+            if args.plot is not None:
+                stem = args.plot.with_name(args.plot.stem)
+                console.print(f"plots: {args.plot}, {stem}-survival.png")
+            for label, path in (("CSV", args.csv), ("per-trial CSV", args.csv_trials)):
+                if path is not None:
+                    console.print(f"{label}: {path}")
+            if args.history_dir is not None:
+                console.print(f"histories: {args.history_dir}")
+    return 0
+
+
 def _sweep_point(result: PointResult) -> dict[str, Any]:
     """One sweep JSON point: its summary's fields, then every parameter and the transport."""
-    return {
+    out = {
         **result.summary.to_dict(),
         "params": result.params.to_dict(),
         "transport": result.transport,
     }
+    if result.stopping is not None:
+        out["stopping"] = result.stopping.to_dict()
+    return out
 
 
 def _check_sweep_histories(args: argparse.Namespace, points: list[Params], transport: str) -> None:
@@ -500,7 +917,7 @@ def _check_sweep_histories(args: argparse.Namespace, points: list[Params], trans
 # -- output ----------------------------------------------------------------------------------
 
 
-def _write_csvs(args: argparse.Namespace, results: list[PointResult]) -> None:
+def _write_csvs(args: argparse.Namespace, results: list[Any]) -> None:
     from ..analysis.export import write_points_csv, write_trials_csv
 
     csv_path = getattr(args, "csv", None)

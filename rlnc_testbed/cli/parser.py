@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .. import __version__
 from ..experiment.scenario import RUN_TRANSPORTS
@@ -98,7 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--trials", type=_positive_int, help="override params.trials")
     run.add_argument("--seed", type=_non_negative_int, help="override params.seed")
-    run.add_argument("--rounds", type=_positive_int, help="override params.rounds (max round R)")
+    run.add_argument(
+        "--rounds",
+        type=_non_negative_int,
+        help="override params.rounds (max round R); 0 runs until loss, as --until-loss",
+    )
     run.add_argument(
         "--data",
         metavar="FILE",
@@ -129,7 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="webrtc only: run every storage peer and newcomer as its own OS process "
         "('rlnc-testbed node')",
     )
-    _common_outputs(run, plot_help="write a survival curve PNG to PATH", csv=True)
+    _lifetime_options(run)
+    _sequential_options(run)
+    _common_outputs(
+        run,
+        plot_help="write a survival curve PNG to PATH (until loss: Kaplan-Meier, log rounds)",
+        csv=True,
+    )
     run.add_argument(
         "--history",
         metavar="PATH",
@@ -138,6 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
         "refused unless --resume or --overwrite)",
     )
     _resume_options(run, "--history", "the history at PATH")
+    run.add_argument(
+        "--dashboard",
+        nargs="?",
+        const="127.0.0.1:0",
+        metavar="HOST:PORT",
+        type=_address,
+        help="serve the animated system model while the run goes, on HOST:PORT (default "
+        "127.0.0.1 and a free port; the URL is printed on stderr): the page shows every "
+        "history event as it is written (without --history, a temporary history is kept; a run "
+        "that ends before any page connected waits up to 10 timeout units for one)",
+    )
 
     show = sub.add_parser(
         "show",
@@ -223,12 +244,24 @@ def build_parser() -> argparse.ArgumentParser:
         "effective N Q / k)",
     )
     grid.add_argument("--parents", nargs="+", type=_positive_int, help="P <= N - 1")
-    grid.add_argument("--keep", nargs="+", choices=KEEP_RULES)
+    grid.add_argument(
+        "--keep",
+        nargs="+",
+        choices=KEEP_RULES,
+        help="what a copying newcomer keeps: distinct (default; never a duplicate while a "
+        "distinct packet is unused), shuffle (the first Q in random order), block (one "
+        "parent's upload); rlnc ignores it",
+    )
     grid.add_argument("--beta", nargs="+", type=_positive_int, help="upload per parent <= Q")
     grid.add_argument("--peers", nargs="+", type=_positive_int, help="N")
     grid.add_argument("--symbols", nargs="+", type=_positive_int, help="k")
     grid.add_argument("--symbol-size", nargs="+", type=_positive_int, dest="symbol_size")
-    grid.add_argument("--rounds", nargs="+", type=_positive_int, help="max round R")
+    grid.add_argument(
+        "--rounds",
+        nargs="+",
+        type=_non_negative_int,
+        help="max round R (0 alone: until loss, as --until-loss)",
+    )
     grid.add_argument(
         "--trials",
         nargs="+",
@@ -243,10 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="transport (default: the --scenario's, else sim)",
     )
+    _lifetime_options(sweep)
+    _sequential_options(sweep)
     _common_outputs(
         sweep,
         plot_help="write success vs P to PATH, and survival and traffic "
-        "plots next to it (PATH stem + -survival.png / -traffic.png)",
+        "plots next to it (PATH stem + -survival.png / -traffic.png); until loss: mean "
+        "lifetime vs redundancy (or P, beta) on a log axis, and PATH stem + -survival.png "
+        "(Kaplan-Meier curves, log rounds)",
         csv=True,
     )
     sweep.add_argument(
@@ -254,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         type=Path,
         help="one JSONL history per point in DIR, named by the point's parameters but T "
-        "(e.g. rlnc-GF256-keep_shuffle-r2.0-P3-N10-k20-size220-R10-seed0.jsonl), so a sweep "
+        "(e.g. rlnc-GF256-keep_distinct-r2.0-P3-N10-k20-size220-R10-seed0.jsonl), so a sweep "
         "that gains values or trials resumes the ones it has; existing histories of these "
         "points are refused unless --resume or --overwrite",
     )
@@ -265,8 +302,194 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="processes for the sim transport (default 1)",
     )
+    _replay_and_report(sub)
+    _design_parser(sub)
     sub.metavar = "{" + ",".join(sub.choices) + "}"  # the usage lists every subcommand
     return parser
+
+
+def _design_parser(sub: Any) -> None:
+    from ..analysis.design import DESIGN_AXES
+
+    design = sub.add_parser(
+        "design",
+        help="find the smallest parents, redundancy, q or beta that reaches a target success",
+        description="Search the ordered values of --vary (bisection; success is assumed not "
+        "to drop as the value grows) for the smallest whose success over --rounds rounds is "
+        ">= --target with --confidence: its one-sided lower Wilson bound is >= the target. "
+        "Each probed value gets trials in batches (trial indices 0, 1, 2, ...; --batch, then "
+        "doubling, at most --max-trials) until it passes (lower bound >= target), fails "
+        "(upper bound < target) or is undecided at the maximum (not a pass), so trials go "
+        "where the decision is uncertain. Prints the answer and, per probed value, its "
+        "trials, successes, bounds and decision.",
+    )
+    design.add_argument(
+        "--target", type=_width, required=True, metavar="T", help="success rate to reach"
+    )
+    design.add_argument(
+        "--vary", choices=DESIGN_AXES, required=True, help="the parameter to search"
+    )
+    design.add_argument(
+        "--values",
+        nargs="+",
+        type=_positive_float,
+        metavar="V",
+        help="the values to search (default: parents 1..N-1, beta 1..Q, q 1..k; needed for "
+        "redundancy)",
+    )
+    design.add_argument(
+        "--confidence",
+        type=_width,
+        default=0.95,
+        metavar="C",
+        help="confidence of the one-sided bounds (default 0.95)",
+    )
+    design.add_argument(
+        "--scenario", metavar="FILE", type=Path, help="take the base parameters from this file"
+    )
+    base = design.add_argument_group("base parameters (one value each)")
+    base.add_argument("--rounds", type=_positive_int, help="R, the rounds to survive")
+    base.add_argument("--scheme", choices=SCHEMES)
+    base.add_argument("--field", type=int, choices=FIELDS)
+    base.add_argument("--redundancy", type=_positive_float)
+    base.add_argument("--q", type=_positive_int)
+    base.add_argument("--parents", type=_positive_int)
+    base.add_argument("--keep", choices=KEEP_RULES)
+    base.add_argument("--beta", type=_positive_int)
+    base.add_argument("--peers", type=_positive_int)
+    base.add_argument("--symbols", type=_positive_int)
+    base.add_argument("--symbol-size", type=_positive_int, dest="symbol_size")
+    base.add_argument("--seed", type=_non_negative_int)
+    design.add_argument(
+        "--transport",
+        choices=RUN_TRANSPORTS,
+        help="transport (default: the --scenario's, else sim)",
+    )
+    design.add_argument(
+        "--batch", type=_positive_int, default=100, metavar="B",
+        help="first batch of trials per probed value (default 100)",
+    )  # fmt: skip
+    design.add_argument(
+        "--max-trials", type=_positive_int, default=10_000, metavar="M",
+        help="at most M trials per probed value (default 10,000)",
+    )  # fmt: skip
+    design.add_argument(
+        "--workers", type=_positive_int, default=1, help="processes for the sim transport"
+    )
+    design.add_argument(
+        "--json",
+        metavar="PATH|-",
+        help="write the answer, every probe and the provenance as JSON to PATH, or to stdout "
+        "with '-' (then no table is printed)",
+    )
+    design.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no table")
+
+
+def _sequential_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "sequential stopping",
+        "Keep adding trials to each point (deterministic trial indices 0, 1, 2, ...; first "
+        "batch --trials, later batches sized from the interval's width) until its 95% Wilson "
+        "interval is narrower than --ci-width or it ran --max-trials; each point reports the "
+        "trials it took and whether it stopped on precision or on the cap.",
+    )
+    group.add_argument(
+        "--ci-width",
+        type=_width,
+        metavar="W",
+        help="stop a point when its 95%% Wilson interval is narrower than W (0 < W < 1)",
+    )
+    group.add_argument(
+        "--max-trials",
+        type=_positive_int,
+        metavar="M",
+        help="with --ci-width: at most M trials per point (default 10,000)",
+    )
+
+
+def _width(text: str) -> float:
+    value = positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be < 1; got {text!r}")
+    return value
+
+
+def _address(text: str) -> tuple[str, int]:
+    from ..experiment.dashboard import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _port(text: str) -> int:
+    port = _non_negative_int(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"a port is at most 65535; got {port}")
+    return port
+
+
+def _replay_and_report(sub: argparse._SubParsersAction) -> None:
+    replay = sub.add_parser(
+        "replay",
+        help="serve the animated system model of a recorded run (its JSONL history)",
+        description="Serve the page 'run --dashboard' shows, for a finished or interrupted "
+        "run, with play/pause, speed and a round slider, until Ctrl-C. A malformed history "
+        "line is reported on the page and on stderr, and the rest is replayed.",
+    )
+    replay.add_argument("history", metavar="RUN.jsonl", type=Path, help="history file")
+    replay.add_argument(
+        "--port",
+        type=_port,
+        default=0,
+        help="port on 127.0.0.1 (default 0: a free port; the URL is printed on stderr)",
+    )
+    report = sub.add_parser(
+        "report",
+        help="write a self-contained HTML report of a run (JSONL history) or a sweep (JSON)",
+        description="One HTML file with everything inlined (opens from disk, no server): for "
+        "a run's history the parameters and provenance, the summary table, the survival curve "
+        "with its 95%% Wilson band, a per-round timeline of every trial coloured by verdict "
+        "and a Lamport diagram of one trial (peers as lanes, repair and collect transfers as "
+        "arrows with byte counts); for a sweep's --json output its summary table and figures.",
+    )
+    report.add_argument(
+        "input", metavar="RUN.jsonl|SWEEP.json", type=Path, help="a history or a sweep's JSON"
+    )
+    report.add_argument("--html", required=True, metavar="OUT.html", type=Path, help="output")
+    report.add_argument(
+        "--trial",
+        type=_non_negative_int,
+        help="the trial of the Lamport diagram (default: the first trial that lost its data, "
+        "else trial 0)",
+    )
+
+
+def _lifetime_options(parser: argparse.ArgumentParser) -> None:
+    from ..analysis.lifetime import DEFAULT_MAX_ROUNDS_CAP
+
+    group = parser.add_argument_group(
+        "lifetime until loss",
+        "Run each trial until its data is lost, or for the safety cap: a trial that reaches "
+        "the cap is censored (its lifetime is only known to be at least the cap). Reported per "
+        "trial: rounds survived; per point: lost and censored trials, the Kaplan-Meier mean "
+        "(restricted to the cap, so a lower bound, when trials were censored) and median "
+        "rounds survived with 95% intervals, and survival curves on a log-round axis. On the "
+        "sim transport no history is kept.",
+    )
+    group.add_argument(
+        "--until-loss",
+        action="store_true",
+        help="run every trial until loss (or --max-rounds-cap rounds); same as --rounds 0",
+    )
+    group.add_argument(
+        "--max-rounds-cap",
+        type=integer(1),
+        metavar="C",
+        help=f"the safety cap of --until-loss, in rounds (default {DEFAULT_MAX_ROUNDS_CAP:,}; "
+        "at most 1,000,000)",
+    )
 
 
 def _resume_options(parser: argparse.ArgumentParser, option: str, what: str) -> None:
