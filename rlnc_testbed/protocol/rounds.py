@@ -11,6 +11,11 @@ Phases of a trial::
     JOINING -> DISTRIBUTING -> (FAILING -> REPAIRING -> COLLECTING) x rounds -> DONE
 
 Collector messages ``nextRound`` / ``end`` move from COLLECTING to the next round or DONE.
+
+Each phase's deadline is derived from the work it covers (:func:`phase_work`: joins, links,
+packets and bytes, field operations, as functions of N, Q, k, s, P, beta) on top of a fixed base
+(:data:`PHASE_UNITS`), by :func:`rlnc_testbed.timeouts.deadline_units`
+(:func:`phase_deadline_units`); docs/protocol.md §2 "Phase deadlines" states the formula.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..timeouts import Work, deadline_units
+from ..wire import packet_message_size
 from .draws import DrawStream, Role, stream_for
 from .messages import COLLECTOR_ID, ENGINE_ID
 from .params import ParameterError, Params
@@ -36,6 +43,8 @@ __all__ = [
     "Send",
     "SpawnNewcomer",
     "TrialController",
+    "phase_deadline_units",
+    "phase_work",
 ]
 
 
@@ -82,7 +91,8 @@ class RoundDone:
 
 Action = Send | SpawnNewcomer | RoundDone | Finish
 
-#: Timeout units allowed per phase (scaled by :func:`rlnc_testbed.timeouts.unit`).
+#: Base timeout units per phase (scaled by :func:`rlnc_testbed.timeouts.unit`): what a phase
+#: may last with no work at all; :func:`phase_deadline_units` adds the cost of its work.
 PHASE_UNITS = {
     Phase.JOINING: 20.0,
     Phase.DISTRIBUTING: 20.0,
@@ -93,6 +103,72 @@ PHASE_UNITS = {
 
 #: Refusals recorded per round at most (a flood of refused batches is counted, not kept).
 _MAX_REFUSALS = 100
+
+#: Units a trial may outlive the sum of its phase deadlines (the watchdog's own bound).
+_TRIAL_SLACK_UNITS = 10.0
+
+
+def phase_work(phase: Phase, params: Params, *, process_nodes: bool = False) -> Work:
+    """What ``phase`` of one trial of ``params`` has to get done, counted.
+
+    N peers, k symbols of s bytes, Q kept per peer, P parents, beta per upload, m the size of
+    one packet message on the wire (k + s + header); ``process_nodes``: peers and newcomers are
+    OS processes (each start counted).
+
+    * JOINING: N + 2 joins (N processes).
+    * DISTRIBUTING: 2N + 1 links (the engine's store links and source link, every peer's warm
+      collector link), N Q packets and N Q m + k s bytes, K k s operations to encode.
+    * FAILING: one join (one process) and the N + 2 ``new id`` messages its join triggers.
+    * REPAIRING: P + 1 links (the uploads, the newcomer's warm link), P beta packets and bytes,
+      Q P beta (k + s) operations to keep or recode, N + P + 3 messages.
+    * COLLECTING: one link (a warm link lost), N Q + P beta packets (the collect batches, the
+      provenance) and their bytes, N + 1 messages; k^2 N Q / 2 + N Q k s operations to judge
+      (elimination, every packet checked against the source).
+    """
+    p = params
+    n, k, s, q = p.peers, p.symbols, p.symbol_size, p.per_peer
+    m = packet_message_size(k, s)
+    upload = p.parents * p.upload
+    processes = 1 if process_nodes else 0
+    if phase is Phase.JOINING:
+        return Work(joins=n + 2, processes=n * processes)
+    if phase is Phase.DISTRIBUTING:
+        return Work(
+            links=2 * n + 1,
+            packets=n * q,
+            bytes=n * q * m + k * s,
+            field_ops=p.total_packets_made * k * s,
+            messages=n + 2,
+        )
+    if phase is Phase.FAILING:
+        return Work(joins=1, processes=processes, messages=n + 2)
+    if phase is Phase.REPAIRING:
+        return Work(
+            links=p.parents + 1,
+            packets=upload,
+            bytes=upload * m,
+            field_ops=q * upload * (k + s),
+            messages=n + p.parents + 3,
+        )
+    if phase is Phase.COLLECTING:
+        packets = n * q + upload
+        return Work(
+            links=1,
+            packets=packets,
+            bytes=packets * m,
+            field_ops=k * k * n * q // 2 + n * q * k * s,
+            messages=n + 1,
+        )
+    return Work()
+
+
+def phase_deadline_units(phase: Phase, params: Params, *, process_nodes: bool = False) -> float:
+    """Units ``phase`` may last: its base plus its work (bounded; 0 for DONE)."""
+    if phase not in PHASE_UNITS:
+        return 0.0
+    work = phase_work(phase, params, process_nodes=process_nodes)
+    return deadline_units(PHASE_UNITS[phase], work)
+
 
 _TIMEOUT_VERDICTS = {
     Phase.JOINING: "setup-timeout",
@@ -130,8 +206,14 @@ class TrialController:
         packet_bytes: int = 0,
         clock: Callable[[], float] = time.monotonic,
         log: logging.Logger | None = None,
+        process_nodes: bool = False,
     ) -> None:
         self._clock = clock
+        #: Units each phase may last, derived once from the work (see :func:`phase_work`).
+        self.deadlines = {
+            phase: phase_deadline_units(phase, params, process_nodes=process_nodes)
+            for phase in PHASE_UNITS
+        }
         self.params = params
         self.trial = trial
         self.record = TrialRecord(trial=trial, seed=params.seed)
@@ -163,13 +245,14 @@ class TrialController:
 
     def max_units(self) -> float:
         """Timeout units the whole trial may last if every phase used its deadline."""
-        setup = PHASE_UNITS[Phase.JOINING] + PHASE_UNITS[Phase.DISTRIBUTING]
-        per_round = sum(PHASE_UNITS[p] for p in (Phase.FAILING, Phase.REPAIRING, Phase.COLLECTING))
-        return setup + self.params.rounds * per_round + 10.0
+        d = self.deadlines
+        setup = d[Phase.JOINING] + d[Phase.DISTRIBUTING]
+        per_round = d[Phase.FAILING] + d[Phase.REPAIRING] + d[Phase.COLLECTING]
+        return setup + self.params.rounds * per_round + _TRIAL_SLACK_UNITS
 
     def deadline_units(self) -> float:
         """Timeout units the current phase may last (0 when DONE)."""
-        return PHASE_UNITS.get(self._phase, 0.0)
+        return self.deadlines.get(self._phase, 0.0)
 
     def _set_phase(self, phase: Phase) -> None:
         if phase is not self._phase:
@@ -233,6 +316,10 @@ class TrialController:
         can be told or heard. ``why`` says what happened, if more is known."""
         why = why or f"the signaling server went away in {self._phase.value}"
         self._abort("signaling-lost", why)
+
+    def setup_failed(self, why: str) -> None:
+        """A node could not be started or could not join before the rounds began."""
+        self._abort("setup-timeout", why)
 
     def internal_error(self, exc: BaseException) -> None:
         """The pump caught a bug in the round control (or in carrying out its actions)."""
