@@ -55,7 +55,7 @@ from ..protocol.rounds import (
 from ..protocol.rules import newcomer_id
 from ..roles import ROLE_CLASSES, Node
 from ..roles.faulty import FAULTY_ROLES, FaultyNewcomer, FaultyPeer
-from ..signaling.client import RECONNECT_UNITS, SignalingClient
+from ..signaling.client import RECONNECT_UNITS, SignalingClient, SignalingError
 from ..signaling.server import NUMBERED_ROLES, SignalingServer, UnknownClientError
 from ..timeouts import unit
 from ..transport.base import Connector
@@ -375,9 +375,16 @@ class Cluster:
         watchdog = asyncio.ensure_future(self._coordinator.watchdog())
         self._tasks.add(watchdog)
         try:
-            await self._start_node(self.roles["collector"], role="collector")
-            await self._start_peers()
-            await self._start_node(self.roles["engine"], role="engine", data=self.data)
+            try:
+                await self._start_node(self.roles["collector"], role="collector")
+                await self._start_peers()
+                await self._start_node(self.roles["engine"], role="engine", data=self.data)
+            except* (TimeoutError, ConnectionError, SignalingError) as group:
+                # A node that cannot join is the trial's setup failure, recorded with what
+                # happened - never an exception that ends the whole run.
+                first = group.exceptions[0]
+                why = f"a node could not join: {type(first).__name__}: {first}"
+                await self._coordinator._feed(self.controller.setup_failed, why)
             # The watchdog ends every phase in time; this outer bound only guards against
             # the watchdog itself failing.
             async with asyncio.timeout(self.controller.max_units() * unit()):
