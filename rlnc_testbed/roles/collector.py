@@ -14,31 +14,56 @@ polluted: a sender other than the newcomer whose delivered packets are polluted;
 upload (as the newcomer recorded it) is polluted; and the newcomer itself when its delivered
 packets are polluted but its provenance is clean or missing, or they are not exactly what the
 rules make of its provenance (docs/protocol.md §5).
+
+Judging scales with the run: each batch's own figures (digest, rank, which packets are
+polluted) are computed as it arrives, while other peers are still sending; and above
+:data:`DECODE_LIMIT` symbols the round is judged by the rank of the clean packets' coefficients
+(blocked elimination on the fast GF(2^8) product, :func:`blocked_rank`) instead of a per-packet
+decoder - the same verdict, since every judged packet was checked to be its coefficients applied
+to the source: full rank means the unique solution is the source, byte for byte.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .. import wire
-from ..coding import CodedPacket, DecodeError, Decoder, matmul, rank
+from ..coding import GF256_INV, GF256_MUL, CodedPacket, DecodeError, Decoder, matmul, rank
 from ..protocol.draws import Role, stream_for
-from ..protocol.messages import ENGINE_ID
+from ..protocol.messages import ENGINE_ID, MAX_MESSAGE_BYTES, MAX_TEXT
 from ..protocol.records import stored_digest, verdict_of
+from ..protocol.rounds import Phase, phase_deadline_units
 from ..protocol.rules import newcomer_keep
 from ..timeouts import unit
 from .node import Node, _counters, _link
 from .streams import MessageReader
 
-__all__ = ["JUDGE_WAIT_UNITS", "Collector"]
+__all__ = ["DECODE_LIMIT", "JUDGE_WAIT_UNITS", "Collector", "blocked_rank"]
 
-#: How long a batch for a round not yet announced by ``judge`` waits for the announcement.
+#: How long a batch for a round not yet announced by ``judge`` waits for the announcement, at
+#: least; the wait is the COLLECTING phase's deadline when that is longer (it grows with N).
 JUDGE_WAIT_UNITS = 2.0
+#: Rounds with at most this many symbols are judged by decoding (:class:`Decoder`, O(k^2) per
+#: packet); larger ones by :func:`blocked_rank` of the clean coefficients (the same verdict).
+DECODE_LIMIT = 512
+#: Column block of :func:`blocked_rank`, and rows reduced at once while finding a block's pivots.
+_BLOCK = 64
+_CHUNK = 128
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    """One sender's batch as judged on arrival: digest, rank, which packets are polluted."""
+
+    digest: str
+    rank: int
+    bad: np.ndarray
 
 
 @dataclass
@@ -49,6 +74,8 @@ class _Round:
     newcomer: str = ""
     announced: asyncio.Event = field(default_factory=asyncio.Event)
     batches: dict[str, list[CodedPacket]] = field(default_factory=dict)
+    #: sender -> its batch's figures, computed on arrival (see :meth:`Collector._delivery`).
+    figures: dict[str, _Delivery] = field(default_factory=dict)
     links: list[dict[str, Any]] = field(default_factory=list)
     judged: bool = False
     #: The newcomer's provenance: parent id -> the packets it says that parent uploaded.
@@ -86,6 +113,7 @@ class Collector(Node):
         async with self._lock:
             for sender in [s for s in state.batches if s not in state.alive]:
                 del state.batches[sender]
+                state.figures.pop(sender, None)
                 self._refuse(number, sender, f"not alive in round {number}")
             await self._judge_if_complete(number, state)
 
@@ -121,7 +149,9 @@ class Collector(Node):
             if state is None or reason is not None:
                 self._refuse(number, sender, reason or f"round {number} is not announced")
                 return 0
-            state.batches[sender] = [m.packet for m in messages]
+            batch = [m.packet for m in messages]
+            state.batches[sender] = batch
+            state.figures[sender] = self._delivery(batch)
             state.links.append(link)
             await self._judge_if_complete(number, state)
         return len(messages)
@@ -169,8 +199,9 @@ class Collector(Node):
             return None
         state = self._rounds.setdefault(number, _Round())
         if not state.announced.is_set():
+            wait = max(JUDGE_WAIT_UNITS, phase_deadline_units(Phase.COLLECTING, self.p))
             try:
-                async with asyncio.timeout(JUDGE_WAIT_UNITS * unit()):
+                async with asyncio.timeout(wait * unit()):
                     await state.announced.wait()
             except TimeoutError:
                 return None
@@ -229,45 +260,62 @@ class Collector(Node):
         expected = matmul(coefficients, self._symbols, 256)
         return ~np.all(expected == payloads, axis=1)
 
+    def _delivery(self, batch: list[CodedPacket]) -> _Delivery:
+        """A batch's own figures, computed once as it arrives (while others still send)."""
+        return _Delivery(stored_digest(batch), _rank(batch, self.p.field), self._polluted(batch))
+
     async def _judge(self, number: int, state: _Round) -> None:
         p = self.p
         assert self.source is not None, "collector has no source to verify against"
-        decoder = Decoder(
-            symbols=p.symbols,
-            symbol_size=p.symbol_size,
-            field=p.field,
-            data_length=len(self.source),
-        )
         packets = 0
         stored: dict[str, str] = {}
         polluted: dict[str, int] = {}
         delivered: dict[str, int] = {}
         ranks: dict[str, int] = {}
+        clean: list[CodedPacket] = []
         for sender in sorted(state.batches, key=int):
             batch = state.batches[sender]
-            stored[sender] = stored_digest(batch)
+            figures = state.figures.get(sender) or self._delivery(batch)
+            stored[sender] = figures.digest
             delivered[sender] = len(batch)
-            ranks[sender] = _rank(batch, p.field)
-            bad = self._polluted(batch)
-            if bad.any():
-                polluted[sender] = int(bad.sum())
-            for packet, is_bad in zip(batch, bad, strict=True):
-                packets += 1
-                if not is_bad:
-                    decoder.consume(packet)
-        decoded = decoder.is_complete
+            ranks[sender] = figures.rank
+            if figures.bad.any():
+                polluted[sender] = int(figures.bad.sum())
+            packets += len(batch)
+            clean.extend(pk for pk, is_bad in zip(batch, figures.bad, strict=True) if not is_bad)
         verified = False
         error = ""
-        if decoded and not polluted:
-            try:
-                data = decoder.recover()
-            except DecodeError as exc:  # pragma: no cover - is_complete guards this
-                error = str(exc)
-            else:
-                verified = (
-                    data == self.source
-                    and hashlib.sha256(data).digest() == hashlib.sha256(self.source).digest()
-                )
+        if p.symbols <= DECODE_LIMIT:
+            decoder = Decoder(
+                symbols=p.symbols,
+                symbol_size=p.symbol_size,
+                field=p.field,
+                data_length=len(self.source),
+            )
+            for packet in clean:
+                decoder.consume(packet)
+            global_rank, decoded = decoder.rank, decoder.is_complete
+            if decoded and not polluted:
+                try:
+                    data = decoder.recover()
+                except DecodeError as exc:  # pragma: no cover - is_complete guards this
+                    error = str(exc)
+                else:
+                    verified = (
+                        data == self.source
+                        and hashlib.sha256(data).digest() == hashlib.sha256(self.source).digest()
+                    )
+        else:
+            coefficients = (
+                np.stack([pk.coefficients for pk in clean])
+                if clean
+                else np.zeros((0, p.symbols), dtype=np.uint8)
+            )
+            global_rank = blocked_rank(coefficients)
+            decoded = global_rank == p.symbols
+            # Every clean packet is its coefficients applied to the source: at full rank the
+            # only data they decode to is the source itself.
+            verified = decoded and not polluted
         verdict = "corrupt" if polluted else verdict_of(decoded, verified)
         polluters, evidence = self._polluters(number, state, polluted)
         if polluted or evidence:
@@ -279,7 +327,7 @@ class Collector(Node):
                 )
             error = "; ".join(parts + evidence)
         report = {
-            "global_rank": decoder.rank,
+            "global_rank": global_rank,
             "decoded": decoded,
             "verified": verified,
             "verdict": verdict,
@@ -293,12 +341,13 @@ class Collector(Node):
             "delivered": delivered,
             "ranks": ranks,
         }
-        await self.report("collected", round=number, report=report)
+        await self.report("collected", round=number, report=_fit(number, report, self.log))
         if verified:
             await self.report("nextRound", round=number)
         else:
             await self.report("end", round=number, reason=verdict)
         state.batches.clear()
+        state.figures.clear()
         state.provenance = None
 
     def _polluters(
@@ -371,3 +420,126 @@ class Collector(Node):
 def _rank(packets: list[CodedPacket], field: int) -> int:
     """Rank of the packets' coefficient vectors (what a sender's delivery is worth)."""
     return int(rank(np.stack([pk.coefficients for pk in packets]), field)) if packets else 0
+
+
+#: Bytes left for the rest of a ``collected`` message around its report.
+_ENVELOPE = 256
+#: The link ``info`` entries a compacted report keeps.
+_COMPACT_INFO = ("setup_seconds", "accepted")
+
+
+def _fit(number: int, report: dict[str, Any], log: Any) -> dict[str, Any]:
+    """The report, made to fit one signaling message (``MAX_MESSAGE_BYTES``).
+
+    A round of a thousand peers has a thousand collect link records (~400 bytes each): past
+    the limit they first lose their transport ``info`` (but ``setup_seconds`` and
+    ``accepted``), then the last ones are left out, and the report's ``error`` says how many
+    (the collector's own ``links`` keeps them all). Everything else is kept."""
+    budget = MAX_MESSAGE_BYTES - _ENVELOPE
+
+    def size(candidate: dict[str, Any]) -> int:
+        return len(json.dumps(candidate, separators=(",", ":")))
+
+    if size(report) <= budget:
+        return report
+    links = [
+        {**link, "info": {k: v for k, v in link["info"].items() if k in _COMPACT_INFO}}
+        for link in report["links"]
+    ]
+    fitted = {**report, "links": links}
+    if size(fitted) <= budget:
+        return fitted
+    each = max(1, size({"links": links}) // max(1, len(links)))
+    keep = max(0, len(links) - (size(fitted) - budget) // each - 1)
+    while keep and size({**fitted, "links": links[:keep]}) > budget:
+        keep = keep * 9 // 10
+    dropped = len(links) - keep
+    note = f"{dropped} of {len(links)} link records left out of the report (message size)"
+    log.warning("collector: round %d: %s", number, note)
+    error = "; ".join(part for part in (note, report.get("error", "")) if part)
+    return {**fitted, "links": links[:keep], "error": error[:MAX_TEXT]}
+
+
+def blocked_rank(matrix: np.ndarray) -> int:
+    """Rank of a uint8 (m, k) matrix over GF(2^8) (so also of a 0/1 matrix over GF(2): rank
+    does not change in an extension field), by block elimination.
+
+    Columns go in blocks of :data:`_BLOCK`: a block's pivot rows are found by a small
+    elimination (:func:`_block_pivots`), every other row is cleared on the block with one
+    product ``X = rows[:, pivot columns] B^-1`` and the rest of the matrix updated with one
+    more, ``rest ^= X pivots`` - the O(m k^2) work runs in the fast GF(2^8) product instead of a
+    scalar loop (4,000 x 2,000 in ~0.5 s here, against ~7 s packet by packet)."""
+    work = np.ascontiguousarray(matrix, dtype=np.uint8)
+    total = 0
+    while work.shape[0] and work.shape[1]:
+        width = min(_BLOCK, work.shape[1])
+        rows, cols = _block_pivots(work[:, :width])
+        if not rows:
+            work = work[:, width:]
+            continue
+        total += len(rows)
+        others = np.ones(work.shape[0], dtype=bool)
+        others[rows] = False
+        pivots, rest = work[rows], work[others]
+        if not rest.shape[0] or work.shape[1] == width:
+            break
+        x = matmul(rest[:, cols], _inverse(pivots[:, cols]), 256)
+        work = rest[:, width:] ^ matmul(x, pivots[:, width:], 256)
+    return total
+
+
+def _eliminate(rows: np.ndarray, column: int, pivot: np.ndarray) -> None:
+    """Clear ``column`` in every row of ``rows`` (in place) with the normalized ``pivot``."""
+    factors = rows[:, column]
+    hit = np.flatnonzero(factors)
+    if hit.size:
+        rows[hit] ^= GF256_MUL[factors[hit, None], pivot[None, :]]
+
+
+def _block_pivots(block: np.ndarray) -> tuple[list[int], list[int]]:
+    """A maximal set of independent rows of ``block`` (m, b) and one pivot column each, such
+    that ``block[rows][:, cols]`` is invertible. Rows are reduced :data:`_CHUNK` at a time
+    against the pivots found so far; a dense block stops after about b rows."""
+    m, width = block.shape
+    rows: list[int] = []
+    cols: list[int] = []
+    basis = np.zeros((0, width), dtype=np.uint8)
+    for start in range(0, m, _CHUNK):
+        if len(rows) == width:
+            break
+        chunk = block[start : start + _CHUNK].copy()
+        for i, column in enumerate(cols):
+            _eliminate(chunk, column, basis[i])
+        for t in np.flatnonzero(chunk.any(axis=1)):
+            row = chunk[t]
+            nonzero = np.flatnonzero(row)
+            if not nonzero.size:
+                continue
+            lead = int(nonzero[0])
+            row = GF256_MUL[GF256_INV[row[lead]], row]
+            _eliminate(basis, lead, row)
+            _eliminate(chunk[t + 1 :], lead, row)
+            basis = np.vstack([basis, row])
+            rows.append(start + int(t))
+            cols.append(lead)
+            if len(rows) == width:
+                break
+    return rows, cols
+
+
+def _inverse(square: np.ndarray) -> np.ndarray:
+    """Inverse of an invertible uint8 (n, n) matrix over GF(2^8) (Gauss-Jordan)."""
+    n = square.shape[0]
+    work = np.concatenate([square, np.eye(n, dtype=np.uint8)], axis=1)
+    for j in range(n):
+        p = j + int(np.flatnonzero(work[j:, j])[0])
+        if p != j:
+            work[[j, p]] = work[[p, j]]
+        work[j] = GF256_MUL[GF256_INV[work[j, j]], work[j]]
+        pivot = work[j].copy()
+        others = work[:, j].copy()
+        others[j] = 0
+        hit = np.flatnonzero(others)
+        if hit.size:
+            work[hit] ^= GF256_MUL[others[hit, None], pivot[None, :]]
+    return work[:, n:]

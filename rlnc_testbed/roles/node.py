@@ -17,6 +17,7 @@ from typing import Any
 from .. import wire
 from ..protocol.messages import COLLECTOR_ID
 from ..protocol.params import Params
+from ..protocol.rounds import Phase, phase_deadline_units
 from ..signaling.client import SignalingError
 from ..timeouts import unit
 from ..transport.base import Channel, ChannelClosed, Connector, TransportError
@@ -28,6 +29,16 @@ __all__ = ["IDLE_UNITS", "Node", "NodeStopped"]
 IDLE_UNITS = 120.0
 #: Longest error reason a node reports (characters).
 _MAX_REASON = 500
+#: Units a batch's acknowledgement may take, at least; see :meth:`Node._ack_units`.
+_ACK_UNITS = 10.0
+#: The phase whose deadline bounds the acknowledgement of a batch of each purpose.
+_ACK_PHASES = {
+    "store": Phase.DISTRIBUTING,
+    "source": Phase.DISTRIBUTING,
+    "repair": Phase.REPAIRING,
+    "provenance": Phase.COLLECTING,
+    "collect": Phase.COLLECTING,
+}
 
 
 class NodeStopped(Exception):
@@ -294,7 +305,7 @@ class Node:
                 await send_messages(channel, [hello])
                 await send_messages(channel, messages)
                 await send_messages(channel, [wire.Done(count=count, generation=self.trial)])
-                ack = await MessageReader(channel).next()
+                ack = await MessageReader(channel).next(timeout_units=self._ack_units(purpose))
                 if not isinstance(ack, wire.Done):
                     raise wire.WireError(
                         "type", 0, f"expected Done as acknowledgement, got {type(ack).__name__}"
@@ -311,6 +322,15 @@ class Node:
                     await channel.close()
         self.links.append(link)
         return link
+
+    def _ack_units(self, purpose: str) -> float:
+        """How long a batch's acknowledgement may take: the deadline of the phase the batch
+        belongs to (the receiver acknowledges after taking the batch in; a collector judging
+        a thousand peers in one process gets to the last ones seconds later), at least 10."""
+        phase = _ACK_PHASES.get(purpose)
+        if phase is None or self.params is None:
+            return _ACK_UNITS
+        return max(_ACK_UNITS, phase_deadline_units(phase, self.params))
 
     async def warm_link(self, to: str) -> None:
         """Open (and pool) the link to ``to`` ahead of its first batch, so the handshake

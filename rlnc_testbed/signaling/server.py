@@ -76,6 +76,7 @@ from .web import add_web_routes
 
 __all__ = [
     "BYTE_BURST",
+    "BYTE_BURST_PER_PEER",
     "BYTE_RATE",
     "CLOSE_POLICY",
     "CLOSE_RESTART",
@@ -87,6 +88,7 @@ __all__ = [
     "MAX_PENDING_OFFERS",
     "MAX_UNJOINED",
     "MESSAGE_BURST",
+    "MESSAGE_BURST_PER_PEER",
     "MESSAGE_RATE",
     "NUMBERED_ROLES",
     "OFFER_TIMEOUT_UNITS",
@@ -117,6 +119,14 @@ MESSAGE_BURST = 500
 #: Bytes (UTF-8) per second per connection, sustained, and the burst allowed above that.
 BYTE_RATE = 1024 * 1024
 BYTE_BURST = 4 * 1024 * 1024
+#: The bursts grow with the run: every other member that joins adds this many messages and
+#: bytes to each connection's burst (and its saved-up budget). A legitimate node sends a
+#: handful of messages per member it talks to - the collector answers every peer's link
+#: offer, the engine offers one link to each peer - so a 1,000-peer run needs ~1,000-message
+#: bursts from those two, while a connection alone on the server still has the base burst.
+#: The sustained rates stay fixed: a flooder is refused as before, only later.
+MESSAGE_BURST_PER_PEER = 4
+BYTE_BURST_PER_PEER = 4 * 1024
 #: WebRTC offers (``signal`` payload ``type: "offer"``) relayed from one client to one
 #: target and not yet answered, at most; an unanswered offer stops counting after
 #: :data:`OFFER_TIMEOUT_UNITS` units (the time a peer waits for an answer).
@@ -138,7 +148,10 @@ CLOSE_TRY_AGAIN = 1013
 class ServerLimits:
     """The limits one :class:`~rlnc_testbed.signaling.server.SignalingServer` enforces.
 
-    Defaults are the module constants; tests and callers pass smaller or larger ones.
+    Defaults are the module constants; tests and callers pass smaller or larger ones. The
+    message and byte bursts of a connection are ``message_burst + message_burst_per_peer x
+    m`` (bytes alike), m the other members joined so far (at most ``max_joins``): they scale
+    with the run, the rates do not.
     """
 
     join_timeout_units: float = JOIN_TIMEOUT_UNITS
@@ -149,6 +162,8 @@ class ServerLimits:
     message_burst: int = MESSAGE_BURST
     byte_rate: float = BYTE_RATE
     byte_burst: int = BYTE_BURST
+    message_burst_per_peer: int = MESSAGE_BURST_PER_PEER
+    byte_burst_per_peer: int = BYTE_BURST_PER_PEER
     max_pending_offers: int = MAX_PENDING_OFFERS
     offer_timeout_units: float = OFFER_TIMEOUT_UNITS
     max_offers_per_target: int = MAX_OFFERS_PER_TARGET
@@ -169,6 +184,11 @@ class TokenBucket:
         self._clock = clock
         self._tokens = self.burst
         self._last = clock()
+
+    def grant(self, amount: float) -> None:
+        """Raise the burst by ``amount`` and add as many tokens (a member joined the run)."""
+        self.burst += amount
+        self._tokens += amount
 
     def take(self, amount: float = 1.0) -> bool:
         """Spend ``amount`` tokens if there are that many; False (nothing spent) if not."""
@@ -622,13 +642,22 @@ class SignalingServer:
             self._next_peer += 1
         loop = asyncio.get_running_loop()
         limits = self.limits
+        members = min(len(self._clients), limits.max_joins)
         client = _Client(
             cid,
             role,
             ws,
             asyncio.current_task(),
-            messages=TokenBucket(limits.message_rate, limits.message_burst, clock=loop.time),
-            bytes=TokenBucket(limits.byte_rate, limits.byte_burst, clock=loop.time),
+            messages=TokenBucket(
+                limits.message_rate,
+                limits.message_burst + limits.message_burst_per_peer * members,
+                clock=loop.time,
+            ),
+            bytes=TokenBucket(
+                limits.byte_rate,
+                limits.byte_burst + limits.byte_burst_per_peer * members,
+                clock=loop.time,
+            ),
         )
         welcome = {"type": "welcome", "id": cid, "params": self.params}
         if cid in self._resumable:
@@ -641,6 +670,9 @@ class SignalingServer:
             await self._send_text(client, encode_message(welcome, max_bytes=self.max_message))
         finally:
             self._joining.discard(cid)
+        for other in self._clients.values():  # one more member each may talk to (a grant
+            other.messages.grant(limits.message_burst_per_peer)  # per join: max_joins bounds it)
+            other.bytes.grant(limits.byte_burst_per_peer)
         self._clients[cid] = client  # only now can others address it
         self.logger.info("client %s joined as %s", cid, role)
         return client

@@ -18,7 +18,8 @@ multi-host runs) or a comma-separated list of IP addresses (e.g. hosts in networ
 This module also reads the selected ICE candidate pair of a connection
 (:func:`selected_candidate_pair`), the proof that data crossed a real socket, and shapes the
 datagrams a connection sends (:func:`shape_datagrams`: loss, delay, reordering in user space,
-since this kernel has no ``netem``).
+since this kernel has no ``netem``), and lets a connection's ICE checks finish without waiting
+out aioice's pacing timer once nothing is left to pace (:func:`unpaced_checks`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "sdp_candidate_addresses",
     "selected_candidate_pair",
     "shape_datagrams",
+    "unpaced_checks",
 ]
 
 #: The address offered when ``interfaces == "loopback"``.
@@ -109,6 +111,49 @@ def host_interfaces(interfaces: str) -> Iterator[None]:
         yield
     finally:
         _CHOSEN.reset(token)
+
+
+def unpaced_checks(pc: Any) -> bool:
+    """Let ``pc``'s ICE agent stop pacing once no candidate pair is left to start.
+
+    aioice's ``Connection.connect()`` starts one check every 20 ms (RFC 8445's Ta timer) for
+    as long as its ``_check_periodic()`` returns True, and only then waits for the check list
+    to complete; with a single pair (127.0.0.1 on both ends) the check succeeds in well under
+    a millisecond but ``connect()`` sleeps the full 20 ms first. We wrap that instance's
+    ``_check_periodic`` to answer False as soon as no pair is left unstarted (Waiting or Frozen
+    without a check task) and no remote
+    candidate is still expected - exactly aioice's own condition one period later - so the
+    pacing between checks stays and only the idle wait after the last one goes. Checks that
+    start later (triggered by incoming checks) start by themselves, as in aioice.
+
+    Call it after the connection's SCTP transport exists (offerer: after
+    ``setLocalDescription``; answerer: after ``setRemoteDescription``) and before its ICE
+    starts. Idempotent; returns False (nothing changed) if ``pc`` has no ICE connection yet
+    or aioice lacks the attributes this relies on.
+    """
+    sctp = getattr(pc, "sctp", None)
+    if sctp is None:
+        return False
+    connection = getattr(sctp.transport.transport, "_connection", None)
+    original = getattr(connection, "_check_periodic", None)
+    if original is None or not hasattr(connection, "_check_list"):
+        return False
+    if getattr(connection, "_rlnc_unpaced", False):
+        return True
+    pending = (aioice.ice.CandidatePair.State.WAITING, aioice.ice.CandidatePair.State.FROZEN)
+
+    def check_periodic() -> bool:
+        more = bool(original())
+        if not more:
+            return False
+        # A pair whose check was just started still reads Waiting until its task runs.
+        if any(p.state in pending and p.task is None for p in connection._check_list):
+            return True
+        return bool(connection._remote_candidates_expected())
+
+    connection._check_periodic = check_periodic
+    connection._rlnc_unpaced = True
+    return True
 
 
 def sdp_candidate_addresses(sdp: str) -> list[str]:

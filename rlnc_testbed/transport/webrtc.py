@@ -34,6 +34,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc.sdp import SessionDescription
 
 from rlnc_testbed.timeouts import unit
 from rlnc_testbed.transport.base import ChannelClosed, LinkStats, TransportError
@@ -42,12 +43,16 @@ from rlnc_testbed.transport.ice import (
     parse_interfaces,
     selected_candidate_pair,
     shape_datagrams,
+    unpaced_checks,
 )
 from rlnc_testbed.transport.shaping import ShapedLink, Shaper
 
 __all__ = [
+    "ANSWER_UNITS",
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "MAX_HANDSHAKES",
     "MAX_REASSEMBLED",
+    "OPEN_UNITS",
     "SendSignal",
     "WebRTCChannel",
     "WebRTCConnector",
@@ -61,6 +66,21 @@ DEFAULT_MAX_MESSAGE_SIZE = 65536
 _HIGH_WATER = 1 << 20
 #: ... until aiortc reports it drained to this many (``bufferedamountlow``).
 _LOW_WATER = 256 << 10
+
+#: Handshakes one connector runs at once, of each kind (offers it makes, offers it answers);
+#: the rest wait
+#: their turn, and their ``OPEN_UNITS`` bound starts when their turn comes. A node that opens
+#: a thousand links (the engine distributing, the collector answering every peer's warm link)
+#: thus runs them in waves instead of letting a thousand handshakes share one core and all
+#: miss their deadline together.
+MAX_HANDSHAKES = 32
+#: Units each step of opening a connection may take once its turn came: making and sending
+#: the offer; after the answer, ICE, DTLS, SCTP and the channel's opening; answering an offer.
+OPEN_UNITS = 10.0
+#: Units an offer may wait for its answer: the remote works through its offers in turn, at
+#: most MAX_HANDSHAKES at a time, each until its channel opened (a collector answering a
+#: thousand peers' warm links gets to the last ones seconds later).
+ANSWER_UNITS = 60.0
 
 #: Largest whole message reassembled from fragments; a remote that sends more is cut off
 #: (bounded memory against a hostile or broken peer). Above wire.Limits.max_message (32 MiB).
@@ -310,6 +330,11 @@ class WebRTCConnector:
         self._channels: set[WebRTCChannel] = set()
         self._accepted: asyncio.Queue[WebRTCChannel | object] = asyncio.Queue()
         self._closed = False
+        # Apart, so that an open waiting for its answer never holds up an answer we owe.
+        self._opening = asyncio.Semaphore(MAX_HANDSHAKES)
+        self._answering_slots = asyncio.Semaphore(MAX_HANDSHAKES)
+        #: Offers being answered in the background (the signaling reader is never held up).
+        self._answering: set[asyncio.Task[None]] = set()
         #: remote id -> the pump shaping what we send to it; replaced pumps drain in _retired.
         self._links: dict[str, ShapedLink] = {}
         self._retired: list[ShapedLink] = []
@@ -384,21 +409,33 @@ class WebRTCConnector:
             raise TransportError(f"connector {self.node_id!r} is closed")
         loop = asyncio.get_running_loop()
         started = loop.time()
+        async with self._opening:
+            return await self._open(remote, label, started)
+
+    async def _open(self, remote: str, label: str, started: float) -> WebRTCChannel:
+        if self._closed:
+            raise TransportError(f"connector {self.node_id!r} is closed")
+        loop = asyncio.get_running_loop()
         conn = f"{self.node_id}/{next(self._ids)}/{secrets.token_hex(4)}"
         pc = self._new_pc()
         channel = self._wrap(pc, pc.createDataChannel(label, ordered=True), remote)
         answer: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._answers[conn] = answer
         try:
-            async with asyncio.timeout(10 * unit()):
+            async with asyncio.timeout(OPEN_UNITS * unit()):
                 offer = await pc.createOffer()
                 with host_interfaces(self.interfaces):  # setLocalDescription gathers
                     await pc.setLocalDescription(offer)
+                unpaced_checks(pc)
                 offer = pc.localDescription
                 await self._send_signal(
                     remote, {"conn": conn, "type": offer.type, "sdp": offer.sdp}
                 )
+            # The remote answers its offers in turn (MAX_HANDSHAKES at once): a collector
+            # warming a thousand links answers the last ones seconds after they came.
+            async with asyncio.timeout(ANSWER_UNITS * unit()):
                 reply = await answer
+            async with asyncio.timeout(OPEN_UNITS * unit()):
                 await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
                 await channel.wait_open()
                 self._shape_pc(pc, remote)
@@ -416,7 +453,14 @@ class WebRTCConnector:
         return channel
 
     async def handle_signal(self, sender: str, payload: dict[str, Any]) -> None:
-        """Feed one signaling message from ``sender``; an offer is answered before returning."""
+        """Feed one signaling message from ``sender``.
+
+        An answer completes its :meth:`open`. An offer is checked (an unreadable SDP, or one
+        without a data channel, raises :class:`TransportError` here) and answered in the
+        background, at most :data:`MAX_HANDSHAKES` at once: this returns without awaiting
+        anything, so the caller - the signaling reader - goes on reading (a collector
+        answering a thousand warm links still hears its ``judge`` at once); a failure to
+        answer is logged, and the offerer's open times out."""
         if not isinstance(payload, dict):
             raise TransportError(f"signal from {sender!r} is not an object: {payload!r}")
         kind, conn, sdp = payload.get("type"), payload.get("conn"), payload.get("sdp")
@@ -436,32 +480,75 @@ class WebRTCConnector:
             return
         if self._closed:
             return
-        pc = self._new_pc()
-
-        def on_datachannel(dc: RTCDataChannel) -> None:
-            channel = self._wrap(pc, dc, sender)
-            channel.stats.info.update(selected_candidate_pair(pc))
-            channel.stats.info["connection"] = conn
-            self._shape_pc(pc, sender)
-            self._accepted.put_nowait(channel)
-
-        pc.on("datachannel", on_datachannel)
         try:
-            async with asyncio.timeout(10 * unit()):
-                await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
-                with host_interfaces(self.interfaces):
-                    await pc.setLocalDescription(await pc.createAnswer())
-                answer = pc.localDescription
-                await self._send_signal(
-                    sender, {"conn": conn, "type": answer.type, "sdp": answer.sdp}
-                )
+            description = SessionDescription.parse(sdp)
         except Exception as exc:
-            self._pcs.discard(pc)
-            await _close_pc(pc, self._logger)
             raise TransportError(
-                f"{self.node_id}: could not answer {conn} from {sender!r}: "
+                f"{self.node_id}: could not answer {conn} from {sender!r}: unreadable SDP: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+        if not any(media.kind == "application" for media in description.media):
+            raise TransportError(
+                f"{self.node_id}: could not answer {conn} from {sender!r}: the offer has no "
+                "data channel (no m=application section)"
+            )
+        task = asyncio.ensure_future(self._answer(conn, sender, sdp))
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _answer(self, conn: str, sender: str, sdp: str) -> None:
+        """Apply one offer, gather, answer and send the answer, in its turn; the turn lasts
+        until the channel arrived (or OPEN_UNITS), so that at most MAX_HANDSHAKES of this
+        node's answered connections are connecting at once."""
+        pc: RTCPeerConnection | None = None
+        try:
+            async with self._answering_slots:
+                if self._closed:
+                    raise TransportError(f"connector {self.node_id!r} is closed")
+                pc = self._new_pc()
+                arrived = asyncio.Event()
+                answered = pc
+
+                def on_datachannel(dc: RTCDataChannel) -> None:
+                    arrived.set()
+                    channel = self._wrap(answered, dc, sender)
+                    channel.stats.info.update(selected_candidate_pair(answered))
+                    channel.stats.info["connection"] = conn
+                    self._shape_pc(answered, sender)
+                    self._accepted.put_nowait(channel)
+
+                pc.on("datachannel", on_datachannel)
+                async with asyncio.timeout(OPEN_UNITS * unit()):
+                    await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+                    if pc.sctp is None:
+                        raise TransportError("the offer has no data channel")
+                    unpaced_checks(pc)
+                    with host_interfaces(self.interfaces):
+                        await pc.setLocalDescription(await pc.createAnswer())
+                    answer = pc.localDescription
+                    await self._send_signal(
+                        sender, {"conn": conn, "type": answer.type, "sdp": answer.sdp}
+                    )
+                try:
+                    async with asyncio.timeout(OPEN_UNITS * unit()):
+                        await arrived.wait()
+                except TimeoutError:  # the offerer's business (its open times out): next turn
+                    self._logger.debug("%s: %s from %s did not open", self.node_id, conn, sender)
+        except Exception as exc:
+            if pc is not None:
+                await self._discard_pc(pc)
+            self._logger.warning(
+                "%s: could not answer %s from %s: %s: %s",
+                self.node_id,
+                conn,
+                sender,
+                type(exc).__name__,
+                exc,
+            )
+
+    async def _discard_pc(self, pc: RTCPeerConnection) -> None:
+        self._pcs.discard(pc)
+        await _close_pc(pc, self._logger)
 
     async def accept(self) -> WebRTCChannel:
         """Wait for the next channel opened to us; bound it with your own timeout."""
@@ -483,6 +570,11 @@ class WebRTCConnector:
         for future in self._answers.values():
             if not future.done():
                 future.cancel()
+        answering = list(self._answering)
+        for task in answering:
+            task.cancel()
+        if answering:
+            await asyncio.wait(answering, timeout=5 * unit())
         await asyncio.gather(*(channel.close() for channel in list(self._channels)))
         await asyncio.gather(*(_close_pc(pc, self._logger) for pc in list(self._pcs)))
         self._pcs.clear()

@@ -1,0 +1,203 @@
+"""How a real-WebRTC cluster scales with N: start, memory and the cost of a repair round.
+
+For each size N (default 10, 100, 300, 1000: k = 2N symbols of 64 bytes, r = 2, P = 3) this
+runs whole 2-round trials, every node in this process (and, with ``--processes``, peers and
+newcomers as OS processes), each trial in a fresh child process so that its peak RSS is its
+own, and prints medians over ``--trials``:
+
+* start: cluster start -> round 1 begins (all joins, every store/source/warm link open, the
+  packets distributed);
+* round 1 and round 2: a repair round, failure -> verified (and its phases: failing,
+  repairing, collecting, medians over both rounds); round 1 pays each process's first numba
+  calls and meets warm links still opening, round 2 is the steady cost the ratios compare;
+* whole: the trial from start to its verdicts, and the child's CPU seconds and peak RSS;
+
+then the per-round cost ratios between consecutive sizes, against N's own ratio (the target:
+round cost growing no faster than linearly in N) and whether the 1,000-peer trial verified
+within 60 s. Figures are measured in this one run; the machine's load moves them (compare the
+CPU seconds when it is shared).
+
+    python benchmarks/scale.py [--sizes 10,100,300,1000] [--trials 1] [--processes]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+SIZES = (10, 100, 300, 1000)
+#: A size the issue asks to finish, verified, within this many seconds (whole trial).
+TARGET = (1000, 60.0)
+
+
+def params(n: int) -> Any:
+    from rlnc_testbed.protocol import Params
+
+    return Params(
+        peers=n, symbols=2 * n, symbol_size=64, redundancy=2.0, parents=3, rounds=2, seed=1
+    )
+
+
+async def one_trial(n: int, processes: bool) -> dict[str, Any]:
+    """One trial of size ``n``; its figures (seconds), measured inside this process."""
+    import logging
+
+    from rlnc_testbed.experiment.cluster import Cluster
+
+    logging.disable(logging.WARNING)
+    started = time.monotonic()
+    async with Cluster(params(n), 0, transport="webrtc", processes=processes) as cluster:
+        record = await cluster.run()
+    whole = time.monotonic() - started
+    timeline = cluster.controller.timeline
+    first = next((t for t, _r, phase in timeline if phase == "failing"), None)
+    phases: dict[str, list[float]] = {"failing": [], "repairing": [], "collecting": []}
+    marks = [(t, phase) for t, r, phase in timeline if r >= 1]
+    for (t0, ph0), (t1, _ph1) in itertools.pairwise(marks):
+        if ph0 in phases:
+            phases[ph0].append(t1 - t0)
+    return {
+        "n": n,
+        "start": None if first is None else first - started,
+        "rounds": [r.duration for r in record.rounds],
+        "verified": [r.verified for r in record.rounds],
+        "finish": record.finish,
+        "whole": whole,
+        **phases,
+    }
+
+
+def child(n: int, processes: bool) -> None:
+    """Run one trial and print its figures as one JSON line (with this process's CPU, RSS)."""
+    figures = asyncio.run(one_trial(n, processes))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    figures["cpu"] = usage.ru_utime + usage.ru_stime + kids.ru_utime + kids.ru_stime
+    figures["rss_mb"] = usage.ru_maxrss / 1024
+    print(json.dumps(figures))
+
+
+def run_child(n: int, processes: bool) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", str(n)] + (["--processes"] if processes else [])
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    wall = time.monotonic() - started
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        tail = done.stderr.strip().splitlines()[-3:]
+        return {"n": n, "error": f"exit {done.returncode}: {' | '.join(tail)}", "process": wall}
+    figures: dict[str, Any] = json.loads(lines[-1])
+    figures["process"] = wall
+    return figures
+
+
+def median(values: list[float]) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(seconds: float | None, unit: str = "s") -> str:
+    if seconds is None:
+        return "      -"
+    if unit == "ms":
+        return f"{seconds * 1e3:8.1f} ms"
+    return f"{seconds:7.2f} s"
+
+
+def summarise(n: int, trials: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [t for t in trials if "error" not in t]
+    rounds = [d for t in ok for d in t["rounds"]]
+    return {
+        "n": n,
+        "trials": len(trials),
+        "errors": [t["error"] for t in trials if "error" in t],
+        "verified": sum(all(t["verified"]) and t["finish"] == "max-round" for t in ok),
+        "start": median([t["start"] for t in ok]),
+        "round": median(rounds),
+        "round1": median([t["rounds"][0] for t in ok if t["rounds"]]),
+        "round2": median([t["rounds"][-1] for t in ok if len(t["rounds"]) > 1]),
+        "failing": median([d for t in ok for d in t["failing"]]),
+        "repairing": median([d for t in ok for d in t["repairing"]]),
+        "collecting": median([d for t in ok for d in t["collecting"]]),
+        "whole": median([t["whole"] for t in ok]),
+        "process": median([t["process"] for t in trials]),
+        "cpu": median([t["cpu"] for t in ok]),
+        "rss_mb": median([t["rss_mb"] for t in ok]),
+    }
+
+
+def report(rows: list[dict[str, Any]], processes: bool) -> None:
+    where = "peers as OS processes" if processes else "one process"
+    print(f"\nreal WebRTC, {where}; k = 2N, 64 B symbols, r = 2, P = 3 (medians)")
+    print(
+        f"{'N':>6} {'ok':>5} {'start':>9} {'round 1':>11} {'round 2':>11} {'failing':>11} "
+        f"{'repairing':>11} "
+        f"{'collecting':>11} {'whole':>9} {'process':>9} {'cpu':>9} {'peak RSS':>9}"
+    )
+    for row in rows:
+        print(
+            f"{row['n']:>6} {row['verified']:>2}/{row['trials']:<2} {fmt(row['start'])} "
+            f"{fmt(row['round1'], 'ms')} {fmt(row['round2'], 'ms')} {fmt(row['failing'], 'ms')} "
+            f"{fmt(row['repairing'], 'ms')} {fmt(row['collecting'], 'ms')} "
+            f"{fmt(row['whole'])} {fmt(row['process'])} {fmt(row['cpu'])} "
+            f"{row['rss_mb'] or 0:7.0f} MB"
+        )
+        for error in row["errors"]:
+            print(f"       error: {error}")
+    print(
+        "\nround 2 (steady: no first-call compiles, warm links in place) cost ratio between "
+        "sizes\n(target: <= the N ratio, i.e. at most linear)"
+    )
+    for small, big in itertools.pairwise(rows):
+        if small["round2"] and big["round2"]:
+            ratio = big["round2"] / small["round2"]
+            start = big["start"] / small["start"] if small["start"] and big["start"] else 0
+            grows = big["n"] / small["n"]
+            verdict = "at most linear" if ratio <= grows else "FASTER than linear"
+            print(
+                f"  N {small['n']:>5} -> {big['n']:<5} (x{grows:5.1f}): round x{ratio:6.2f} "
+                f"({verdict}), start x{start:6.2f}"
+            )
+    size, bound = TARGET
+    for row in rows:
+        if row["n"] == size:
+            met = row["verified"] == row["trials"] and (row["process"] or 1e9) <= bound
+            print(
+                f"\n{size}-peer 2-round trial verified in {fmt(row['process']).strip()} whole "
+                f"process; target <= {bound:.0f} s: {'met' if met else 'NOT met'}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--trials", type=int, default=1)
+    parser.add_argument("--processes", action="store_true", help="peers as OS processes")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.processes)
+        return
+    sizes = [int(x) for x in args.sizes.split(",") if x]
+    rows = []
+    for n in sizes:
+        trials = [run_child(n, args.processes) for _ in range(args.trials)]
+        rows.append(summarise(n, trials))
+        print(f"  N={n}: {rows[-1]['verified']}/{len(trials)} verified", file=sys.stderr)
+    report(rows, args.processes)
+    if os.environ.get("SCALE_JSON"):
+        with open(os.environ["SCALE_JSON"], "w", encoding="utf-8") as out:
+            json.dump(rows, out, indent=1)
+
+
+if __name__ == "__main__":
+    main()
