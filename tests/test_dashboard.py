@@ -27,6 +27,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from browser_support import require_chromium
 
 from rlnc_testbed.analysis.history import read_history
 from rlnc_testbed.experiment.dashboard import Dashboard, parse_address
@@ -266,17 +267,6 @@ def test_replay_of_a_missing_file_is_an_input_error(tmp_path: Path, capsys: Any)
 # -- in Chromium ----------------------------------------------------------------------------
 
 
-def _require_chromium() -> None:
-    from rlnc_testbed.browser import chromium_executable
-
-    if not os.path.exists(chromium_executable()):
-        pytest.skip(f"no Chromium at {chromium_executable()} (apt-get install chromium)")
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        pytest.skip("Playwright for Python is not installed (the 'browser' extra)")
-
-
 async def _screenshot(page: Any, tmp_path: Path, name: str) -> Path:
     """Save a screenshot in ``tmp_path`` and, if set, under ``$RLNC_ARTIFACTS``."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -298,7 +288,7 @@ async def _wait(page: Any, expression: str, within: float = 30.0) -> Any:
 async def test_during_a_real_run_the_page_shows_failure_parents_and_verdict(
     tmp_path: Path,
 ) -> None:
-    _require_chromium()
+    require_chromium()
     from rlnc_testbed.browser import Chromium
 
     history = tmp_path / "run.jsonl"
@@ -351,7 +341,7 @@ async def test_during_a_real_run_the_page_shows_failure_parents_and_verdict(
 async def test_replay_pause_stops_the_counter_and_the_slider_jumps_to_a_round(
     tmp_path: Path,
 ) -> None:
-    _require_chromium()
+    require_chromium()
     from rlnc_testbed.browser import Chromium
 
     events = [json.loads(line) for line in _lines(FIXTURE)]

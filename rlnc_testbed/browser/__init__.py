@@ -13,6 +13,7 @@ from .chromium import (
     Chromium,
     PageEvent,
     chromium_executable,
+    unavailable,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "Chromium",
     "PageEvent",
     "chromium_executable",
+    "unavailable",
 ]

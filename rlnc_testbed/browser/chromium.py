@@ -41,6 +41,7 @@ __all__ = [
     "Chromium",
     "PageEvent",
     "chromium_executable",
+    "unavailable",
 ]
 
 #: The system Chromium (Debian's ``chromium`` package).
@@ -72,6 +73,21 @@ _MAX_TEXT = 2000
 
 class BrowserError(RuntimeError):
     """Chromium could not be started, or a page could not be opened."""
+
+
+def unavailable() -> str | None:
+    """Why Chromium cannot be driven here, naming the fix (None: it can)."""
+    executable = chromium_executable()
+    if not os.path.exists(executable):
+        return (
+            f"no Chromium at {executable}: install Debian's package (apt-get install chromium, "
+            f"as .ci/run does) or set {CHROMIUM_ENV}"
+        )
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return "Playwright for Python is not installed: pip install 'rlnc-testbed[browser]'"
+    return None
 
 
 def chromium_executable(environ: dict[str, str] | None = None) -> str:
@@ -247,6 +263,11 @@ class Chromium:
     @property
     def started(self) -> bool:
         return self._context is not None
+
+    @property
+    def context(self) -> Any:
+        """The Playwright ``BrowserContext`` every page opens in (None when stopped)."""
+        return self._context
 
     # -- pages -----------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 from ..timeouts import unit
 
-__all__ = ["EmulatedHosts", "HostsError", "unavailable"]
+__all__ = ["EmulatedHosts", "HostsError", "loopback_only", "unavailable"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,18 @@ def unavailable() -> str | None:
         return "network namespaces need root (CI runs as root)"
     if shutil.which("ip") is None:
         return "the ip command (iproute2) is missing"
+    if shutil.which("unshare") is None:
+        return "the unshare command (util-linux) is missing"
     return None
+
+
+def loopback_only(argv: Sequence[str]) -> list[str]:
+    """``argv`` run in a fresh network namespace that has nothing but loopback (``unshare
+    --net``, ``lo`` brought up): every socket it and its children open - Chromium's ICE
+    included - can only be 127.0.0.1. Chromium otherwise nominates browser-to-browser pairs
+    from the host's cheapest non-loopback interface whatever the SDPs carry; inside, both ends
+    of every selected pair are 127.0.0.1. Needs root (:func:`unavailable`)."""
+    return ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *argv]
 
 
 async def _run(*argv: str) -> str:

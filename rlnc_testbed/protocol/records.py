@@ -152,6 +152,14 @@ class TrialRecord:
     rounds: list[RoundRecord] = field(default_factory=list)
     finish: str = ""
     error: str = ""
+    #: Node ids (ascending) that ran as browser pages in Chromium (``Cluster(browser_peers=...,
+    #: browser_newcomers=...)``); empty when every node was aiortc or simulated.
+    browsers: list[str] = field(default_factory=list)
+    #: The Chromium that ran them (``"Chromium 150.0.7871.100"``), ``""`` without browsers.
+    browser_version: str = ""
+    #: What the browser pages reported as failures (``rlnc_testbed.browser.PageEvent.to_dict()``
+    #: each: ``slot``, ``role``, ``kind``, ``text``, ``at``), in order.
+    browser_errors: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def unjudged(self) -> str:
@@ -188,20 +196,39 @@ class TrialRecord:
             "finish": self.finish,
             "error": self.error,
             "rounds": [r.to_dict() for r in self.rounds],
+            # Only when browsers ran: records of all-aiortc runs keep their shape.
+            **(
+                {
+                    "browsers": list(self.browsers),
+                    "browser_version": self.browser_version,
+                    "browser_errors": [dict(e) for e in self.browser_errors],
+                }
+                if self.browsers or self.browser_version or self.browser_errors
+                else {}
+            ),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
         """Build from :meth:`to_dict` output; ``finish`` and ``error`` may be missing (older
-        records), and then are ``""``."""
+        records), and then are ``""``; so may the browser fields (none ran)."""
         finish, error = data.get("finish", ""), data.get("error", "")
-        for name, value in (("finish", finish), ("error", error)):
+        version = data.get("browser_version", "")
+        for name, value in (("finish", finish), ("error", error), ("browser_version", version)):
             if not isinstance(value, str):
                 raise TypeError(f"trial {name} must be a string; got {value!r}")
+        browsers, events = data.get("browsers", []), data.get("browser_errors", [])
+        if not isinstance(browsers, list) or not all(isinstance(b, str) for b in browsers):
+            raise TypeError(f"trial browsers must be a list of node ids; got {browsers!r}")
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            raise TypeError(f"trial browser_errors must be a list of objects; got {events!r}")
         return cls(
             trial=int(data["trial"]),
             seed=int(data["seed"]),
             rounds=[RoundRecord.from_dict(r) for r in data.get("rounds", [])],
             finish=finish,
             error=error,
+            browsers=list(browsers),
+            browser_version=version,
+            browser_errors=[dict(e) for e in events],
         )

@@ -1,0 +1,114 @@
+// The browser storage peer's entry point (peer.html): read the URL fragment, join signaling
+// with the slot's credential, and serve as a storage peer or a newcomer until the server
+// closes the trial, this peer fails, or signaling goes quiet.
+//
+// Fragment (never the query string: a fragment is not sent to servers nor logged):
+//   #server=ws://127.0.0.1:PORT/ws&role=peer|newcomer&slot=ID&token=CREDENTIAL&unit=SECONDS
+// `unit` is the timeout unit in seconds (rlnc_testbed.timeouts.unit(), default 1).
+//
+// What the Python side reads from the console: console.error is a bug (the launcher records it
+// and the trial's verdict becomes `error`); uncaught errors and unhandled rejections are
+// logged that way and reported to the server as `error {reason}`; one `[rlnc] done <reason>`
+// info line when the node stopped.
+
+import { Connector } from './channels.js';
+import { Signaling } from './signaling.js';
+import { Newcomer, StoragePeer } from './storage.js';
+import { describe } from './util.js';
+
+const ROLES = { peer: StoragePeer, newcomer: Newcomer };
+export const DONE_PREFIX = '[rlnc] done';
+
+const log = {
+  debug: (text) => console.debug(text),
+  info: (text) => console.info(text),
+  warn: (text) => console.warn(text),
+  error: (text) => console.error(text),
+};
+
+let node = null;
+
+function status(text) {
+  const element = document.getElementById('status');
+  if (element) element.textContent = text;
+}
+
+/** Report a bug that escaped every handler: console.error, and the server if we can. */
+function reportUncaught(what, exc) {
+  const reason = `${what}: ${describe(exc)}`.slice(0, 500);
+  console.error(`uncaught in the browser peer: ${reason}${exc && exc.stack ? '\n' + exc.stack : ''}`);
+  if (node !== null) {
+    try {
+      node.report('error', { reason });
+    } catch (sendExc) {
+      console.warn(`could not report it to the server: ${describe(sendExc)}`);
+    }
+  }
+}
+
+window.addEventListener('error', (event) => reportUncaught('uncaught error', event.error ?? event.message));
+window.addEventListener('unhandledrejection', (event) => reportUncaught('unhandled rejection', event.reason));
+
+/** The page's arguments, from the fragment only. */
+export function readFragment(hash) {
+  const args = new URLSearchParams(hash.startsWith('#') ? hash.slice(1) : hash);
+  const server = args.get('server');
+  const role = args.get('role');
+  const slot = args.get('slot');
+  const token = args.get('token');
+  const unit = Number(args.get('unit') ?? '1');
+  if (!server || !/^wss?:\/\//.test(server)) throw new Error(`fragment: server must be a ws:// URL, got ${server}`);
+  if (!(role in ROLES)) throw new Error(`fragment: role must be peer or newcomer, got ${role}`);
+  if (!slot || !/^[1-9][0-9]*$/.test(slot)) throw new Error(`fragment: slot must be a decimal id, got ${slot}`);
+  if (!token) throw new Error('fragment: no token');
+  if (!Number.isFinite(unit) || unit <= 0) throw new Error(`fragment: unit must be > 0 s, got ${unit}`);
+  return { server, role, slot, token, unitMs: unit * 1000 };
+}
+
+/**
+ * Chromium offers a 127.0.0.1 host candidate only once media permission was granted (with
+ * --allow-loopback-in-peer-connection and --use-fake-ui-for-media-stream): ask for it once.
+ * Without a device the request fails (NotFoundError) after the permission is granted: fine.
+ */
+async function unlockLoopback() {
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    for (const track of stream.getTracks()) track.stop();
+  } catch (exc) {
+    if (!(exc instanceof DOMException) || exc.name !== 'NotFoundError') {
+      console.warn(`getUserMedia: ${describe(exc)} (127.0.0.1 candidates may be missing)`);
+    }
+  }
+}
+
+async function main() {
+  const args = readFragment(location.hash);
+  // The credential is not needed in the address bar any more.
+  history.replaceState(null, '', location.pathname);
+  await unlockLoopback();
+  status(`joining ${args.server} as ${args.role} ${args.slot}`);
+  const signaling = await Signaling.connect(args.server, {
+    token: args.token,
+    role: args.role,
+    slot: args.slot,
+    timeoutMs: 10 * args.unitMs,
+    log,
+  });
+  const connector = new Connector(signaling.id, {
+    sendSignal: (to, payload) => signaling.signal(to, payload),
+    unitMs: args.unitMs,
+    log,
+  });
+  signaling.onSignal = (from, payload) => connector.handleSignal(from, payload);
+  node = new ROLES[args.role]({ signaling, connector, unitMs: args.unitMs, log });
+  window.rlncNode = node;
+  status(`${args.role} ${signaling.id}: running`);
+  await node.run();
+  status(`${args.role} ${signaling.id}: stopped: ${node.stopReason}`);
+  console.info(`${DONE_PREFIX} ${node.stopReason}`);
+}
+
+main().catch((exc) => {
+  reportUncaught('the browser peer', exc);
+  console.info(`${DONE_PREFIX} error: ${describe(exc)}`);
+});
