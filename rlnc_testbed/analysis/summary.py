@@ -13,6 +13,12 @@ not a success (so it lowers ``success_rate`` and its Wilson interval), it surviv
 rounds it verified (0 for a trial with no rounds, so survival counts it as lost from round 1),
 and ``unjudged`` lists it apart, as a count per reason. Traffic means are over the rounds that
 ran, so a trial with no rounds adds nothing to them (they are 0.0 when no round ran at all).
+
+A *shard* ``i/n`` of a point (:class:`Shard`) is its trials t with t % n == i, run anywhere
+(``run``/``sweep --shard``): every draw is keyed by (seed, trial, ...), so the same trial gives
+the same record on any machine. :func:`merge_shards` puts shard results of one point back
+together, refusing shards that overlap, that were cut for another n, that hold trials not
+theirs, or whose points differ.
 """
 
 from __future__ import annotations
@@ -27,7 +33,16 @@ from rlnc_testbed.analysis.stats import wilson_interval
 from rlnc_testbed.protocol.params import Params
 from rlnc_testbed.protocol.records import TrialRecord
 
-__all__ = ["PointResult", "PointSummary", "SummaryError", "merge", "merge_trials", "summarize"]
+__all__ = [
+    "PointResult",
+    "PointSummary",
+    "Shard",
+    "SummaryError",
+    "merge",
+    "merge_shards",
+    "merge_trials",
+    "summarize",
+]
 
 
 class SummaryError(ValueError):
@@ -249,9 +264,63 @@ def _check_trial(params: Params, record: TrialRecord) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` of a point's trials: those t with t % count == index.
+
+    Written ``i/n`` (0-based, ``0/2`` and ``1/2`` are the two halves) on the command line and
+    ``[i, n]`` in JSON and history start lines. ``Shard(0, 1)`` is every trial."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        for value in (self.index, self.count):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SummaryError(
+                    f"a shard is two integers i/n; got {self.index!r}/{self.count!r}"
+                )
+        if self.count < 1 or not 0 <= self.index < self.count:
+            raise SummaryError(
+                f"a shard i/n needs 0 <= i < n (0-based: 0/2 and 1/2 are the two halves); got "
+                f"{self.index}/{self.count}"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"i/n"`` -> ``Shard(i, n)``."""
+        head, slash, tail = text.strip().partition("/")
+        if not slash or not head.strip().isdigit() or not tail.strip().isdigit():
+            raise SummaryError(f"a shard is written i/n, e.g. 0/4; got {text!r}")
+        return cls(int(head), int(tail))
+
+    @classmethod
+    def from_json(cls, value: object) -> Shard | None:
+        """``[i, n]`` (as written by :meth:`to_json`) or None -> a Shard or None."""
+        if value is None:
+            return None
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise SummaryError(f"a shard is written [i, n] in JSON; got {value!r}")
+        return cls(*value)
+
+    def to_json(self) -> list[int]:
+        return [self.index, self.count]
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def owns(self, trial: int) -> bool:
+        """True for the trials of this shard."""
+        return trial % self.count == self.index
+
+    def select(self, trials: Iterable[int]) -> list[int]:
+        """The trials of ``trials`` this shard runs, in order."""
+        return [t for t in trials if self.owns(t)]
+
+
 @dataclass
 class PointResult:
-    """All trials of one parameter point, and their summary."""
+    """All trials of one parameter point (or of one :class:`Shard` of them), and their summary."""
 
     params: Params
     transport: str
@@ -260,6 +329,8 @@ class PointResult:
     name: str = ""
     #: How a point run with sequential stopping ended (``--ci-width``), else None.
     stopping: Stopping | None = None
+    #: The shard these trials are (``--shard``); None for every trial of the point.
+    shard: Shard | None = None
 
     def to_dict(self) -> dict[str, Any]:
         scenario = {"name": self.name, "transport": self.transport, **self.params.to_dict()}
@@ -270,4 +341,84 @@ class PointResult:
         }
         if self.stopping is not None:
             out["stopping"] = self.stopping.to_dict()
+        if self.shard is not None:
+            out["shard"] = self.shard.to_json()
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PointResult:
+        """Read back :meth:`to_dict` output (a run's JSON); ``stopping`` is not read back."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("scenario"), Mapping):
+            raise SummaryError("not a run's result (no 'scenario' object)")
+        scenario = dict(data["scenario"])
+        name, transport = scenario.pop("name", ""), scenario.pop("transport", "")
+        try:
+            params = Params.from_dict(scenario)
+            trials = [TrialRecord.from_dict(t) for t in data.get("trials") or []]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SummaryError(f"bad scenario or trials: {exc}") from None
+        return cls(
+            params=params,
+            transport=str(transport),
+            trials=trials,
+            summary=PointSummary.from_dict(data["summary"]),
+            name=str(name),
+            shard=Shard.from_json(data.get("shard")),
+        )
+
+
+def merge_shards(
+    parts: Sequence[tuple[str, PointResult]],
+) -> tuple[PointResult, tuple[int, ...]]:
+    """Merge shard results of one point, each labelled (e.g. by its file name), into one
+    result over all their trials, and the shard indices missing (empty when complete).
+
+    Refused with :class:`SummaryError` naming the labels: results of different points (any
+    parameter, ``trials`` included, or the transport), shards of different splits (0/2 with
+    1/3), the same shard twice (or a whole result with anything else: they overlap), a
+    record whose trial is not its shard's, or results of sequential stopping (whose trials
+    depend on every trial)."""
+    if not parts:
+        raise SummaryError("no results to merge")
+    first_label, first = parts[0]
+    seen: dict[int, str] = {}
+    count = (first.shard or Shard(0, 1)).count
+    for label, result in parts:
+        if result.stopping is not None:
+            raise SummaryError(f"{label}: a point run with --ci-width cannot be merged")
+        if result.transport != first.transport or result.params != first.params:
+            old, new = first.params.to_dict(), result.params.to_dict()
+            diffs = [f"{k} {old[k]!r} != {new[k]!r}" for k in old if old[k] != new[k]]
+            if result.transport != first.transport:
+                diffs.insert(0, f"transport {first.transport!r} != {result.transport!r}")
+            raise SummaryError(
+                f"{first_label} and {label} are not shards of the same point: {', '.join(diffs)}"
+            )
+        shard = result.shard or Shard(0, 1)
+        if shard.count != count:
+            raise SummaryError(
+                f"{first_label} is shard {first.shard or Shard(0, 1)} but {label} is shard "
+                f"{shard}: shards of different splits cannot be merged"
+            )
+        if shard.index in seen:
+            what = "the whole run" if count == 1 else f"shard {shard}"
+            raise SummaryError(
+                f"{seen[shard.index]} and {label} overlap: both are {what} of the same point"
+            )
+        seen[shard.index] = label
+        stray = [r.trial for r in result.trials if not shard.owns(r.trial)]
+        if stray:
+            raise SummaryError(
+                f"{label} is shard {shard} but holds trial {stray[0]} (t % {count} = "
+                f"{stray[0] % count})"
+            )
+    records = merge_trials(*(result.trials for _, result in parts))
+    missing = tuple(i for i in range(count) if i not in seen)
+    merged = PointResult(
+        params=first.params,
+        transport=first.transport,
+        trials=records,
+        summary=summarize(first.params, records),
+        name=first.name,
+    )
+    return merged, missing

@@ -9,6 +9,14 @@ finish, so an interrupted run resumes where it stopped; a history is never repla
 ``overwrite=True`` is given. A sweep's histories are named by their point's parameters
 (:func:`~rlnc_testbed.analysis.points.point_name`), so a sweep that gains values or trials
 resumes the histories it already has.
+
+Beyond one machine: a :class:`~rlnc_testbed.analysis.summary.Shard` ``i/n`` runs only the trials
+t with t % n == i (of every point of a sweep), and its history's start line, result and JSON say
+so; :func:`~rlnc_testbed.analysis.summary.merge_shards` puts shards back together. A sweep given
+an executor (:mod:`rlnc_testbed.experiment.executors`: here, or Dask distributed) runs as chunks,
+a point and a range of its trials each (:func:`run_chunk`); the records come back here, where
+they are written to the histories. Every draw is keyed by (seed, trial, ...), so neither changes
+a record.
 """
 
 from __future__ import annotations
@@ -18,22 +26,28 @@ import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..analysis.history import HistoryError, HistoryWriter, completed_trials
 from ..analysis.lifetime import Lifetime, LifetimeResult, lifetime_of, summarize_lifetimes
 from ..analysis.points import point_name
-from ..analysis.summary import PointResult, summarize
+from ..analysis.summary import PointResult, Shard, summarize
 from ..protocol.faults import FaultPlan
 from ..protocol.params import ParameterError, Params
 from ..protocol.records import RoundRecord, TrialRecord
 from .scenario import RUN_TRANSPORTS
 
+if TYPE_CHECKING:
+    from .executors import Executor
+
 __all__ = [
+    "CHUNK_TRIALS",
     "SWEEP_AXES",
     "expand_grid",
     "design_values",
     "history_path",
+    "recorded_shard",
+    "run_chunk",
     "run_design",
     "run_lifetime",
     "run_lifetime_sweep",
@@ -95,6 +109,7 @@ def run_point(
     faults: FaultPlan | None = None,
     overwrite: bool = False,
     command: Sequence[str] | None = None,
+    shard: Shard | None = None,
 ) -> PointResult:
     """Run the trials of one point (all of them unless ``trials`` is given).
 
@@ -102,80 +117,185 @@ def run_point(
     (:func:`rlnc_testbed.experiment.cluster.run_trial`); the ``sim`` transport ignores it.
     ``faults`` (a scenario's fault plan) is run by every networked trial. ``history`` must be
     new or empty unless ``resume`` (then it must be for the same parameters but ``trials``, and
-    the same transport) or ``overwrite``; ``command`` goes into its start line."""
-    if transport not in RUN_TRANSPORTS:
-        raise ParameterError(
-            f"transport must be one of {', '.join(RUN_TRANSPORTS)}; got {transport!r}"
-        )
-    if transport == "sim" and faults:
-        raise ParameterError("faults run only over the memory and webrtc transports")
-    if transport == "sim" and network:
-        raise ParameterError(
-            f"{', '.join(sorted(network))}: only for the memory and webrtc transports"
-        )
-    wanted = list(range(params.trials)) if trials is None else list(trials)
-    done: dict[int, TrialRecord] = {}
-    if history is not None and not (resume or overwrite) and _holds_something(history):
-        raise HistoryError(
-            f"{history} already holds a history: resume it, overwrite it or choose another path"
-        )
-    if history is not None and resume:
-        recorded = completed_trials(history, params, transport=transport)
-        done = {t: r for t, r in recorded.items() if t in wanted}
-    todo = [t for t in wanted if t not in done]
-    records: dict[int, TrialRecord] = dict(done)
-    for record in done.values():
-        if on_trial is not None:
-            on_trial(record)
-
-    writer = (
-        HistoryWriter(history, params=params, resume=resume, transport=transport, command=command)
-        if history is not None
-        else None
+    the same transport) or ``overwrite``; ``command`` goes into its start line. ``shard``
+    (:class:`~rlnc_testbed.analysis.summary.Shard`) keeps only its trials (t % n == i); the
+    history's start line and the result then say which shard they are."""
+    run = _PointRun(
+        params,
+        transport=transport,
+        trials=trials,
+        shard=shard,
+        history=history,
+        resume=resume,
+        overwrite=overwrite,
+        on_trial=on_trial,
+        command=command,
+        name=name,
+        network=network,
+        faults=faults,
     )
     try:
-        streamed: set[int] = set()  # trials whose rounds were written as they ended
-
-        def round_done(trial: int, record: RoundRecord) -> None:
-            streamed.add(trial)
-            if writer is not None:
-                writer.round(trial, record)
-
-        def finished(record: TrialRecord) -> None:
-            records[record.trial] = record
-            if writer is not None:
-                if record.trial not in streamed:
-                    for rnd in record.rounds:
-                        writer.round(record.trial, rnd)
-                writer.trial(record)
-            if on_trial is not None:
-                on_trial(record)
-
         if transport == "sim":
-            _run_sim(params, todo, data=data, workers=workers, finished=finished)
+            _run_sim(params, run.todo, data=data, workers=workers, finished=run.finished)
         else:
             asyncio.run(
                 _run_networked(
                     params,
-                    todo,
+                    run.todo,
                     transport=transport,
                     data=data,
-                    finished=finished,
-                    round_done=round_done,
+                    finished=run.finished,
+                    round_done=run.round_done,
                     network=dict(network or {}),
                     faults=faults,
                 )
             )
-        ordered = [records[t] for t in wanted]
-        summary = summarize(params, ordered)
-        if writer is not None:
-            writer.point(summary)
+        return run.result()
     finally:
-        if writer is not None:
-            writer.close()
-    return PointResult(
-        params=params, transport=transport, trials=ordered, summary=summary, name=name
-    )
+        run.close()
+
+
+class _ShardHistory(HistoryWriter):
+    """A history whose start (and resume) line also says which shard its trials are."""
+
+    def __init__(self, path: str | os.PathLike[str], *, shard: Shard, **options: Any) -> None:
+        self._shard = shard
+        super().__init__(path, **options)
+
+    def _write(self, event: dict[str, Any]) -> None:
+        if event.get("event") in ("start", "resume"):
+            event = {**event, "shard": self._shard.to_json()}
+        super()._write(event)
+
+
+def recorded_shard(path: str | os.PathLike[str]) -> Shard | None:
+    """The shard the history at ``path`` was written for (its latest start or resume line's
+    ``shard``), None for a history of every trial (or a missing or empty file)."""
+    if not _holds_something(path):
+        return None
+    from ..analysis.history import read_history
+
+    shard = None
+    for event in read_history(path).events:
+        if event.get("event") in ("start", "resume"):
+            try:
+                shard = Shard.from_json(event.get("shard"))
+            except ValueError as exc:
+                raise HistoryError(f"{path}: {exc}") from None
+    return shard
+
+
+class _PointRun:
+    """One point's trials while they run: what is left to do, the history they stream to,
+    the records so far; :meth:`result` summarises them (used by :func:`run_point` and by an
+    executor's sweep, whose chunks come back in any order)."""
+
+    def __init__(
+        self,
+        params: Params,
+        *,
+        transport: str,
+        trials: Sequence[int] | None,
+        shard: Shard | None,
+        history: str | os.PathLike[str] | None,
+        resume: bool,
+        overwrite: bool,
+        on_trial: TrialCallback | None,
+        command: Sequence[str] | None,
+        name: str,
+        network: Mapping[str, Any] | None = None,
+        faults: FaultPlan | None = None,
+    ) -> None:
+        if transport not in RUN_TRANSPORTS:
+            raise ParameterError(
+                f"transport must be one of {', '.join(RUN_TRANSPORTS)}; got {transport!r}"
+            )
+        if transport == "sim" and faults:
+            raise ParameterError("faults run only over the memory and webrtc transports")
+        if transport == "sim" and network:
+            raise ParameterError(
+                f"{', '.join(sorted(network))}: only for the memory and webrtc transports"
+            )
+        wanted = list(range(params.trials)) if trials is None else list(trials)
+        if shard is not None:
+            wanted = shard.select(wanted)
+            if not wanted:
+                raise ParameterError(
+                    f"shard {shard} has no trials (trials = {params.trials}): use at most "
+                    f"{params.trials} shards"
+                )
+        done: dict[int, TrialRecord] = {}
+        if history is not None and not (resume or overwrite) and _holds_something(history):
+            raise HistoryError(
+                f"{history} already holds a history: resume it, overwrite it or choose another path"
+            )
+        if history is not None and resume:
+            held = recorded_shard(history)
+            if _holds_something(history) and held != shard:
+                raise HistoryError(
+                    f"{history} holds {_shard_words(held)}; this run is {_shard_words(shard)}: "
+                    "give each shard its own history"
+                )
+            recorded = completed_trials(history, params, transport=transport)
+            done = {t: r for t, r in recorded.items() if t in wanted}
+        self.params, self.transport, self.name, self.shard = params, transport, name, shard
+        self.wanted = wanted
+        self.todo = [t for t in wanted if t not in done]
+        self.records: dict[int, TrialRecord] = dict(done)
+        self._on_trial = on_trial
+        self._streamed: set[int] = set()  # trials whose rounds were written as they ended
+        for record in done.values():
+            if on_trial is not None:
+                on_trial(record)
+        self.writer: HistoryWriter | None = None
+        if history is not None:
+            options: dict[str, Any] = {
+                "params": params, "resume": resume, "transport": transport, "command": command,
+            }  # fmt: skip
+            self.writer = (
+                HistoryWriter(history, **options)
+                if shard is None
+                else _ShardHistory(history, shard=shard, **options)
+            )
+
+    def round_done(self, trial: int, record: RoundRecord) -> None:
+        self._streamed.add(trial)
+        if self.writer is not None:
+            self.writer.round(trial, record)
+
+    def finished(self, record: TrialRecord) -> None:
+        self.records[record.trial] = record
+        if self.writer is not None:
+            if record.trial not in self._streamed:
+                for rnd in record.rounds:
+                    self.writer.round(record.trial, rnd)
+            self.writer.trial(record)
+        if self._on_trial is not None:
+            self._on_trial(record)
+
+    def result(self) -> PointResult:
+        """The summary of every wanted trial (each must have finished); written to the
+        history as its ``point`` line."""
+        ordered = [self.records[t] for t in self.wanted]
+        summary = summarize(self.params, ordered)
+        if self.writer is not None:
+            self.writer.point(summary)
+        return PointResult(
+            params=self.params,
+            transport=self.transport,
+            trials=ordered,
+            summary=summary,
+            name=self.name,
+            shard=self.shard,
+        )
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _shard_words(shard: Shard | None) -> str:
+    return "every trial" if shard is None else f"the trials of shard {shard}"
 
 
 def run_sequential(
@@ -197,6 +317,11 @@ def run_sequential(
     :func:`run_point`'s (a history is resumed batch after batch)."""
     from ..analysis.sequential import Stopping, check_width, next_total, stopped
 
+    if options.get("shard") is not None:
+        raise ParameterError(
+            "sequential stopping (--ci-width) cannot run in shards: when a point stops "
+            "depends on the outcome of every trial"
+        )
     first = params.trials
     try:
         check_width(ci_width, max_trials, first)
@@ -319,9 +444,13 @@ def expand_grid(base: Params, axes: Mapping[str, Iterable[Any]]) -> list[Params]
     return points
 
 
-def history_path(history_dir: str | os.PathLike[str], params: Params) -> Path:
-    """Where a sweep keeps the history of ``params``: ``DIR/<point_name>.jsonl``."""
-    return Path(history_dir) / f"{point_name(params)}.jsonl"
+def history_path(
+    history_dir: str | os.PathLike[str], params: Params, shard: Shard | None = None
+) -> Path:
+    """Where a sweep keeps the history of ``params``: ``DIR/<point_name>.jsonl``, or
+    ``DIR/<point_name>-shard<i>of<n>.jsonl`` for shard i/n (so shards may share DIR)."""
+    suffix = "" if shard is None else f"-shard{shard.index}of{shard.count}"
+    return Path(history_dir) / f"{point_name(params)}{suffix}.jsonl"
 
 
 def run_sweep(
@@ -338,19 +467,46 @@ def run_sweep(
     ci_width: float | None = None,
     max_trials: int | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    shard: Shard | None = None,
+    executor: Executor | None = None,
 ) -> list[PointResult]:
     """Run every point in order; ``history_dir`` gets one JSONL history per point, named by
     :func:`history_path` (points that differ only in ``trials`` share one: the later ones
-    resume it, since their first trials are the same trials). ``resume``, ``overwrite`` and
-    ``command`` are as in :func:`run_point`; with ``ci_width`` (and ``max_trials``) every
-    point runs with sequential stopping (:func:`run_sequential`)."""
+    resume it, since their first trials are the same trials). ``resume``, ``overwrite``,
+    ``command`` and ``shard`` are as in :func:`run_point`; with ``ci_width`` (and
+    ``max_trials``) every point runs with sequential stopping (:func:`run_sequential`).
+
+    With an ``executor`` (:mod:`rlnc_testbed.experiment.executors`) the sweep is cut into
+    chunks (a point and a range of its trials, :func:`run_chunk`) that the executor runs
+    anywhere, in any order; records, histories and ``on_trial`` calls happen here as chunks
+    come back, ``on_point`` when a point's last chunk did. The records are the same as
+    without one (every draw is keyed by seed and trial)."""
+    if executor is not None:
+        if ci_width is not None:
+            raise ParameterError(
+                "an executor runs fixed trials per point: not with sequential stopping "
+                "(--ci-width), whose batches depend on the trials before"
+            )
+        return _run_sweep_chunked(
+            points,
+            executor=executor,
+            transport=transport,
+            on_point=on_point,
+            on_trial=on_trial,
+            history_dir=history_dir,
+            resume=resume,
+            workers=workers,
+            overwrite=overwrite,
+            command=command,
+            shard=shard,
+        )
     results = []
     written: set[Path] = set()
     for params in points:
         history = None
         if history_dir is not None:
             Path(history_dir).mkdir(parents=True, exist_ok=True)
-            history = history_path(history_dir, params)
+            history = history_path(history_dir, params, shard)
         again = history in written
         if history is not None:
             written.add(history)
@@ -363,6 +519,8 @@ def run_sweep(
             "workers": workers,
             "command": command,
         }
+        if shard is not None:
+            options["shard"] = shard
         if ci_width is not None:
             result = run_sequential(
                 params,
@@ -377,6 +535,153 @@ def run_sweep(
             on_point(result)
         results.append(result)
     return results
+
+
+#: Trials per chunk of an executor's sweep, per transport (a sim chunk is a fraction of a
+#: second of the compiled simulator; a networked trial takes ~0.1-1 s).
+CHUNK_TRIALS: Mapping[str, int] = {"sim": _SIM_CHUNK, "memory": 4, "webrtc": 2}
+
+
+def run_chunk(
+    params: Params, transport: str, trials: Sequence[int], workers: int = 1
+) -> list[TrialRecord]:
+    """The records of ``trials`` of ``params`` over ``transport``: one chunk of an executor's
+    sweep, run wherever the executor puts it (a module-level function, so it pickles by
+    name)."""
+    records: list[TrialRecord] = []
+    wanted = list(trials)
+    if transport == "sim":
+        _run_sim(params, wanted, data=None, workers=workers, finished=records.append)
+    else:
+        asyncio.run(
+            _run_networked(
+                params,
+                wanted,
+                transport=transport,
+                data=None,
+                finished=records.append,
+                round_done=lambda trial, record: None,
+                network={},
+            )
+        )
+    return records
+
+
+def _run_sweep_chunked(
+    points: Sequence[Params],
+    *,
+    executor: Executor,
+    transport: str,
+    on_point: Callable[[PointResult], None] | None,
+    on_trial: TrialCallback | None,
+    history_dir: str | os.PathLike[str] | None,
+    resume: bool,
+    workers: int,
+    overwrite: bool,
+    command: Sequence[str] | None,
+    shard: Shard | None,
+) -> list[PointResult]:
+    # Points sharing a history (they differ only in trials) run as one: the largest trials.
+    runs: list[_PointRun] = []
+    by_history: dict[Path, int] = {}
+    which: list[int] = []  # per point, its run
+    for params in points:
+        history = None
+        if history_dir is not None:
+            Path(history_dir).mkdir(parents=True, exist_ok=True)
+            history = history_path(history_dir, params, shard)
+            if history in by_history:
+                which.append(by_history[history])
+                continue
+        runs.append(
+            _PointRun(
+                _widest(points, params, history, history_dir, shard),
+                transport=transport,
+                trials=None,
+                shard=shard,
+                history=history,
+                resume=resume,
+                overwrite=overwrite,
+                on_trial=on_trial,
+                command=command,
+                name="",
+            )
+        )
+        which.append(len(runs) - 1)
+        if history is not None:
+            by_history[history] = len(runs) - 1
+    try:
+        size = CHUNK_TRIALS[transport]
+        chunks: list[tuple[int, list[int]]] = [
+            (i, run.todo[start : start + size])
+            for i, run in enumerate(runs)
+            for start in range(0, len(run.todo), size)
+        ]
+        left = [0] * len(runs)
+        for i, _ in chunks:
+            left[i] += 1
+        done: dict[int, PointResult] = {}
+
+        def point_done(i: int) -> None:
+            done[i] = runs[i].result()
+            for j, params in enumerate(points):
+                if which[j] != i:
+                    continue
+                result = _narrowed(done[i], params)
+                if result is not done[i] and on_trial is not None:
+                    for record in result.trials:  # as run_sweep's resumed narrower point
+                        on_trial(record)
+                if on_point is not None:
+                    on_point(result)
+
+        for i, count in enumerate(left):
+            if count == 0:
+                point_done(i)
+
+        def chunk_done(index: int, records: list[TrialRecord]) -> None:
+            i = chunks[index][0]
+            for record in records:
+                runs[i].finished(record)
+            left[i] -= 1
+            if left[i] == 0:
+                point_done(i)
+
+        tasks = [(runs[i].params, transport, trials, workers) for i, trials in chunks]
+        executor.run(run_chunk, tasks, chunk_done)
+        return [_narrowed(done[which[j]], params) for j, params in enumerate(points)]
+    finally:
+        for run in runs:
+            run.close()
+
+
+def _widest(
+    points: Sequence[Params],
+    params: Params,
+    history: Path | None,
+    history_dir: str | os.PathLike[str] | None,
+    shard: Shard | None,
+) -> Params:
+    """``params`` with the most trials of the points sharing its history (just ``params``
+    without a history directory)."""
+    if history is None or history_dir is None:
+        return params
+    same = [p for p in points if history_path(history_dir, p, shard) == history]
+    return max(same, key=lambda p: p.trials)
+
+
+def _narrowed(result: PointResult, params: Params) -> PointResult:
+    """``result`` cut down to the trials of ``params`` (a point sharing a wider history)."""
+    if result.params == params:
+        return result
+    keep = [r for r in result.trials if r.trial < params.trials]
+    return PointResult(
+        params=params,
+        transport=result.transport,
+        trials=keep,
+        summary=summarize(params, keep),
+        name=result.name,
+        shard=result.shard,
+    )
 
 
 def run_lifetime(
