@@ -12,6 +12,17 @@ trials against the scenario's ``[expect]`` in ``pytest_sessionfinish``
 makes the session fail (exit status 1) even if every shard passed, and says why in the
 ``pytest_terminal_summary`` table. A scenario is judged only if all its shards ran and passed;
 if some were deselected it is reported ``partial``.
+
+Your own scenario files run in one line, either way:
+
+* ``pytest --rlnc-scenarios DIR`` (ini twin ``rlnc_scenarios``; comma-separated for several):
+  every ``DIR/*.toml`` is collected as a test file of its own (``DIR/x.toml::test_scenario[NAME]``)
+  whose scenario (shards, for loop scenarios) runs with the overrides applied and its
+  ``[expect]`` checked per shard and merged; a malformed file is a collection error of that
+  file alone.
+* ``@pytest.mark.rlnc_scenarios("DIR")`` (or files; relative to the test file) on a test
+  taking a ``scenario`` argument: the test runs once per scenario (shard), and
+  ``rlnc_check_scenario(scenario)`` runs it, checks its ``[expect]`` and feeds the summary.
 """
 
 from __future__ import annotations
@@ -19,7 +30,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+import types
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +42,7 @@ import pytest_asyncio
 
 from .cli.argtypes import choice, integer, positive_float
 from .experiment.expectations import Expectations, Judgement, check_expectations, judge_merged
-from .experiment.scenario import RUN_TRANSPORTS, Scenario, ScenarioError, load_scenarios
+from .experiment.scenario import RUN_TRANSPORTS, Scenario, ScenarioError, load_scenario
 from .protocol.params import Params
 from .protocol.records import TrialRecord
 
@@ -44,9 +56,11 @@ __all__ = [
     "RESULT_PROPERTY",
     "RlncOptions",
     "ScenarioCase",
+    "ScenarioFile",
     "check_expectations",
     "cluster_factory",
     "get_options",
+    "rlnc_check_scenario",
     "rlnc_options",
     "rlnc_run_point",
     "rlnc_scenario_runner",
@@ -64,7 +78,11 @@ MARKERS = {
     "ten_peers": "the 10-peer workflows",
     "failure_path": "checks that a failure is reported cleanly, not as a crash or hang",
     "faults": "runs faults on a schedule (the scenario's [[faults]])",
-    "browser": "runs storage peers as real Chromium pages (skipped without Chromium/Playwright)",
+    "browser": "runs storage peers or pages in real Chromium (fails, naming the fix, without "
+    "Chromium or Playwright)",
+    "rlnc_scenarios": "rlnc_scenarios(PATH, ...) runs the test once per scenario (shard) of the "
+    "*.toml files in each directory PATH (or file), relative to the test file, as its "
+    "'scenario' argument; check each with rlnc_check_scenario(scenario)",
 }
 #: Name of the ``user_properties`` entry holding one shard's result JSON.
 RESULT_PROPERTY = "rlnc_result"
@@ -87,6 +105,8 @@ class RlncOptions:
     shards: int = 4
     #: ``SELECTOR=N`` entries of ``--rlnc-trials``: a scenario name, a marker or a transport.
     scoped_trials: tuple[tuple[str, int], ...] = ()
+    #: ``--rlnc-scenarios``: directories (or files) whose ``*.toml`` are collected as tests.
+    scenarios: tuple[Path, ...] = ()
 
     def trials_for(self, scenario: Scenario) -> int | None:
         """The trials override of ``scenario`` (after the transport override), or None.
@@ -141,6 +161,17 @@ def _trials_spec(text: str) -> tuple[int | None, tuple[tuple[str, int], ...]]:
 
 
 _trials_spec.__name__ = "trials"
+
+
+def _paths(text: str) -> tuple[str, ...]:
+    """``--rlnc-scenarios``: comma-separated directories (or ``.toml`` files)."""
+    paths = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not paths:
+        raise argparse.ArgumentTypeError("give a directory of *.toml scenario files")
+    return paths
+
+
+_paths.__name__ = "paths"
 _seed = integer(0)
 _factor = positive_float
 
@@ -160,6 +191,13 @@ _OPTIONS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
     ("report", str, "write <scenario>.json and <scenario>-survival.png into this directory"),
     ("timeout-factor", _factor, "scale every network wait (sets RLNC_TIMEOUT_FACTOR)"),
     ("shards", _positive_int, "test items a loop scenario is split into (default 4)"),
+    (
+        "scenarios",
+        _paths,
+        "collect every *.toml in these comma-separated directories (or files) as scenario "
+        "tests, expectations checked and merged like the project's own (paths relative to "
+        "the current directory; in the ini file, to the ini file's directory)",
+    ),
 )
 
 
@@ -207,9 +245,31 @@ def get_options(config: pytest.Config) -> RlncOptions:
             report=Path(values["report"]) if values["report"] else None,
             timeout_factor=values["timeout-factor"],
             shards=values["shards"] or 4,
+            scenarios=_scenario_paths(config, values["scenarios"] or ()),
         )
         config.stash[_OPTIONS_KEY] = options
     return options
+
+
+def _scenario_paths(config: pytest.Config, paths: Iterable[str]) -> tuple[Path, ...]:
+    """``--rlnc-scenarios`` paths made absolute: from the command line relative to the
+    invocation directory, from the ini file relative to its directory. A path that does not
+    exist is a usage error naming it."""
+    given = config.getoption("rlnc_scenarios") is not None
+    if given:
+        base = config.invocation_params.dir
+    else:
+        base = config.inipath.parent if config.inipath is not None else config.rootpath
+    out = []
+    for text in paths:
+        path = (base / text).resolve()
+        option = "--rlnc-scenarios" if given else "ini option rlnc_scenarios"
+        if not path.exists():
+            raise pytest.UsageError(f"{option}: {text!r} does not exist ({path})")
+        if path.is_file() and path.suffix != ".toml":
+            raise pytest.UsageError(f"{option}: {text!r} is not a .toml scenario file")
+        out.append(path)
+    return tuple(out)
 
 
 # -- configuration, header, markers ------------------------------------------------------------
@@ -224,6 +284,21 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["RLNC_TIMEOUT_FACTOR"] = repr(options.timeout_factor)
     if not hasattr(config, "workerinput"):  # the xdist controller, or a plain session
         config.pluginmanager.register(_ResultCollector(config), "rlnc-testbed-results")
+    _collect_scenario_paths(config, options.scenarios)
+
+
+def _collect_scenario_paths(config: pytest.Config, paths: tuple[Path, ...]) -> None:
+    """Make the session visit every ``--rlnc-scenarios`` path: append those that no
+    collection argument already covers (xdist workers do the same from the same options)."""
+    covered = []
+    for arg in config.args:
+        target = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if "::" not in arg:
+            covered.append(target)
+    for path in paths:
+        if not any(path == c or c in path.parents for c in covered):
+            config.args.append(str(path))
+            covered.append(path)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -256,15 +331,53 @@ def _describe_trials(o: RlncOptions) -> str:
 
 @dataclass(frozen=True)
 class ScenarioCase:
-    """One test item of a scenario: the (overridden) scenario and which shard of it."""
+    """One test item of a scenario: the (overridden) scenario and which shard of it.
+
+    Reads like the scenario itself (``case.params``, ``case.name``, ``case.expect``, ... are
+    the scenario's); :attr:`trials` are the trial indices of this shard."""
 
     scenario: Scenario
     shard: int = 0
     shards: int = 1
 
+    @property
+    def trials(self) -> range:
+        """The trials this shard runs: t with t % shards == shard."""
+        return range(self.shard, self.scenario.params.trials, self.shards)
 
-def scenario_cases(directory: str | Path, config: pytest.Config) -> list[Any]:
-    """``pytest.param`` cases for every ``*.toml`` in ``directory``, with the overrides applied.
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name == "scenario":
+            raise AttributeError(name)
+        return getattr(self.scenario, name)
+
+
+def scenario_files(target: str | Path | Iterable[str | Path]) -> list[Path]:
+    """The scenario files of ``target``: every ``*.toml`` of a directory (sorted by name), a
+    ``.toml`` file itself, or those of each entry of a list. ``ScenarioError`` names a path
+    that does not exist, a directory without scenario files, or a file that is not ``.toml``."""
+    targets = [target] if isinstance(target, str | os.PathLike) else list(target)
+    files: list[Path] = []
+    for entry in targets:
+        path = Path(entry)
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.toml") if p.name != "pyproject.toml")
+            if not found:
+                raise ScenarioError(f"{path}: no *.toml scenario file in this directory")
+            files.extend(found)
+        elif path.is_file():
+            if path.suffix != ".toml":
+                raise ScenarioError(f"{path}: not a .toml scenario file")
+            files.append(path)
+        else:
+            raise ScenarioError(f"{path}: no such directory or file")
+    return files
+
+
+def scenario_cases(
+    directory: str | Path | Iterable[str | Path], config: pytest.Config
+) -> list[Any]:
+    """``pytest.param`` cases for every ``*.toml`` in ``directory`` (or a scenario file, or a
+    list of them; :func:`scenario_files`), with the overrides applied.
 
     Ids are scenario names (plus ``-shard<i>of<n>`` for loop scenarios, which are split into
     ``--rlnc-shards`` items running disjoint trials); marks are ``scenario``, the file's
@@ -275,7 +388,15 @@ def scenario_cases(directory: str | Path, config: pytest.Config) -> list[Any]:
     cases = []
     problem = ""
     try:
-        scenarios = [options.apply(s) for s in load_scenarios(directory)]
+        scenarios = []
+        for path in scenario_files(directory):
+            scenario = load_scenario(path)
+            try:
+                scenarios.append(options.apply(scenario))
+            except ScenarioError:
+                raise
+            except ValueError as exc:  # an override the file cannot take
+                raise ScenarioError(f"{path}: {exc}") from None
     except (ScenarioError, ValueError) as exc:
         problem = str(exc)
     if problem:  # failed outside the handler: no chained traceback in the collection error
@@ -292,6 +413,62 @@ def scenario_cases(directory: str | Path, config: pytest.Config) -> list[Any]:
                 pytest.param(ScenarioCase(scenario, shard, shards), id=case_id, marks=marks)
             )
     return cases
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``@pytest.mark.rlnc_scenarios(PATH, ...)``: parametrize ``scenario`` with the cases of
+    those paths (relative to the test file). A misused marker is a collection error naming
+    the test file."""
+    marker = metafunc.definition.get_closest_marker("rlnc_scenarios")
+    if marker is None:
+        return
+    where = f"{metafunc.definition.nodeid}: @pytest.mark.rlnc_scenarios"
+    problem = ""
+    if "scenario" not in metafunc.fixturenames:
+        problem = f"{where} needs a test taking a 'scenario' argument"
+    elif marker.kwargs:
+        problem = f"{where} takes paths only; got keyword(s) {', '.join(sorted(marker.kwargs))}"
+    elif not marker.args or not all(isinstance(a, str | os.PathLike) for a in marker.args):
+        problem = f"{where} needs one or more directory or .toml paths; got {marker.args!r}"
+    if problem:
+        pytest.fail(f"rlnc-testbed: {problem}", pytrace=False)
+    base = metafunc.definition.path.parent
+    paths = [base / Path(arg) for arg in marker.args]
+    try:
+        scenario_files(paths)
+    except ScenarioError as exc:
+        problem = f"{where}: {exc}"
+    if problem:
+        pytest.fail(f"rlnc-testbed: {problem}", pytrace=False)
+    metafunc.parametrize("scenario", scenario_cases(paths, metafunc.config))
+
+
+class ScenarioFile(pytest.Module):
+    """A scenario file collected as a test module (``--rlnc-scenarios``): one test,
+    ``test_scenario``, once per scenario shard, running it and checking its ``[expect]``."""
+
+    def _getobj(self) -> types.ModuleType:
+        module = types.ModuleType(f"rlnc_scenario_{_safe_name(self.path.stem)}")
+        module.__file__ = str(self.path)
+
+        def test_scenario(scenario: ScenarioCase, rlnc_check_scenario: Callable[..., Any]) -> None:
+            rlnc_check_scenario(scenario)
+
+        test_scenario.__module__ = module.__name__
+        test_scenario.__test__ = True  # type: ignore[attr-defined]  # whatever python_functions
+        module.test_scenario = pytest.mark.rlnc_scenarios(self.path)(test_scenario)  # type: ignore[attr-defined]
+        return module
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Every ``*.toml`` of a ``--rlnc-scenarios`` directory (or that file) is a test file."""
+    if file_path.suffix != ".toml" or file_path.name == "pyproject.toml":
+        return None
+    paths = get_options(parent.config).scenarios
+    resolved = file_path.resolve()
+    if any(resolved == p or resolved.parent == p for p in paths):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
 
 
 # -- fixtures --------------------------------------------------------------------------------
@@ -337,6 +514,10 @@ def rlnc_scenario_runner(
         # A scenario's faults on a schedule go with it (passed only when it has any, so
         # run_point doubles without a ``faults`` parameter keep working).
         faults = {"faults": scenario.faults} if scenario.faults else {}
+        # Where its nodes run (browser slots, emulated hosts), likewise only when it says.
+        placed = {k: v for k, v in scenario.deployment.items() if k != "faults"}
+        if placed:
+            faults["network"] = placed
         progress = _progress(request.config, f"{scenario.name} shard {shard}/{shards}", trials)
         result = rlnc_run_point(
             scenario.params,
@@ -352,6 +533,38 @@ def rlnc_scenario_runner(
         return result
 
     return run
+
+
+@pytest.fixture
+def rlnc_check_scenario(
+    request: pytest.FixtureRequest,
+    rlnc_scenario_runner: Callable[..., PointResult],
+) -> Callable[[ScenarioCase | Scenario], PointResult]:
+    """``check(scenario) -> PointResult``: run a scenario case (its shard; a plain
+    :class:`~rlnc_testbed.experiment.scenario.Scenario` runs whole) through
+    ``rlnc_scenario_runner`` and check its ``[expect]`` on the trials it ran
+    (:func:`~rlnc_testbed.experiment.expectations.check_expectations`); the plugin also judges
+    the merged shards at the end of the session. A failed expectation fails the test with a
+    message naming the scenario file."""
+
+    def check(scenario: ScenarioCase | Scenario) -> PointResult:
+        case = scenario if isinstance(scenario, ScenarioCase) else ScenarioCase(scenario)
+        if not isinstance(case.scenario, Scenario):
+            raise TypeError(
+                f"rlnc_check_scenario takes a scenario (case); got {type(scenario).__name__}"
+            )
+        result = rlnc_scenario_runner(case.scenario, shard=case.shard, shards=case.shards)
+        try:
+            check_expectations(case.scenario, result, case.trials)
+        except AssertionError as exc:
+            where = _shown(case.scenario.path, request.config) or case.scenario.name
+            # the message alone: the line pytest's assertion rewriting adds repeats it
+            problem = f"{where}: {str(exc).splitlines()[0] if str(exc) else 'expectation failed'}"
+        else:
+            return result
+        pytest.fail(problem, pytrace=False)
+
+    return check
 
 
 #: Seconds between two progress lines of one scenario run (the first comes after this long).
@@ -605,6 +818,16 @@ def _write_report(directory: Path, merged: dict[str, Any], *, label: str | None 
     name = _safe_name(label or merged["scenario"]["name"])
     (directory / f"{name}.json").write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
     plot_survival([PointSummary.from_dict(merged["summary"])], directory / f"{name}-survival.png")
+
+
+def _shown(path: Path | None, config: pytest.Config) -> str:
+    """``path`` relative to the rootdir when it lies inside it (as pytest names files)."""
+    if path is None:
+        return ""
+    try:
+        return Path(path).resolve().relative_to(config.rootpath).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _safe_name(name: str) -> str:

@@ -436,6 +436,8 @@ def fake_run_trial(unjudged: dict[int, tuple[str, str]], ran: list[int]) -> Any:
     from rlnc_testbed.simulation.reference import simulate_trial
 
     async def run_trial(params: Params, trial: int, **kwargs: Any) -> TrialRecord:
+        if kwargs.get("on_round") is None:  # the CLI's untimed warm-up trial, not one of ours
+            return simulate_trial(params, trial)
         ran.append(trial)
         if trial in unjudged:
             finish, error = unjudged[trial]

@@ -15,14 +15,39 @@ README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
 ROOT = Path(__file__).parents[1]
 
 
+def _python_blocks() -> list[str]:
+    return ["\n".join(lines) for language, lines in _fenced_blocks() if language == "python"]
+
+
 def test_the_example_test_file_passes(pytester: pytest.Pytester) -> None:
-    (example,) = ["\n".join(lines) for language, lines in _fenced_blocks() if language == "python"]
+    """The "Your own tests" file, its Hypothesis property at 300 examples included."""
+    example, _ = _python_blocks()
+    assert "max_examples=300" in example and "params_and_data(" in example
     pytester.makepyfile(test_user=example)
     pytester.makeini(
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
     )
     result = pytester.runpytest_subprocess("-p", "no:benchmark", "--rlnc-timeout-factor", "0.2")
     result.assert_outcomes(passed=3)
+
+
+def test_the_scenario_module_example_is_the_projects_and_runs(pytester: pytest.Pytester) -> None:
+    """The marker example is scenarios/test_scenarios.py's test, and runs a TOML file beside
+    it (and ``--rlnc-scenarios`` runs the same file with no Python at all)."""
+    _, module = _python_blocks()
+    project = (ROOT / "scenarios" / "test_scenarios.py").read_text(encoding="utf-8")
+    for line in ('@pytest.mark.rlnc_scenarios(".")', "    rlnc_check_scenario(scenario)"):
+        assert line in module.splitlines() and line in project.splitlines()
+    pytester.makepyfile(test_mine=module)
+    pytester.makefile(
+        ".toml",
+        mine='name = "mine"\n[params]\npeers = 3\nsymbols = 6\nparents = 2\nrounds = 1\n'
+        "failures = [2]\n[expect]\nsuccess = true\n",
+    )
+    pytester.runpytest_subprocess("-p", "no:benchmark").assert_outcomes(passed=1)
+    pytester.path.joinpath("test_mine.py").unlink()
+    result = pytester.runpytest_subprocess("-p", "no:benchmark", "--rlnc-scenarios", ".")
+    result.assert_outcomes(passed=1)
 
 
 def _fenced_blocks() -> list[tuple[str, list[str]]]:

@@ -23,7 +23,7 @@ from ..analysis.history import HistoryError, check_resumable
 from ..analysis.plots import PlotError
 from ..analysis.points import collapse
 from ..analysis.provenance import now, provenance
-from ..analysis.summary import PointResult, SummaryError
+from ..analysis.summary import PointResult, Shard, SummaryError
 from ..experiment.runner import SWEEP_AXES, expand_grid, history_path
 from ..experiment.scenario import ScenarioError, load_scenario
 from ..protocol.params import ParameterError, Params
@@ -31,6 +31,7 @@ from ..protocol.records import TrialRecord
 
 __all__ = [
     "INPUT_ERRORS",
+    "ROUNDS_CAPTION",
     "ROUND_TABLE_MAX_TRIALS",
     "RUNTIME_ERRORS",
     "CommandFailed",
@@ -43,6 +44,13 @@ __all__ = [
 
 #: Runs with at most this many trials also get the per-round table.
 ROUND_TABLE_MAX_TRIALS = 10
+#: Under the rounds table: what its less obvious columns mean (the parser's ROUNDS_HELP).
+ROUNDS_CAPTION = (
+    "newcomer rank: the rank of the coefficient rows the newcomer received from its parents "
+    "(what it can recode from; as it reports it); global rank: the rank of every packet the "
+    "collector gathered after the round (k = decodable); ms: the round's duration, the "
+    "one-off warm-up excluded ('-': not measured, as in the compiled simulator)"
+)
 
 #: Errors that mean "bad input" (options, parameters, scenario, history or plot files).
 INPUT_ERRORS: tuple[type[Exception], ...] = (
@@ -108,6 +116,8 @@ def run_command(args: argparse.Namespace, *, run_point: RunPoint, run_sweep: Run
         return _cmd_run(args, run_point)
     if args.command == "node":
         return _cmd_node(args)
+    if args.command == "serve":
+        return _cmd_serve(args)
     if args.command == "show":
         return _cmd_show(args)
     if args.command == "replay":
@@ -140,6 +150,7 @@ def _cmd_design(args: argparse.Namespace) -> int:
             scenario = load_scenario(args.scenario)
         base = scenario.params
         transport = args.transport or scenario.transport
+    _check_workers(args, transport)
     changes = {n: getattr(args, n) for n in _DESIGN_BASE if getattr(args, n) is not None}
     if args.vary in changes:
         raise ParameterError(f"--{args.vary} is the varied parameter: give its --values")
@@ -258,11 +269,18 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
         rounds = cap if cap is not None else args.rounds
         scenario = scenario.with_params(trials=args.trials, seed=args.seed, rounds=rounds)
         scenario = scenario.with_transport(args.transport)
+        scenario = scenario.with_deployment(
+            browser_peers=args.browser_peers,
+            browser_newcomers=args.browser_newcomers,
+            hosts=args.hosts,
+        )
     data_path = args.data if args.data is not None else scenario.data
     with doing(f"reading data file {str(data_path)!r}"):
         data = _read_data(data_path, scenario.params) if data_path is not None else None
     if cap is not None and getattr(args, "dashboard", None) is not None:
         raise ParameterError("--dashboard is not available with --until-loss (or --rounds 0)")
+    _check_network(args, scenario.transport)
+    shard = _shard_of(args, cap, sequential)
     if cap is not None:
         return _cmd_run_lifetime(args, scenario, data, cap)
     _check_outputs(args)
@@ -273,8 +291,12 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
             f"--max-trials {sequential['max_trials']} is below the first batch "
             f"(--trials / the scenario's trials = {scenario.params.trials})"
         )
+    with doing("warming up the coding kernels"):
+        _warm_up([scenario.params], scenario.transport, data)
     started = now()
     label = f"{scenario.name} ({scenario.transport})"
+    if shard is not None:
+        label += f" shard {shard}"
     finished: list[int] = []
 
     def on_trial(record: TrialRecord) -> None:
@@ -282,6 +304,8 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
         advance(1)
 
     trials = sequential["max_trials"] if sequential else scenario.params.trials
+    if shard is not None:
+        trials = len(shard.select(range(trials)))
     run = run_point
     if sequential:
         from ..experiment.runner import run_sequential
@@ -310,14 +334,33 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
             resume=args.resume,
             on_trial=on_trial,
             name=scenario.name,
-            network=_network_options(args),
+            network=_network_options(args, scenario),
             faults=scenario.faults or None,
             overwrite=args.overwrite,
             command=_command(args),
+            **({"shard": shard} if shard is not None else {}),
         )
     origin = provenance(command=_command(args), started=started, ended=now())
     _outputs(args, result, scenario.params, label, history=args.history, origin=origin)
     return 0
+
+
+def _shard_of(args: argparse.Namespace, cap: int | None, sequential: dict[str, Any]) -> Any:
+    """``--shard`` (a Shard, or None), refused where shards cannot be merged back."""
+    shard = getattr(args, "shard", None)
+    if shard is None:
+        return None
+    if sequential:
+        raise ParameterError(
+            "--shard cannot be combined with --ci-width: when a point stops depends on the "
+            "outcome of every trial"
+        )
+    if cap is not None:
+        raise ParameterError(
+            "--shard is not available with --until-loss (or --rounds 0) yet: shard a run of "
+            "fixed rounds"
+        )
+    return shard
 
 
 @contextmanager
@@ -401,6 +444,8 @@ def _cmd_run_lifetime(args: argparse.Namespace, scenario: Any, data: bytes | Non
         )
     _check_history(args, args.history, scenario.params, scenario.transport)
     _warn_few_packets(args, [scenario.params])
+    with doing("warming up the coding kernels"):
+        _warm_up([scenario.params], scenario.transport, data)
     started = now()
     label = f"{scenario.name} ({scenario.transport}, until loss, cap {cap})"
     finished: list[int] = []
@@ -429,7 +474,7 @@ def _cmd_run_lifetime(args: argparse.Namespace, scenario: Any, data: bytes | Non
             data=data,
             on_trial=on_trial,
             name=scenario.name,
-            network=_network_options(args) or None,
+            network=_network_options(args, scenario) or None,
             faults=scenario.faults or None,
             history=args.history,
             resume=args.resume,
@@ -541,7 +586,9 @@ def _outputs(
         console = tables.console(sys.stdout)
         trials = result.trials
         if len(trials) <= ROUND_TABLE_MAX_TRIALS:
-            console.print(tables.rounds_table(trials, params))
+            rounds = tables.rounds_table(trials, params)
+            rounds.caption = ROUNDS_CAPTION
+            console.print(rounds)
         if len(trials) == 1 and any(r.links for r in trials[0].rounds):
             console.print(tables.links_table(trials[0]))
         if any(t.unjudged for t in trials):
@@ -573,6 +620,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from ..analysis.history import read_history
     from ..analysis.summary import summarize
 
+    if args.history.is_dir():
+        return _cmd_show_history_dir(args)
+    if getattr(args, "more", None) or _input_kind(args.history) != "history":
+        return _cmd_show_merged(args)
     _check_outputs(args)
     started = now()
     with doing(f"reading history {str(args.history)!r}"):
@@ -594,15 +645,382 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _network_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The network options the user gave (the rest keep run_trial's defaults)."""
+def _cmd_show_history_dir(args: argparse.Namespace) -> int:
+    """``show DIR``: a sweep's --history-dir (one history per point) shown as the sweep: its
+    table, JSON (every point with its records), CSV and plots, points in grid order."""
+    from ..analysis.history import read_history
+    from ..protocol.params import SCHEMES
+
+    if getattr(args, "more", None):
+        raise ParameterError("show DIR takes one sweep history directory and no more inputs")
+    _check_outputs(args)
+    started = now()
+    files = sorted(args.history.glob("*.jsonl"))
+    if not files:
+        raise HistoryError(f"{args.history}: no *.jsonl history in this directory")
+    results: list[PointResult] = []
+    heads: list[dict[str, Any]] = []
+    empty: list[str] = []
+    for path in files:
+        with doing(f"reading history {str(path)!r}"):
+            if path.stat().st_size == 0 or not read_history(path).trials:
+                empty.append(path.name)
+                continue
+        _, points, head = _shard_input(path)
+        results.extend(points)
+        heads.extend([head] * len(points))
+    if not results:
+        raise HistoryError(f"{args.history}: no history here holds a finished trial yet")
+    if empty:
+        _say(args, "note", f"{len(empty)} histor{'ies hold' if len(empty) > 1 else 'y holds'} "
+             f"no finished trial yet and {'are' if len(empty) > 1 else 'is'} left out "
+             f"(e.g. {empty[0]!r})")  # fmt: skip
+
+    def grid_order(result: PointResult) -> tuple[Any, ...]:
+        p = result.params
+        numbers = (p.redundancy, p.q, p.parents, p.beta, p.peers, p.symbols, p.symbol_size)
+        known = tuple(-1 if n is None else n for n in numbers)
+        return (SCHEMES.index(p.scheme), p.field, p.keep, *known, p.rounds, p.seed, p.systematic)
+
+    order = sorted(range(len(results)), key=lambda i: grid_order(results[i]))
+    results = [results[i] for i in order]
+    transports = sorted({r.transport for r in results})
+    head = {"transport": ", ".join(transports), "provenance": heads[order[0]].get("provenance")}
+    sources = [{"source": str(files[0].parent / f"{r.name}.jsonl"), "shard": None} for r in results]
+    origin = provenance(command=_command(args), started=started, ended=now())
+    return _show_sweep(args, results, head, origin, sources, set())
+
+
+# -- show: merging shard outputs -------------------------------------------------------------
+
+
+def _input_kind(path: Path) -> str:
+    """``history`` (its first line is a history start line), ``run`` or ``sweep`` (a --json
+    output); anything else is refused."""
+    with doing(f"reading {str(path)!r}"):
+        with path.open("rb") as handle:
+            first = handle.readline(1 << 20)
+        try:
+            head = json.loads(first)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            head = None
+        if isinstance(head, dict) and head.get("event") == "start":
+            return "history"
+        if path.suffix == ".jsonl":
+            raise HistoryError(f"{path}: the first line is not a history 'start' line")
+        data = _read_result_json(path)
+        if isinstance(data.get("points"), list):
+            return "sweep"
+        if isinstance(data.get("scenario"), dict):
+            return "run"
+        raise SummaryError(f"{path}: neither a history nor a run's or sweep's --json output")
+
+
+def _read_result_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SummaryError(f"{path}: not a history nor a JSON result: {exc}") from None
+    if not isinstance(data, dict):
+        raise SummaryError(f"{path}: a JSON result is an object; got {type(data).__name__}")
+    return data
+
+
+def _shard_input(path: Path) -> tuple[str, list[PointResult], dict[str, Any]]:
+    """(kind, its points, the file's JSON or history header) of one ``show`` input."""
+    from ..analysis.history import read_history
+    from ..analysis.summary import PointSummary, Shard, summarize
+    from ..experiment.runner import recorded_shard
+
+    kind = _input_kind(path)
+    with doing(f"reading {str(path)!r}"):
+        if kind == "history":
+            contents = read_history(path)
+            trials = [contents.trials[t] for t in sorted(contents.trials)]
+            if not trials:
+                raise HistoryError(f"{path}: no finished trial recorded yet")
+            result = PointResult(
+                params=contents.params,
+                transport=contents.transport or "history",
+                trials=trials,
+                summary=summarize(contents.params, trials),
+                name=path.stem,
+                shard=recorded_shard(path),
+            )
+            head = {"transport": contents.transport, "provenance": contents.provenance}
+            return kind, [result], head
+        data = _read_result_json(path)
+        if kind == "run":
+            return kind, [PointResult.from_dict(data)], data
+        known = {f for f in PointSummary.__dataclass_fields__}
+        points = []
+        for i, point in enumerate(data["points"]):
+            if not isinstance(point, dict) or not isinstance(point.get("params"), dict):
+                raise SummaryError(f"{path}: point {i} has no params")
+            records = point.get("records")
+            if records is None and point.get("lifetimes") is not None:
+                raise SummaryError(f"{path}: a sweep until loss cannot be shown or merged")
+            params = Params.from_dict(point["params"])
+            summary = PointSummary.from_dict({k: v for k, v in point.items() if k in known})
+            trials = [TrialRecord.from_dict(t) for t in records or []]
+            points.append(
+                PointResult(
+                    params=params,
+                    transport=str(point.get("transport", data.get("transport"))),
+                    trials=trials,
+                    summary=summary if records is None else summarize(params, trials),
+                    shard=Shard.from_json(point.get("shard", data.get("shard"))),
+                )
+            )
+        return kind, points, data
+
+
+def _cmd_show_merged(args: argparse.Namespace) -> int:
+    """``show A.json B.json ...``: shard outputs (run or sweep JSON, or histories) of the same
+    point(s) merged into the full result (one input: that result as it is)."""
+    from ..analysis.summary import merge_shards
+
+    _check_outputs(args)
+    started = now()
+    paths = [args.history, *args.more]
+    inputs = [(str(path), *_shard_input(path)) for path in paths]
+    keys = {json.dumps([pts[0].transport, pts[0].params.to_dict()]) for _, _, pts, _ in inputs}
+    if len(keys) > 1 and all(kind == "history" for _, kind, _, _ in inputs):
+        return _show_histories_by_point(args, inputs, started)
+    kinds = {kind == "sweep" for _, kind, _, _ in inputs}
+    if len(kinds) > 1:
+        raise SummaryError("cannot merge a sweep's JSON with a run's output: give one kind")
+    sweep = kinds == {True}
+    first_label, _, first_points, first_head = inputs[0]
+    for label, _, points, _ in inputs[1:]:
+        if len(points) != len(first_points):
+            raise SummaryError(
+                f"{first_label} has {len(first_points)} points but {label} has {len(points)}: "
+                "not shards of the same sweep"
+            )
+    if len(inputs) > 1:
+        for label, _, points, _ in inputs:
+            if any(not r.trials for r in points):
+                raise SummaryError(
+                    f"{label} holds no trial records: only the outputs of --shard runs (and "
+                    "histories) can be merged"
+                )
+    merged: list[PointResult] = []
+    missing: set[tuple[int, int]] = set()
+    with doing(f"merging {len(paths)} result{'s' * (len(paths) != 1)}"):
+        for i in range(len(first_points)):
+            if len(inputs) == 1 and first_points[i].shard is None:
+                merged.append(first_points[i])
+                continue
+            result, absent = merge_shards([(label, pts[i]) for label, _, pts, _ in inputs])
+            split = first_points[i].shard
+            count = split.count if split is not None else 1
+            missing.update((index, count) for index in absent)
+            merged.append(result)
+    if missing:
+        count = next(iter(missing))[1]
+        gone = ", ".join(f"{i}/{count}" for i, _ in sorted(missing))
+        _say(args, "warning", f"shard(s) {gone} missing: the result holds only the others' trials")
+    shards = [
+        {"source": label, "shard": (pts[0].shard.to_json() if pts and pts[0].shard else None)}
+        for label, _, pts, _ in inputs
+    ]
+    origin = provenance(command=_command(args), started=started, ended=now())
+    if not sweep:
+        result = merged[0]
+        done = len(result.trials)
+        title = f"{len(paths)} result{'s' * (len(paths) != 1)} merged: {done} of "
+        title += f"{result.params.trials} trials"
+        recorded = {
+            "transport": first_head.get("transport") or result.transport,
+            "provenance": first_head.get("provenance"),
+            "shards": shards,
+            "missing_shards": sorted(f"{i}/{n}" for i, n in missing),
+        }
+        _outputs(args, result, result.params, title, origin=origin, recorded=recorded)
+        return 0
+    return _show_sweep(args, merged, first_head, origin, shards, missing)
+
+
+def _show_histories_by_point(
+    args: argparse.Namespace, inputs: list[tuple[str, str, list[PointResult], Any]], started: str
+) -> int:
+    """``show DIR/*.jsonl``: histories of several points (a sweep's, shards and all), each
+    point's shards merged, shown as a sweep."""
+    from ..analysis.summary import merge_shards
+
+    groups: dict[str, list[tuple[str, PointResult]]] = {}
+    for label, _, (result,), _ in inputs:
+        key = json.dumps([result.transport, result.params.to_dict()])
+        groups.setdefault(key, []).append((label, result))
+    merged: list[PointResult] = []
+    missing: set[tuple[int, int]] = set()
+    with doing(f"merging {len(inputs)} histories of {len(groups)} points"):
+        for parts in groups.values():
+            result, absent = merge_shards(parts)
+            count = (parts[0][1].shard or Shard(0, 1)).count
+            missing.update((index, count) for index in absent)
+            merged.append(result)
+    if missing:
+        gone = ", ".join(sorted({f"{i}/{n}" for i, n in missing}))
+        _say(args, "warning", f"shard(s) {gone} of some points missing")
+    shards = [
+        {"source": label, "shard": result.shard.to_json() if result.shard else None}
+        for label, _, (result,), _ in inputs
+    ]
+    origin = provenance(command=_command(args), started=started, ended=now())
+    head = {"transport": merged[0].transport, "provenance": inputs[0][3].get("provenance")}
+    return _show_sweep(args, merged, head, origin, shards, missing)
+
+
+def _show_sweep(
+    args: argparse.Namespace,
+    results: list[PointResult],
+    head: dict[str, Any],
+    origin: dict[str, Any],
+    shards: list[dict[str, Any]],
+    missing: set[tuple[int, int]],
+) -> int:
+    """JSON (a sweep's, with ``recorded``), CSV, plots and table of merged sweep shards."""
+    if getattr(args, "csv_trials", None) is not None and any(not r.trials for r in results):
+        raise ParameterError(
+            "--csv-trials: the sweep's JSON holds no per-trial records; write it with "
+            "'sweep --trial-outcomes', or show the sweep's --history-dir"
+        )
+    transport = head.get("transport")
+    if args.json is not None:
+        with doing(f"writing JSON to {args.json!r}" if args.json != "-" else "writing JSON"):
+            points = []
+            for r in results:
+                point = _sweep_point(r)
+                if r.trials:
+                    point["records"] = [t.to_dict() for t in r.trials]
+                points.append(point)
+            payload = {
+                "provenance": origin,
+                "transport": transport,
+                "axes": head.get("axes"),
+                "sequential": head.get("sequential"),
+                "collapsed": head.get("collapsed"),
+                "points": points,
+                "recorded": {
+                    "transport": transport,
+                    "provenance": head.get("provenance"),
+                    "shards": shards,
+                    "missing_shards": sorted(f"{i}/{n}" for i, n in missing),
+                },
+            }
+            _write_json(payload, args.json)
+    _write_csvs(args, results)
+    if args.plot is not None:
+        with doing(f"writing the plots {str(args.plot)!r} and next to it"):
+            from ..analysis.plots import plot_success_vs_parents, plot_survival
+
+            summaries = [r.summary for r in results]
+            plot_success_vs_parents(summaries, args.plot)
+            plot_survival(summaries, args.plot.with_name(f"{args.plot.stem}-survival.png"))
+    if args.json != "-" and not args.quiet:
+        with doing("printing the tables"):
+            console = tables.console(sys.stdout)
+            title = f"sweep ({transport}), {len(shards)} result(s) merged"
+            console.print(tables.summary_table(results, title=title, grid=True))
+            _print_paths(console, args, history=None)
+    return 0
+
+
+def _check_network(args: argparse.Namespace, transport: str) -> None:
+    """The network options against the transport, before running: one message per mistake,
+    naming the transport (the same for sim and memory)."""
+    if args.processes and transport != "webrtc":
+        raise ParameterError(
+            "--processes runs every storage peer and newcomer as its own 'rlnc-testbed node' "
+            f"process joined over WebRTC: it needs the webrtc transport, and this run's "
+            f"transport is {transport!r} (give --transport webrtc)"
+        )
+    given = [
+        option
+        for option, value in (
+            ("--host", args.host),
+            ("--port", args.port),
+            ("--ice-interfaces", args.ice_interfaces),
+        )
+        if value is not None
+    ]
+    if given and transport == "sim":
+        raise ParameterError(
+            f"{', '.join(given)}: only for the memory and webrtc transports (they set up the "
+            f"signaling server and ICE), and this run's transport is {transport!r} (give "
+            "--transport memory or webrtc)"
+        )
+
+
+def _check_workers(args: argparse.Namespace, transport: str) -> None:
+    """--workers is refused, not ignored, where it cannot apply: over memory and webrtc the
+    trials of a point run one after another in this process."""
+    if args.workers > 1 and transport != "sim" and getattr(args, "executor", "local") == "local":
+        raise ParameterError(
+            f"--workers {args.workers}: worker processes run the sim transport only; over "
+            f"{transport} every trial is a cluster of nodes run one after another in this "
+            "process"
+            + (
+                ". To run networked trials in parallel, run shards (--shard i/n) in several "
+                "processes and merge them with 'rlnc-testbed show'"
+                if hasattr(args, "shard")
+                else " (give --workers 1)"
+            )
+        )
+
+
+def _warm_up(points: list[Params], transport: str, data: bytes | None) -> None:
+    """Before the first timed trial, run the one-off warm-up untimed: numba compiling (or
+    loading from its cache) the coding kernels, first imports and first calls. For memory and
+    webrtc: one 3-peer, 1-round trial of each (scheme, field, systematic) over the same
+    transport; for sim with data, one round in the reference simulator (the compiled simulator
+    records no durations). So no round's duration (the rounds table's ms column, the
+    histories' ``duration``) holds it. Best effort: a failed warm-up is logged and the run goes
+    on (its own trials report any real failure)."""
+    if transport == "sim" and data is None:
+        return
+    import asyncio
+
+    log = logging.getLogger(__name__)
+    seen = set()
+    for p in points:
+        key = (p.scheme, p.field, p.systematic)
+        if key in seen:
+            continue
+        seen.add(key)
+        tiny = Params(
+            peers=3, symbols=2, symbol_size=8, redundancy=3.0, parents=2, rounds=1,
+            scheme=p.scheme, field=p.field, keep=p.keep, systematic=p.systematic, seed=p.seed,
+        )  # fmt: skip
+        try:
+            if transport == "sim":
+                from ..simulation.reference import simulate_trial
+
+                simulate_trial(tiny, 0)
+            else:
+                from ..experiment.cluster import run_trial
+
+                asyncio.run(run_trial(tiny, 0, transport=transport))
+        except Exception as exc:  # best effort, see above
+            log.warning("warm-up trial over %s failed (the run goes on): %s", transport, exc)
+            return
+
+
+def _network_options(args: argparse.Namespace, scenario: Any = None) -> dict[str, Any]:
+    """The network options the user gave, and where the scenario's nodes run (browser
+    slots, emulated hosts); the rest keep run_trial's defaults."""
     given = {
         "host": args.host,
         "port": args.port,
         "interfaces": args.ice_interfaces,
         "processes": args.processes or None,
     }
-    return {name: value for name, value in given.items() if value is not None}
+    out = {name: value for name, value in given.items() if value is not None}
+    if scenario is not None:
+        out.update({k: v for k, v in scenario.deployment.items() if k != "faults"})
+    return out
 
 
 def _cmd_node(args: argparse.Namespace) -> int:
@@ -613,9 +1031,31 @@ def _cmd_node(args: argparse.Namespace) -> int:
     from ..experiment.standalone import read_token, run_node
     from ..signaling.client import SignalingError
 
+    session = getattr(args, "pool", False) or getattr(args, "trials", None) is not None
+    if getattr(args, "pool", False) and (args.role != "newcomer" or args.slot is not None):
+        raise ParameterError("--pool is for a newcomer without --slot (the server assigns it)")
+    if args.trials is not None and (args.slot is None or args.pool):
+        raise ParameterError("--trials needs --slot (the slot rejoined in every trial)")
     token = read_token(args.token_file)
     data = args.data.read_bytes() if args.data is not None else None
     try:
+        if session:
+            from ..experiment.standalone import serve_trials
+
+            nodes = asyncio.run(
+                serve_trials(
+                    args.server,
+                    token=token,
+                    role=args.role,
+                    slot=args.slot,
+                    pool=args.pool,
+                    trials=None if args.trials in (None, "all") else args.trials,
+                    interfaces=args.ice_interfaces,
+                    data=data,
+                )
+            )
+            logging.getLogger(__name__).info("node took part in %d trials", len(nodes))
+            return 0
         node = asyncio.run(
             run_node(
                 args.server,
@@ -634,6 +1074,71 @@ def _cmd_node(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    """``serve``: a session of the scenario's trials that external nodes join (printed lines
+    on stdout, progress on stderr, then the run's tables); 1 when a node did not join."""
+    import asyncio
+
+    from ..experiment.serve import ServeSession, external_slots
+
+    with doing(f"loading scenario {str(args.scenario)!r}"):
+        scenario = load_scenario(args.scenario).with_params(trials=args.trials)
+    with doing(f"reading data file {str(scenario.data)!r}"):
+        data = _read_data(scenario.data, scenario.params) if scenario.data is not None else None
+    peers = external_slots(scenario.params, args.external_peers)
+    if scenario.faults and (peers or args.external_newcomers):
+        raise ParameterError(
+            "serve runs no [[faults]] with external nodes (a node outside injects none)"
+        )
+    with doing("warming up the coding kernels"):
+        _warm_up([scenario.params], "webrtc", data)
+    label = f"{scenario.name} (webrtc, served)"
+    started = now()
+
+    async def session() -> PointResult:
+        async with ServeSession(
+            scenario.params,
+            external_peers=peers,
+            external_newcomers=args.external_newcomers,
+            host=args.host,
+            port=args.port,
+            interfaces=args.ice_interfaces,
+            token_dir=args.token_dir,
+            wait=args.wait,
+            data=data,
+            faults=scenario.faults or None,
+            progress=None if args.quiet else sys.stderr,
+        ) as serve:
+            print(f"signaling server: {serve.url}", flush=True)
+            lines = serve.commands()
+            if lines:
+                print(
+                    f"run each line below once, in its own terminal or on another host "
+                    f"(tokens in {serve.token_dir}, mode 0600):",
+                    flush=True,
+                )
+            for line in lines:
+                print(line, flush=True)
+            records = await serve.run()
+        from ..analysis.summary import summarize
+
+        return PointResult(
+            params=scenario.params,
+            transport="webrtc",
+            trials=records,
+            summary=summarize(scenario.params, records),
+            name=scenario.name,
+        )
+
+    step = f"serving {scenario.params.trials} trials of {scenario.name!r}"
+    with doing(step, passes=_RUNNING_INPUT_ERRORS):
+        result = asyncio.run(session())
+    origin = provenance(command=_command(args), started=started, ended=now())
+    outputs = argparse.Namespace(**{**vars(args), "json": None, "plot": None})
+    _outputs(outputs, result, scenario.params, label, origin=origin)
+    return 0
+
+
 def _read_data(path: Path, params: Params) -> bytes:
     data = path.read_bytes()
     capacity = params.symbols * params.symbol_size
@@ -648,6 +1153,8 @@ def _read_data(path: Path, params: Params) -> bytes:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Fail before running, not after, when an output cannot be written."""
+    if getattr(args, "trial_outcomes", False) and args.json is None:
+        raise ParameterError("--trial-outcomes adds the trials to the --json output: give --json")
     targets = [Path(args.json)] if args.json not in (None, "-") else []
     for option in ("csv", "csv_trials"):
         path = getattr(args, option, None)
@@ -688,6 +1195,7 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
             scenario = load_scenario(args.scenario)
         base = scenario.params
         transport = args.transport or scenario.transport
+    _check_workers(args, transport)
     axes = {name: getattr(args, name) for name in SWEEP_AXES if getattr(args, name) is not None}
     if cap is not None:
         axes.pop("rounds", None)
@@ -696,8 +1204,12 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
         grid = expand_grid(base, axes)
     if cap is not None:
         _sequential(args, cap)
+        _shard_of(args, cap, {})
+        _executor_of(args, cap, {})
         return _cmd_sweep_lifetime(args, grid, axes, transport, cap)
     sequential = _sequential(args, cap)
+    shard = _shard_of(args, cap, sequential)
+    executor = _executor_of(args, cap, sequential)
     short = [p for p in grid if sequential and p.trials > sequential["max_trials"]]
     if short:
         raise ParameterError(
@@ -711,9 +1223,13 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
         _say(args, "note", collapsed.note())
     _warn_few_packets(args, points)
     _check_sweep_histories(args, points, transport)
+    with doing("warming up the coding kernels"):
+        _warm_up(points, transport, None)
     started = now()
     to_stdout = args.json == "-"
     total = sum(sequential["max_trials"] if sequential else p.trials for p in points)
+    if shard is not None:
+        total = sum(len(shard.select(range(p.trials))) for p in points)
     finished: list[int] = []
 
     def on_trial(record: TrialRecord) -> None:
@@ -729,17 +1245,22 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
             hint=lambda: _progress_hint(len(finished), total, args.history_dir, "--history-dir"),
         ),
     ):
-        results = run_sweep(
-            points,
-            transport=transport,
-            history_dir=args.history_dir,
-            resume=args.resume,
-            workers=args.workers,
-            on_trial=on_trial,
-            overwrite=args.overwrite,
-            command=_command(args),
-            **sequential,
-        )
+        extra: dict[str, Any] = {} if shard is None else {"shard": shard}
+        with executor as running:
+            if running is not None:
+                extra["executor"] = running
+            results = run_sweep(
+                points,
+                transport=transport,
+                history_dir=args.history_dir,
+                resume=args.resume,
+                workers=1 if running is not None and running.name == "dask" else args.workers,
+                on_trial=on_trial,
+                overwrite=args.overwrite,
+                command=_command(args),
+                **sequential,
+                **extra,
+            )
     if args.json is not None:
         with doing(f"writing JSON to {args.json!r}" if args.json != "-" else "writing JSON"):
             payload = {
@@ -748,8 +1269,10 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
                 "axes": axes,
                 "sequential": sequential or None,
                 "collapsed": collapsed.note() or None,
-                "points": [_sweep_point(r) for r in results],
+                "points": [_sweep_point(r, records=args.trial_outcomes) for r in results],
             }
+            if shard is not None:
+                payload["shard"] = shard.to_json()
             _write_json(payload, args.json)
     _write_csvs(args, results)
     if args.plot is not None:
@@ -767,7 +1290,8 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
     if not (to_stdout or args.quiet):
         with doing("printing the tables"):
             console = tables.console(sys.stdout)
-            console.print(tables.summary_table(results, title=f"sweep ({transport})", grid=True))
+            title = f"sweep ({transport})" + (f" shard {shard}" if shard is not None else "")
+            console.print(tables.summary_table(results, title=title, grid=True))
             if args.json is not None:
                 console.print(f"JSON: {args.json}")
             if args.plot is not None:
@@ -800,6 +1324,8 @@ def _cmd_sweep_lifetime(
             "transport records no rounds of a run until loss"
         )
     _check_sweep_histories(args, points, transport)
+    with doing("warming up the coding kernels"):
+        _warm_up(points, transport, None)
     started = now()
     total = sum(p.trials for p in points)
     finished: list[int] = []
@@ -876,8 +1402,10 @@ def _cmd_sweep_lifetime(
     return 0
 
 
-def _sweep_point(result: PointResult) -> dict[str, Any]:
-    """One sweep JSON point: its summary's fields, then every parameter and the transport."""
+def _sweep_point(result: PointResult, *, records: bool = False) -> dict[str, Any]:
+    """One sweep JSON point: its summary's fields, then every parameter and the transport
+    (and, for a shard or with ``records`` - ``sweep --trial-outcomes`` - its trial records:
+    shards can then be merged, and ``show`` rebuilds per-trial outputs)."""
     out = {
         **result.summary.to_dict(),
         "params": result.params.to_dict(),
@@ -885,7 +1413,34 @@ def _sweep_point(result: PointResult) -> dict[str, Any]:
     }
     if result.stopping is not None:
         out["stopping"] = result.stopping.to_dict()
+    if result.shard is not None:
+        out["shard"] = result.shard.to_json()
+    if result.shard is not None or records:  # sweep --trial-outcomes: every trial's record
+        out["records"] = [t.to_dict() for t in result.trials]
     return out
+
+
+def _executor_of(args: argparse.Namespace, cap: int | None, sequential: dict[str, Any]) -> Any:
+    """A context manager giving the executor of ``--executor`` (None for the default local
+    run, point after point), refused where chunks cannot run apart."""
+    from contextlib import nullcontext
+
+    from ..experiment.executors import make_executor
+
+    name = getattr(args, "executor", "local")
+    scheduler = getattr(args, "scheduler", None)
+    if name == "local" and scheduler is None:
+        return nullcontext(None)
+    if cap is not None:
+        raise ParameterError(
+            f"--executor {name} is not available with --until-loss (or --rounds 0) yet"
+        )
+    if sequential:
+        raise ParameterError(
+            f"--executor {name} runs fixed trials per point: not with --ci-width, whose "
+            "batches depend on the trials before"
+        )
+    return make_executor(name, scheduler=scheduler, workers=args.workers)
 
 
 def _check_sweep_histories(args: argparse.Namespace, points: list[Params], transport: str) -> None:
@@ -894,7 +1449,7 @@ def _check_sweep_histories(args: argparse.Namespace, points: list[Params], trans
         return
     held = []
     for params in points:
-        path = history_path(args.history_dir, params)
+        path = history_path(args.history_dir, params, getattr(args, "shard", None))
         if args.resume:
             check_resumable(path, params, transport=transport)
         elif path.is_file() and path.stat().st_size > 0 and path not in held:
@@ -920,14 +1475,31 @@ def _check_sweep_histories(args: argparse.Namespace, points: list[Params], trans
 def _write_csvs(args: argparse.Namespace, results: list[Any]) -> None:
     from ..analysis.export import write_points_csv, write_trials_csv
 
+    shard = getattr(args, "shard", None) if args.command in ("run", "sweep") else None
     csv_path = getattr(args, "csv", None)
     if csv_path is not None:
         with doing(f"writing CSV to {str(csv_path)!r}"):
             write_points_csv(results, csv_path)
+            _add_shard_column(csv_path, shard)
     trials_path = getattr(args, "csv_trials", None)
     if trials_path is not None:
         with doing(f"writing per-trial CSV to {str(trials_path)!r}"):
             write_trials_csv(results, trials_path)
+            _add_shard_column(trials_path, shard)
+
+
+def _add_shard_column(path: Path, shard: Any) -> None:
+    """A last ``shard`` column (``i/n``) in every row of a sharded run's CSV file."""
+    if shard is None:
+        return
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(
+            [[*row, "shard" if i == 0 else str(shard)] for i, row in enumerate(rows)]
+        )
 
 
 def _write_json(payload: dict[str, Any], target: str) -> None:

@@ -12,7 +12,7 @@ from ..protocol.params import FIELDS, KEEP_RULES, SCHEMES
 from ..wire import ROLES
 from .argtypes import integer, positive_float
 
-__all__ = ["CSV_HELP", "EXIT_USAGE", "build_parser"]
+__all__ = ["CSV_HELP", "EXIT_USAGE", "ROUNDS_HELP", "build_parser"]
 
 #: Exit status for invalid options, parameters or files.
 EXIT_USAGE = 2
@@ -22,6 +22,19 @@ CSV_HELP = (
     "but trials, and transport, for a single point); then --csv: trials, successes, "
     "success_rate (the estimate of surviving all R rounds), ci95_low, ci95_high (95% Wilson), "
     "unjudged; --csv-trials: trial, rounds_survived, last_verdict, success, finish."
+)
+
+#: What the rounds table's columns mean, and what a round's time holds.
+ROUNDS_HELP = (
+    "Rounds table: newcomer rank is the rank of the coefficient rows the newcomer received "
+    "from its parents (what it can recode from, as it reports it; P beta rows at most, k at "
+    "most); global rank is the rank of every packet the collector gathered from the alive "
+    "peers after the round (k: decodable); ms is the round's duration, from the failure to "
+    "the verdict. Round times exclude the one-off warm-up: before the first trial, one "
+    "untimed 3-peer trial over the same transport (sim with --data: one reference round) "
+    "compiles the coding kernels and makes the first imports and calls. Over webrtc, round 1 "
+    "of each trial may still include finishing the collector links the peers open ('warm') "
+    "right after setup."
 )
 
 
@@ -90,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every trial of one scenario file and print the "
         "per-round table (at most 10 trials) and the summary table. A scenario storing fewer "
         "packets than symbols (N Q < k) gets a warning: it can never decode.",
-        epilog=CSV_HELP,
+        epilog=f"{ROUNDS_HELP} {CSV_HELP}",
     )
     run.add_argument("scenario", metavar="SCENARIO.toml", help="scenario file to run")
     run.add_argument(
@@ -130,11 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument(
         "--processes",
         action="store_true",
-        help="webrtc only: run every storage peer and newcomer as its own OS process "
-        "('rlnc-testbed node')",
+        help="webrtc only (refused for sim and memory): run every storage peer and newcomer as "
+        "its own OS process ('rlnc-testbed node') joined over WebRTC",
     )
+    _browser_options(net)
     _lifetime_options(run)
     _sequential_options(run)
+    _shard_option(run, "the scenario's")
     _common_outputs(
         run,
         plot_help="write a survival curve PNG to PATH (until loss: Kaplan-Meier, log rounds)",
@@ -166,10 +181,31 @@ def build_parser() -> argparse.ArgumentParser:
         description="Replay a run from the history that 'run --history' streamed: the same "
         "per-round and summary tables, plus JSON and a survival plot, without running anything. "
         "A history cut short by a crash shows the trials that finished. The JSON's "
-        "'recorded' holds the transport and provenance the history's start line recorded.",
-        epilog=CSV_HELP,
+        "'recorded' holds the transport and provenance the history's start line recorded. "
+        "Given a sweep's --json output or its --history-dir, it rebuilds the sweep's table, "
+        "JSON, CSV and plots (--csv-trials needs the trials: a --history-dir, or a JSON written "
+        "with 'sweep --trial-outcomes'). Given several outputs of 'run'/'sweep --shard i/n' "
+        "(their --json files, or histories: those of several points are grouped by point and "
+        "shown as a sweep), it merges them into the full result, refusing shards that overlap, "
+        "are of different splits or of other parameters; a missing shard is a warning.",
+        epilog=f"{ROUNDS_HELP} {CSV_HELP}",
     )
-    show.add_argument("history", metavar="HISTORY.jsonl", type=Path, help="history file")
+    show.add_argument(
+        "history",
+        metavar="HISTORY.jsonl|RESULT.json|HISTORY_DIR",
+        type=Path,
+        help="a run's history, a run's or sweep's --json output, or a sweep's --history-dir "
+        "(every point's history: the sweep's table, JSON, CSV and plots)",
+    )
+    show.add_argument(
+        "more",
+        nargs="*",
+        metavar="MORE",
+        type=Path,
+        help="more shard outputs of the same point(s) (histories or --json files of 'run' / "
+        "'sweep' --shard i/n): merged into the full result; overlapping shards, shards of "
+        "different splits or of other parameters are refused",
+    )
     _common_outputs(show, plot_help="write a survival curve PNG to PATH", csv=True)
 
     node = sub.add_parser(
@@ -213,6 +249,21 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument(
         "--data", metavar="FILE", type=Path, help="engine only: the source file to store"
     )
+    node.add_argument(
+        "--trials",
+        type=_trials,
+        metavar="all|N",
+        help="stay in a serve session ('rlnc-testbed serve'): rejoin --slot for every trial "
+        "(or N of them); the token is then the slot's session credential, as serve writes it",
+    )
+    node.add_argument(
+        "--pool",
+        action="store_true",
+        help="newcomer only: wait in a serve session's newcomer pool and take the newcomer "
+        "slot the server announces, each time one is free, until the session ends (the "
+        "token is the pool's)",
+    )
+    _serve_parser(sub)
 
     sweep = sub.add_parser(
         "sweep",
@@ -278,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _lifetime_options(sweep)
     _sequential_options(sweep)
+    _shard_option(sweep, "every point's")
     _common_outputs(
         sweep,
         plot_help="write success vs P to PATH, and survival and traffic "
@@ -285,6 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
         "lifetime vs redundancy (or P, beta) on a log axis, and PATH stem + -survival.png "
         "(Kaplan-Meier curves, log rounds)",
         csv=True,
+    )
+    sweep.add_argument(
+        "--trial-outcomes",
+        action="store_true",
+        help="with --json: also write every trial's record under each point's 'records' (its "
+        "rounds and verdicts), so that 'show' can rebuild per-trial outputs (--csv-trials)",
     )
     sweep.add_argument(
         "--history-dir",
@@ -300,12 +358,87 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=_positive_int,
         default=1,
-        help="processes for the sim transport (default 1)",
+        help="processes for the sim transport (default 1; refused, not ignored, for memory and "
+        "webrtc with the local executor: their trials run one after another in this process, "
+        "so run shards, --shard i/n, in several processes instead); with --executor dask and "
+        "no --scheduler: the LocalCluster's worker processes",
     )
+    _executor_options(sweep)
     _replay_and_report(sub)
     _design_parser(sub)
     sub.metavar = "{" + ",".join(sub.choices) + "}"  # the usage lists every subcommand
     return parser
+
+
+def _trials(text: str) -> int | str:
+    """``all`` (every trial) or a count >= 1."""
+    return "all" if text == "all" else _positive_int(text)
+
+
+def _external_peers(text: str) -> int | str:
+    """``all`` or a count >= 0."""
+    return "all" if text == "all" else _non_negative_int(text)
+
+
+def _serve_parser(sub: Any) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="serve a scenario's trials to nodes that join from other terminals or hosts",
+        description="Start one signaling server with the engine and the collector for the "
+        "scenario's trials (over webrtc, whatever the scenario's transport), print its URL "
+        "and one 'rlnc-testbed node ...' line per external slot (its secret in a 0600 token "
+        "file, never on the command line), wait until the external nodes have joined, run "
+        "the trials (every external node rejoins its slot for each) and print the usual "
+        "tables. Slots that are not external run in this process.",
+        epilog="Exit status: 0 when every trial ran, 1 when an external node did not join in "
+        "time (the error names the slot) or the run failed, 2 for invalid options or files.",
+    )
+    serve.add_argument("scenario", metavar="SCENARIO.toml", help="scenario file to serve")
+    serve.add_argument("--trials", type=_positive_int, help="override params.trials")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address the signaling server binds (default 127.0.0.1; 0.0.0.0 for other hosts)",
+    )
+    serve.add_argument(
+        "--port", type=_non_negative_int, default=0, help="signaling server port (default 0: free)"
+    )
+    serve.add_argument(
+        "--external-peers",
+        type=_external_peers,
+        default="all",
+        metavar="N|all",
+        help="peer slots 1..N join from outside (default all); the others run in this process",
+    )
+    serve.add_argument(
+        "--external-newcomers",
+        action="store_true",
+        help="newcomers come from a waiting pool of 'rlnc-testbed node --role newcomer --pool' "
+        "processes (one per round) instead of this process",
+    )
+    serve.add_argument(
+        "--token-dir",
+        type=Path,
+        metavar="DIR",
+        help="write the token files here (made 0700 if new; default a fresh 0700 temporary "
+        "directory); they are removed when serve ends",
+    )
+    serve.add_argument(
+        "--wait",
+        type=_positive_float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long to wait for the external peers before each trial (default 300)",
+    )
+    serve.add_argument(
+        "--ice-interfaces",
+        type=_ice_interfaces,
+        default="loopback",
+        metavar="loopback|all|ADDR[,ADDR]",
+        help="ICE host candidates of the nodes in this process (default loopback; other hosts "
+        "need all, and the printed node lines then say --ice-interfaces all)",
+    )
+    serve.add_argument("--quiet", action="store_true", help="no progress lines, no tables")
 
 
 def _design_parser(sub: Any) -> None:
@@ -374,8 +507,10 @@ def _design_parser(sub: Any) -> None:
         help="at most M trials per probed value (default 10,000)",
     )  # fmt: skip
     design.add_argument(
-        "--workers", type=_positive_int, default=1, help="processes for the sim transport"
-    )
+        "--workers", type=_positive_int, default=1,
+        help="processes for the sim transport (default 1; refused, not ignored, for memory and "
+        "webrtc, whose trials run one after another in this process)",
+    )  # fmt: skip
     design.add_argument(
         "--json",
         metavar="PATH|-",
@@ -404,6 +539,52 @@ def _sequential_options(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         metavar="M",
         help="with --ci-width: at most M trials per point (default 10,000)",
+    )
+
+
+def _shard(text: str) -> Any:
+    from ..analysis.summary import Shard
+
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _shard_option(parser: argparse.ArgumentParser, whose: str) -> None:
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="i/n",
+        help=f"run only shard i of n (0-based) of {whose} trials: the trials t with t %% n == "
+        "i. Every draw is keyed by (seed, trial), so any machine with the same version gives "
+        "the same records for them; the JSON, history and CSV say which shard they are, and "
+        "'rlnc-testbed show A.json B.json ...' merges the shards into the full result",
+    )
+
+
+def _executor_options(parser: argparse.ArgumentParser) -> None:
+    from ..experiment.executors import EXECUTORS
+
+    group = parser.add_argument_group(
+        "executor",
+        "Where the sweep's chunks (a point and a range of its trials) run: here (local, the "
+        "default) or on Dask distributed (pip install 'rlnc-testbed[dask]'). The records are "
+        "the same either way; progress moves as chunks finish, and a chunk whose worker "
+        "failed is run again.",
+    )
+    group.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local (default) or dask",
+    )
+    group.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="with --executor dask: the address of a running Dask scheduler (its workers need "
+        "this rlnc-testbed version); default: a LocalCluster on 127.0.0.1 with --workers "
+        "worker processes, started for the sweep",
     )
 
 
@@ -464,6 +645,43 @@ def _replay_and_report(sub: argparse._SubParsersAction) -> None:
         help="the trial of the Lamport diagram (default: the first trial that lost its data, "
         "else trial 0)",
     )
+
+
+def _browser_options(group: Any) -> None:
+    """Where the nodes run: Chromium pages for some slots, emulated hosts (run and sweep)."""
+    group.add_argument(
+        "--browser-peers",
+        type=_browser_peers,
+        metavar="N|SLOT[,SLOT]",
+        help="webrtc only: these peer slots (or the first N) are real Chromium pages (Debian's "
+        "chromium, driven by Playwright); overrides the scenario's browser_peers",
+    )
+    group.add_argument(
+        "--browser-newcomers",
+        action="store_true",
+        default=None,
+        help="webrtc only: every newcomer is a Chromium page",
+    )
+    group.add_argument(
+        "--hosts",
+        choices=("loopback", "netns"),
+        help="where the nodes run: this host's loopback (default), or netns - every peer and "
+        "newcomer its own process in its own network namespace (root)",
+    )
+
+
+def _browser_peers(text: str) -> int | tuple[int, ...]:
+    """``3`` (a count: slots 1..3) or ``2,5`` (those slots)."""
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        numbers = [int(part) for part in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a count or comma-separated peer slots, got {text!r}"
+        ) from None
+    if len(numbers) == 1 and "," not in text:
+        return numbers[0]
+    return tuple(numbers)
 
 
 def _lifetime_options(parser: argparse.ArgumentParser) -> None:

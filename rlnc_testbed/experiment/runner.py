@@ -22,6 +22,7 @@ a record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -397,15 +398,24 @@ async def _run_networked(
 ) -> None:
     from .cluster import run_trial
 
-    for t in trials:
+    async with contextlib.AsyncExitStack() as stack:
+        if (network.get("browser_peers") or network.get("browser_newcomers")) and not network.get(
+            "browser"
+        ):
+            # One Chromium for the whole run (a page per browser node per trial).
+            from ..browser import Chromium
 
-        def on_round(record: RoundRecord, trial: int = t) -> None:
-            round_done(trial, record)
+            network = {**network, "browser": await stack.enter_async_context(Chromium())}
+        for t in trials:
 
-        record = await run_trial(
-            params, t, transport=transport, data=data, on_round=on_round, faults=faults, **network
-        )
-        finished(record)
+            def on_round(record: RoundRecord, trial: int = t) -> None:
+                round_done(trial, record)
+
+            record = await run_trial(
+                params, t, transport=transport, data=data, on_round=on_round, faults=faults,
+                **network,
+            )  # fmt: skip
+            finished(record)
 
 
 def expand_grid(base: Params, axes: Mapping[str, Iterable[Any]]) -> list[Params]:

@@ -166,6 +166,24 @@ class Scenario:
         _check_transport(transport, self.path)
         return dataclasses.replace(self, transport=transport)
 
+    def with_deployment(
+        self,
+        *,
+        browser_peers: Any = None,
+        browser_newcomers: bool | None = None,
+        hosts: str | None = None,
+    ) -> Scenario:
+        """A copy with these deployment choices overridden (None: keep the scenario's);
+        checked like the file's own (ScenarioError naming the problem)."""
+        changes: dict[str, Any] = {}
+        if browser_peers is not None:
+            changes["browser_peers"] = browser_peers
+        if browser_newcomers is not None:
+            changes["browser_newcomers"] = browser_newcomers
+        if hosts is not None:
+            changes["hosts"] = hosts
+        return dataclasses.replace(self, **changes) if changes else self
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
