@@ -23,7 +23,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from .. import wire
@@ -247,6 +247,9 @@ class Cluster:
         browser: Any = None,
         hosts: str = "loopback",
         host_rate: str | None = None,
+        server: SignalingServer | None = None,
+        external: Collection[str] = (),
+        on_external: Callable[[str, str], None] | None = None,
     ) -> None:
         if transport not in NETWORK_TRANSPORTS:
             raise ParameterError(
@@ -308,14 +311,21 @@ class Cluster:
             params,
             trial,
             packet_bytes=wire.packet_message_size(params.symbols, params.symbol_size),
-            process_nodes=processes,
+            process_nodes=processes or bool(external),
         )
         self._coordinator = _Coordinator(self, self.controller)
+        #: Slots whose nodes join by themselves (``rlnc-testbed serve``'s external nodes):
+        #: never started here; ``on_external(role, slot)`` is called when one is due.
+        self.external = frozenset(external)
+        self.on_external = on_external
         # Every node joins with the credential of its own slot (ids follow slots, not join
-        # order); the run token admits nobody.
-        self.server = SignalingServer(
-            host=host, port=port, handler=self._coordinator, admit_run_token=False
-        )
+        # order); the run token admits nobody. A server given (a serve session's, started,
+        # its trial begun) is only lent: this trial's clients are disconnected at the end.
+        self._own_server = server is None
+        if server is None:
+            server = SignalingServer(host=host, port=port, admit_run_token=False)
+        server.handler = self._coordinator
+        self.server = server
         self._slots_started: collections.Counter[str] = collections.Counter()
         self.nodes: list[Node] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -353,7 +363,8 @@ class Cluster:
             self.server.host = self.host = self._emulated.gateway
             self.interfaces = self._emulated.gateway
         try:
-            await self.server.start()
+            if self._own_server:
+                await self.server.start()
         except BaseException:
             await self._close_hosts()
             raise
@@ -431,6 +442,10 @@ class Cluster:
         self, cls: type[Node], *, role: str, slot: str | None = None, **kwargs: Any
     ) -> Node | None:
         slot = slot or self.next_slot(role)
+        if slot in self.external:
+            if self.on_external is not None:
+                self.on_external(role, slot)
+            return None
         if (role == "newcomer" and self.browser_newcomers) or (
             role == "peer" and int(slot) in self.browser_peers
         ):
@@ -721,7 +736,14 @@ class Cluster:
                 await self._memory.close()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(10 * unit()):
-                await self.server.close()
+                if self._own_server:
+                    await self.server.close()
+                else:  # a lent server stays up: only this trial's clients go
+                    clients = list(self.server.clients)
+                    await asyncio.gather(
+                        *(self.server.disconnect(c, "trial over") for c in clients),
+                        return_exceptions=True,
+                    )
         await self._close_hosts()
 
     async def _close_hosts(self) -> None:

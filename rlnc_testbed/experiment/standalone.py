@@ -8,10 +8,19 @@ token, or with ``--slot`` that slot's credential) comes from the environment, a 
 stdin, never the command line.
 :class:`~rlnc_testbed.experiment.cluster.Cluster`
 uses it for ``processes=True``.
+
+In a serve session (:mod:`rlnc_testbed.experiment.serve`) :func:`serve_trials` stays for every
+trial (``node --trials all``): the token is then the slot's session credential, the node learns
+the open trial from the server's ``GET /health`` (``session``), joins its slot with that trial's
+credential (:func:`~rlnc_testbed.signaling.server.trial_credential`), serves until the trial's
+``close`` and does it again, until the session's last trial is over. A pool newcomer
+(``node --role newcomer --pool``) joins whichever newcomer slot the session announces, and goes
+back to the pool after the trial. Every wait is bounded (:data:`SESSION_WAIT_UNITS` without news).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import stat
@@ -24,13 +33,28 @@ from ..protocol.messages import MAX_TOKEN
 from ..protocol.params import ParameterError
 from ..roles import ROLE_CLASSES
 from ..roles.node import Node
-from ..signaling.client import SignalingClient
+from ..signaling.client import SignalingClient, SignalingError
+from ..signaling.server import trial_credential
+from ..timeouts import unit
 from ..transport.shaping import Shaper
 
-__all__ = ["TOKEN_ENV", "attach_webrtc", "read_token", "run_node"]
+__all__ = [
+    "POLL_SECONDS",
+    "SESSION_WAIT_UNITS",
+    "TOKEN_ENV",
+    "attach_webrtc",
+    "read_token",
+    "run_node",
+    "serve_trials",
+]
 
 #: Environment variable ``rlnc-testbed node`` takes its token (or credential) from.
 TOKEN_ENV = "RLNC_TOKEN"
+#: How often a session's node asks ``/health`` what the session is doing (seconds).
+POLL_SECONDS = 0.05
+#: A session's node gives up after this many units without news (no new trial, no newcomer
+#: slot, no end) from the server.
+SESSION_WAIT_UNITS = 600.0
 
 
 def read_token(
@@ -113,3 +137,109 @@ async def run_node(
     node = ROLE_CLASSES[role](signaling=client, connector=connector, log=log, **extra)
     await node.run()
     return node
+
+
+def health_url(url: str) -> str:
+    """The ``/health`` address of the signaling server at websocket ``url``."""
+    base = url.removesuffix("/ws")
+    return ("http" + base[2:] if base.startswith("ws") else base) + "/health"
+
+
+async def _session_state(session: Any, url: str) -> dict[str, Any] | None:
+    """The server's ``session`` (None: not a session), bounded; ConnectionError when the
+    server cannot be reached."""
+    import aiohttp
+
+    try:
+        async with asyncio.timeout(5 * unit()), session.get(url) as response:
+            body = await response.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise ConnectionError(f"cannot ask {url}: {type(exc).__name__}: {exc}") from exc
+    state = body.get("session") if isinstance(body, dict) else None
+    return state if isinstance(state, dict) else None
+
+
+async def serve_trials(
+    url: str,
+    *,
+    token: str,
+    role: str,
+    slot: str | None = None,
+    pool: bool = False,
+    trials: int | None = None,
+    interfaces: str = "loopback",
+    data: bytes | None = None,
+    log: logging.Logger | None = None,
+) -> list[Node]:
+    """Take part in a serve session's trials: ``slot``'s (``token`` its session credential)
+    in each trial, at most ``trials`` of them (None: all), or with ``pool`` (a newcomer,
+    ``token`` the pool credential) the newcomer slot the session announces, each time one is
+    free. Returns the finished nodes, one per trial taken part in, once the session's last
+    trial is over (or ``trials`` were served).
+
+    Raises :class:`~rlnc_testbed.signaling.client.SignalingError` when the server refuses a
+    join (a pool newcomer merely goes back to the pool: another took the slot) or is no
+    session, ``ConnectionError`` when it goes away before the session ended, and
+    ``TimeoutError`` after :data:`SESSION_WAIT_UNITS` without news.
+    """
+    import aiohttp
+
+    if pool != (slot is None):
+        raise ValueError("give a slot, or pool=True (a newcomer) without one")
+    if pool and role != "newcomer":
+        raise ValueError(f"only newcomers wait in the pool, not a {role}")
+    log = log or logging.getLogger(__name__)
+    where = health_url(url)
+    nodes: list[Node] = []
+    done: set[tuple[int, str]] = set()  # (trial, slot) taken part in or tried
+    last_seen: tuple[int, int] | None = None  # (trial, trials) of the last state seen
+    async with aiohttp.ClientSession() as http:
+        while trials is None or len(nodes) < trials:
+            loop = asyncio.get_running_loop()
+            give_up = loop.time() + SESSION_WAIT_UNITS * unit()
+            while True:
+                try:
+                    state = await _session_state(http, where)
+                except ConnectionError:
+                    if last_seen is not None and last_seen[0] >= last_seen[1] - 1:
+                        return nodes  # the last trial had begun: the session is over
+                    raise
+                if state is None:
+                    raise SignalingError(f"{url} runs no serve session (no session on /health)")
+                trial, total = int(state.get("trial", -1)), int(state.get("trials", 0))
+                if (trial, total) != last_seen:
+                    give_up = loop.time() + SESSION_WAIT_UNITS * unit()
+                    last_seen = (trial, total)
+                if state.get("done"):
+                    return nodes
+                target = state.get("newcomer") if pool else slot
+                if isinstance(target, str) and trial >= 0 and (trial, target) not in done:
+                    break
+                if not pool and any(t >= total - 1 for t, _ in done):
+                    return nodes  # our part of the last trial is over
+                if loop.time() > give_up:
+                    raise TimeoutError(
+                        f"no news from the session at {url} within "
+                        f"{SESSION_WAIT_UNITS * unit():.0f} s"
+                    )
+                await asyncio.sleep(POLL_SECONDS)
+            done.add((trial, target))
+            credential = trial_credential(token, trial, target)
+            try:
+                node = await run_node(
+                    url,
+                    token=credential,
+                    role=role,
+                    slot=target,
+                    interfaces=interfaces,
+                    data=data,
+                    log=log,
+                )
+            except SignalingError as exc:
+                if not pool:
+                    raise
+                log.info("newcomer slot %s of trial %d went to another: %s", target, trial, exc)
+                continue
+            log.info("trial %d: %s %s stopped: %s", trial, role, target, node.stop_reason)
+            nodes.append(node)
+    return nodes

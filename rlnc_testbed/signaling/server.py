@@ -8,6 +8,15 @@ process, over ``role|slot``), claiming that slot: the id follows the slot, not t
 order, a peer or newcomer slot is used once (the engine's and collector's may be rejoined
 after their holder left), and neither the run token nor another slot's credential takes it.
 
+Sessions (``rlnc-testbed serve``, :mod:`rlnc_testbed.experiment.serve`): one server serves
+many trials. :meth:`SignalingServer.begin_trial` opens trial t - it resets the per-trial slot
+state (used slots, resumable slots, joins) - and from then on a slot's credential is that
+trial's, :func:`trial_credential` of the slot's *session credential*
+(:meth:`SignalingServer.session_credential`; every newcomer slot's of the one
+:meth:`SignalingServer.pool_credential`): a node holding the session credential derives each
+trial's itself, so one token file serves every trial and a credential seen on the wire in one
+trial admits nobody in another. ``/health`` then also shows :attr:`SignalingServer.session`.
+
 Interruptions: :meth:`SignalingServer.restart` (stop listening, close every connection with
 code 1012 "service restart", listen again on the same port) and :meth:`SignalingServer.drop`
 (one connection) end connections the server means to see again. Only those slots may be
@@ -99,6 +108,7 @@ __all__ = [
     "SignalingServer",
     "TokenBucket",
     "UnknownClientError",
+    "trial_credential",
 ]
 
 # -- limits: one named constant each -------------------------------------------------------
@@ -232,6 +242,14 @@ REJECTION_KINDS = SCHEMA_ERROR_KINDS | {
 _CLOSE_REASON_BYTES = 120  # a websocket close reason must fit in 123 bytes
 
 
+def trial_credential(credential: str, trial: int, slot: str) -> str:
+    """The join credential of ``slot`` in a session's trial ``trial``: HMAC-SHA256 under the
+    slot's session credential (or, for a newcomer slot, the pool credential) over
+    ``rlnc-trial|<trial>|<slot>``, lowercase hex. What a session's node computes for itself."""
+    message = f"rlnc-trial|{trial}|{slot}".encode()
+    return hmac.new(credential.encode(), message, hashlib.sha256).hexdigest()
+
+
 class UnknownClientError(LookupError):
     """No client with the given id is connected."""
 
@@ -324,6 +342,10 @@ class SignalingServer:
         self._joins = 0
         self._runner: web.AppRunner | None = None
         self._closing = False
+        #: The open trial of a session (:meth:`begin_trial`); None outside a session.
+        self.trial: int | None = None
+        #: A session's public state, shown on ``/health`` as ``session`` (None: not shown).
+        self.session: dict[str, Any] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -429,11 +451,37 @@ class SignalingServer:
         Hand it to the one node meant to hold that slot (never on a command line); it joins
         with ``{"type": "join", "token": credential, "role": role, "slot": slot}``.
         """
+        if self.trial is None:
+            return self.session_credential(role, slot)
+        base = self.pool_credential() if role == "newcomer" else self.session_credential(role, slot)
+        return trial_credential(base, self.trial, slot)
+
+    def session_credential(self, role: str, slot: str) -> str:
+        """``role``'s ``slot`` credential for a whole session (what a token file holds):
+        HMAC-SHA256 over ``rlnc-slot|role|slot`` under the server's key; outside a session
+        it is :meth:`credential` itself."""
         problem = _slot_problem(role, slot)
         if problem:
             raise ValueError(problem)
         message = f"rlnc-slot|{role}|{slot}".encode()
         return hmac.new(self._slot_key, message, hashlib.sha256).hexdigest()
+
+    def pool_credential(self) -> str:
+        """The session credential of the newcomer pool: every newcomer slot's trial
+        credential derives from it (HMAC-SHA256 over ``rlnc-pool|newcomer``)."""
+        return hmac.new(self._slot_key, b"rlnc-pool|newcomer", hashlib.sha256).hexdigest()
+
+    def begin_trial(self, trial: int) -> None:
+        """Open a session's trial ``trial``: credentials become that trial's and every slot
+        is free again (used, resumable slots and the join count reset). Disconnect the last
+        trial's clients first."""
+        if self._clients:
+            raise RuntimeError(f"clients still connected: {', '.join(self._clients)}")
+        self.trial = trial
+        self._spent.clear()
+        self._resumable.clear()
+        self._next_peer = 1
+        self._joins = 0
 
     @property
     def clients(self) -> dict[str, str]:
@@ -509,6 +557,8 @@ class SignalingServer:
     async def _health(self, request: web.Request) -> web.Response:
         """``{"clients": n}``; with ``Authorization: Bearer <run token>`` also ids and roles."""
         body: dict[str, Any] = {"clients": len(self._clients)}
+        if self.session is not None:
+            body["session"] = self.session
         given = request.headers.get("Authorization", "")
         if given.startswith("Bearer ") and secrets.compare_digest(
             given[len("Bearer ") :].encode("utf-8", "replace"), self.token.encode()

@@ -1,0 +1,218 @@
+"""``rlnc-testbed serve``: the README's "Two terminals" walkthrough, run the way a user runs it.
+
+``serve`` is one OS process; every ``rlnc-testbed node ...`` line it prints is started as it
+stands as a further OS process (only the program name is this interpreter's
+``-m rlnc_testbed``): nothing is shared but the printed text and the token files it names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import shlex
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+import aiohttp
+import pytest
+
+from rlnc_testbed.protocol.params import Params
+from rlnc_testbed.signaling.client import SignalingClient, SignalingError
+from rlnc_testbed.signaling.server import SignalingServer, trial_credential
+
+SCENARIO = """\
+name = "served"
+transport = "webrtc"
+
+[params]
+peers = 3
+symbols = 6
+symbol_size = 64
+redundancy = 2.0
+parents = 2
+rounds = 2
+trials = 2
+"""
+
+PROGRAM = [sys.executable, "-m", "rlnc_testbed"]
+
+
+def _lines(stream: IO[str]) -> queue.Queue[str | None]:
+    """The lines of ``stream`` as they come (None at its end), read by a thread."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def _argv(line: str) -> list[str]:
+    words = shlex.split(line)
+    assert words[:2] == ["rlnc-testbed", "node"], line
+    return PROGRAM + words[1:]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _serve(tmp_path: Path, *options: str) -> subprocess.Popen[str]:
+    scenario = tmp_path / "served.toml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "RLNC_TOKEN"}
+    with (tmp_path / "serve.err").open("w") as err:  # stdout: read as it comes
+        return subprocess.Popen(
+            [*PROGRAM, "serve", str(scenario), *options],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+
+
+def _finish(process: subprocess.Popen[str], timeout: float, err: Path | None = None) -> tuple[int, str]:
+    """Wait (bounded) for ``process``; its exit code and stderr (from ``err`` if given)."""
+    try:
+        if err is None:
+            _, text = process.communicate(timeout=timeout)
+        else:
+            process.wait(timeout=timeout)
+            text = err.read_text()
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        pytest.fail(f"process {process.args!r} did not finish in {timeout} s")
+    return process.returncode, text
+
+
+def test_two_terminals_serve_and_the_printed_node_lines(tmp_path: Path) -> None:
+    """Two external peers and the newcomer pool, two trials of two rounds: every printed
+    line run as its own process; exit codes 0, the result table, no token in any cmdline."""
+    serve = _serve(tmp_path, "--external-peers", "2", "--external-newcomers", "--wait", "30")
+    assert serve.stdout is not None
+    out = _lines(serve.stdout)
+    printed: list[str] = []
+    deadline = time.monotonic() + 30
+    while sum(line.startswith("rlnc-testbed node ") for line in printed) < 4:
+        try:
+            line = out.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            serve.kill()
+            pytest.fail(f"serve printed no node lines: {printed}")
+        assert line is not None, f"serve ended early: {printed} {(tmp_path / 'serve.err').read_text()}"
+        printed.append(line)
+    assert printed[0].startswith("signaling server: ws://127.0.0.1:")
+    commands = [line for line in printed if line.startswith("rlnc-testbed node ")]
+    assert sum("--pool" in c for c in commands) == 2  # one pool node per round
+    token_files = {Path(shlex.split(c)[-1]) for c in commands}
+    secrets = set()
+    for path in token_files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        secrets.add(path.read_text(encoding="utf-8").strip())
+    env = {k: v for k, v in os.environ.items() if k != "RLNC_TOKEN"}
+    nodes = [
+        subprocess.Popen(
+            _argv(c), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        for c in commands
+    ]
+    try:
+        for process in (serve, *nodes):
+            cmdline = _cmdline(process.pid)
+            assert not any(secret in cmdline for secret in secrets), cmdline
+        code, err = _finish(serve, 60, tmp_path / "serve.err")
+        rest = list(iter(out.get, None))
+        assert code == 0, err
+        for process in nodes:
+            node_code, node_err = _finish(process, 20)
+            assert node_code == 0, node_err
+    finally:
+        for process in (serve, *nodes):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            for pipe in (process.stdout, process.stderr):
+                if pipe is not None:
+                    pipe.close()
+    table = "\n".join(rest)
+    assert "served (webrtc, served)" in table, table
+    assert "trials" in table and "success" in table, table
+    assert "external peers joined" in err
+    assert not any(path.exists() for path in token_files), "serve leaves no token file behind"
+
+
+def test_a_missing_external_peer_is_an_error_naming_its_slot(tmp_path: Path) -> None:
+    serve = _serve(tmp_path, "--external-peers", "1", "--wait", "1")
+    assert serve.stdout is not None
+    printed = _lines(serve.stdout)
+    code, err = _finish(serve, 30, tmp_path / "serve.err")
+    assert any("--slot 1 --trials all" in line for line in iter(printed.get, None))
+    serve.stdout.close()
+    assert code == 1, err
+    assert "peer slot 1 did not join within 1 s" in err, err
+
+
+def test_node_session_options_are_checked(tmp_path: Path) -> None:
+    from rlnc_testbed.cli.entry import main
+
+    base = ["node", "--server", "ws://127.0.0.1:1/ws"]
+    assert main([*base, "--role", "peer", "--pool"]) == 2
+    assert main([*base, "--role", "newcomer", "--trials", "all"]) == 2
+
+
+async def test_session_credentials_are_per_trial_and_derivable() -> None:
+    """A slot's session credential derives every trial's; slots are free again per trial;
+    ``/health`` shows the session."""
+    async with SignalingServer(admit_run_token=False) as server:
+        base = server.session_credential("peer", "1")
+        pool = server.pool_credential()
+        server.session = {"trial": 0, "trials": 2, "newcomer": None, "done": False}
+        for trial in (0, 1):
+            server.begin_trial(trial)
+            assert server.credential("peer", "1") == trial_credential(base, trial, "1")
+            assert server.credential("newcomer", "4") == trial_credential(pool, trial, "4")
+            with pytest.raises(SignalingError, match="wrong credential"):
+                await SignalingClient.connect(
+                    server.url, token=trial_credential(base, 1 - trial, "1"), role="peer", slot="1"
+                )
+            client = await SignalingClient.connect(
+                server.url, token=trial_credential(base, trial, "1"), role="peer", slot="1"
+            )
+            with pytest.raises(RuntimeError, match="still connected"):
+                server.begin_trial(trial + 1)
+            await server.disconnect("1", "trial over")
+            await client.close()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{server.port}/health") as response,
+        ):
+            assert (await response.json())["session"]["trials"] == 2
+
+
+def test_serve_session_refuses_bad_external_counts() -> None:
+    from rlnc_testbed.experiment.serve import external_slots
+    from rlnc_testbed.protocol.params import ParameterError
+
+    params = Params(peers=3, symbols=6, parents=2)
+    assert external_slots(params, "all") == ["1", "2", "3"]
+    assert external_slots(params, 0) == []
+    with pytest.raises(ParameterError, match="0..3"):
+        external_slots(params, 4)
+
+
+_ = asyncio  # (async tests run under pytest-asyncio's auto mode)
