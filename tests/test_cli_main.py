@@ -543,7 +543,7 @@ def test_top_level_usage_lists_every_subcommand(capsys: pytest.CaptureFixture[st
     for command in ("run", "sweep", "show", "node"):
         assert command in usage, usage
     assert main([]) == EXIT_USAGE
-    assert "{run,show,node,sweep,replay,report,design}" in capsys.readouterr().err
+    assert "{run,show,node,serve,sweep,replay,report,design}" in capsys.readouterr().err
 
 
 def test_fewer_packets_than_symbols_warns_but_runs(
