@@ -1,4 +1,5 @@
-"""PNG plots of point summaries: valid, non-trivial images; clear errors for bad input."""
+"""Plots of point summaries: valid, non-trivial PNG images; clear errors for bad input (the
+figures' content, every format and layout: ``tests/test_analysis_figures.py``)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from rlnc_testbed.analysis.plots import (
     PlotError,
     plot_success_vs_parents,
     plot_survival,
+    plot_tradeoff,
     plot_traffic_vs_success,
 )
 from rlnc_testbed.analysis.summary import PointSummary, summarize
 from rlnc_testbed.protocol.params import Params
 from rlnc_testbed.protocol.records import RoundRecord, TrialRecord
 
-PLOTS = (plot_survival, plot_success_vs_parents, plot_traffic_vs_success)
+PLOTS = (plot_survival, plot_success_vs_parents, plot_traffic_vs_success, plot_tradeoff)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -113,8 +115,8 @@ def test_bad_input_is_named(plot: Callable[..., Path], tmp_path: Path) -> None:
         plot([one, one.to_dict()], tmp_path / "x.png")
     with pytest.raises(PlotError, match="a sequence of PointSummary, not a single one"):
         plot(one, tmp_path / "x.png")
-    with pytest.raises(PlotError, match=r"must end in \.png; got .*x\.svg"):
-        plot([one], tmp_path / "x.svg")
+    with pytest.raises(PlotError, match=r"must end in \.png, \.svg, \.pdf; got .*x\.jpg"):
+        plot([one], tmp_path / "x.jpg")
     with pytest.raises(PlotError, match="directory for the plot does not exist"):
         plot([one], tmp_path / "missing" / "x.png")
     assert list(tmp_path.iterdir()) == []

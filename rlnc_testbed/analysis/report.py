@@ -627,11 +627,13 @@ def _sweep_figures(summaries: Sequence[PointSummary]) -> list[tuple[str, str]]:
     """The sweep's figures (the ``sweep --plot`` ones) as PNG data URIs."""
     from . import plots
 
-    makers = (
+    makers = [
         ("success rate vs parents", plots.plot_success_vs_parents),
         ("survival per round", plots.plot_survival),
         ("success rate vs repair traffic", plots.plot_traffic_vs_success),
-    )
+    ]
+    if plots.draws_tradeoff(summaries):
+        makers.append(("storage vs repair bandwidth, with the cut-set bound", plots.plot_tradeoff))
     out = []
     with tempfile.TemporaryDirectory(prefix="rlnc-report-") as folder:
         for number, (title, make) in enumerate(makers):

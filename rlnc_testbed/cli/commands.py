@@ -914,11 +914,9 @@ def _show_sweep(
     _write_csvs(args, results)
     if args.plot is not None:
         with doing(f"writing the plots {str(args.plot)!r} and next to it"):
-            from ..analysis.plots import plot_success_vs_parents, plot_survival
+            from ..analysis.plots import write_sweep_figures
 
-            summaries = [r.summary for r in results]
-            plot_success_vs_parents(summaries, args.plot)
-            plot_survival(summaries, args.plot.with_name(f"{args.plot.stem}-survival.png"))
+            write_sweep_figures([r.summary for r in results], args.plot)
     if args.json != "-" and not args.quiet:
         with doing("printing the tables"):
             console = tables.console(sys.stdout)
@@ -1052,6 +1050,12 @@ def _cmd_node(args: argparse.Namespace) -> int:
                     trials=None if args.trials in (None, "all") else args.trials,
                     interfaces=args.ice_interfaces,
                     data=data,
+                    on_trial=lambda trial, total, node: print(
+                        f"rlnc-testbed node: {node.role} {node.id}: trial {trial + 1} of {total} "
+                        f"over ({node.stop_reason})",
+                        file=sys.stderr,
+                        flush=True,
+                    ),
                 )
             )
             logging.getLogger(__name__).info("node took part in %d trials", len(nodes))
@@ -1168,8 +1172,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
         if getattr(args, flag, False) and history is None:
             raise ParameterError(f"--{flag} needs {resume_with}")
     if args.plot is not None:
-        if args.plot.suffix.lower() != ".png":
-            raise ParameterError(f"--plot path must end in .png; got {str(args.plot)!r}")
+        if args.plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise ParameterError(
+                f"--plot path must end in .png, .svg or .pdf; got {str(args.plot)!r}"
+            )
         targets.append(args.plot)
     if args.command == "run" and args.history is not None:
         if args.history.is_dir():
@@ -1277,16 +1283,9 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
     _write_csvs(args, results)
     if args.plot is not None:
         with doing(f"writing the plots {str(args.plot)!r} and next to it"):
-            from ..analysis.plots import (
-                plot_success_vs_parents,
-                plot_survival,
-                plot_traffic_vs_success,
-            )
+            from ..analysis.plots import write_sweep_figures
 
-            summaries = [r.summary for r in results]
-            plot_success_vs_parents(summaries, args.plot)
-            plot_survival(summaries, args.plot.with_name(f"{args.plot.stem}-survival.png"))
-            plot_traffic_vs_success(summaries, args.plot.with_name(f"{args.plot.stem}-traffic.png"))
+            figures = write_sweep_figures([r.summary for r in results], args.plot)
     if not (to_stdout or args.quiet):
         with doing("printing the tables"):
             console = tables.console(sys.stdout)
@@ -1295,8 +1294,7 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
             if args.json is not None:
                 console.print(f"JSON: {args.json}")
             if args.plot is not None:
-                stem = args.plot.with_name(args.plot.stem)
-                console.print(f"plots: {args.plot}, {stem}-survival.png, {stem}-traffic.png")
+                console.print(f"plots: {', '.join(map(str, figures))}")
             for label, path in (("CSV", args.csv), ("per-trial CSV", args.csv_trials)):
                 if path is not None:
                     console.print(f"{label}: {path}")
@@ -1379,11 +1377,9 @@ def _cmd_sweep_lifetime(
     _write_csvs(args, results)
     if args.plot is not None:
         with doing(f"writing the plots {str(args.plot)!r} and next to it"):
-            from ..analysis.plots import plot_lifetime_survival, plot_mean_lifetime
+            from ..analysis.plots import write_lifetime_figures
 
-            summaries = [r.summary for r in results]
-            plot_mean_lifetime(summaries, args.plot)
-            plot_lifetime_survival(summaries, args.plot.with_name(f"{args.plot.stem}-survival.png"))
+            figures = write_lifetime_figures([r.summary for r in results], args.plot)
     if not (args.json == "-" or args.quiet):
         with doing("printing the tables"):
             console = tables.console(sys.stdout)
@@ -1392,8 +1388,7 @@ def _cmd_sweep_lifetime(
             if args.json is not None:
                 console.print(f"JSON: {args.json}")
             if args.plot is not None:
-                stem = args.plot.with_name(args.plot.stem)
-                console.print(f"plots: {args.plot}, {stem}-survival.png")
+                console.print(f"plots: {', '.join(map(str, figures))}")
             for label, path in (("CSV", args.csv), ("per-trial CSV", args.csv_trials)):
                 if path is not None:
                     console.print(f"{label}: {path}")

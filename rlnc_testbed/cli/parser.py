@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     _shard_option(run, "the scenario's")
     _common_outputs(
         run,
-        plot_help="write a survival curve PNG to PATH (until loss: Kaplan-Meier, log rounds)",
+        plot_help="write a survival curve to PATH, PNG, SVG or PDF by its extension (until "
+        "loss: Kaplan-Meier, log rounds)",
         csv=True,
     )
     run.add_argument(
@@ -206,7 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
         "'sweep' --shard i/n): merged into the full result; overlapping shards, shards of "
         "different splits or of other parameters are refused",
     )
-    _common_outputs(show, plot_help="write a survival curve PNG to PATH", csv=True)
+    _common_outputs(
+        show,
+        plot_help="write a survival curve to PATH (PNG, SVG or PDF by its extension); a sweep: "
+        "its figures, as sweep --plot",
+        csv=True,
+    )
 
     node = sub.add_parser(
         "node",
@@ -332,10 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
     _shard_option(sweep, "every point's")
     _common_outputs(
         sweep,
-        plot_help="write success vs P to PATH, and survival and traffic "
-        "plots next to it (PATH stem + -survival.png / -traffic.png); until loss: mean "
-        "lifetime vs redundancy (or P, beta) on a log axis, and PATH stem + -survival.png "
-        "(Kaplan-Meier curves, log rounds)",
+        plot_help="write success vs P to PATH (PNG, SVG or PDF by its extension), and next "
+        "to it PATH stem + -survival (per round), -traffic (success vs repair traffic) and, "
+        "when P or beta varies, -tradeoff (storage vs repair bandwidth beside the cut-set "
+        "bound); until loss: mean lifetime vs redundancy (or P, beta) on a log axis, and "
+        "PATH stem + -survival (Kaplan-Meier curves, log rounds)",
         csv=True,
     )
     sweep.add_argument(

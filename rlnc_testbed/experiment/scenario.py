@@ -246,7 +246,7 @@ def load_scenario(path: str | Path) -> Scenario:
         data=(path.parent / data) if isinstance(data, str) else None,
         path=path,
         faults=faults,
-        browser_peers=browser_peers,  # type: ignore[arg-type]  # checked on construction
+        browser_peers=browser_peers,  # checked on construction
         browser_newcomers=browser_newcomers,
         hosts=raw.get("hosts", "loopback"),
     )

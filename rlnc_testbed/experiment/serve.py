@@ -194,7 +194,9 @@ class ServeSession:
         lines = []
         for entry in self.slots:
             argv = [self.command, "node", "--server", self.url, "--role", entry.role]
-            argv += ["--pool"] if entry.slot == "pool" else ["--slot", entry.slot, "--trials", "all"]
+            argv += (
+                ["--pool"] if entry.slot == "pool" else ["--slot", entry.slot, "--trials", "all"]
+            )
             argv += ["--token-file", str(entry.token_file)]
             if self.interfaces != "loopback":
                 argv += ["--ice-interfaces", "all"]

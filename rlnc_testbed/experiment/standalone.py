@@ -25,7 +25,7 @@ import logging
 import os
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -170,12 +170,13 @@ async def serve_trials(
     interfaces: str = "loopback",
     data: bytes | None = None,
     log: logging.Logger | None = None,
+    on_trial: Callable[[int, int, Node], None] | None = None,
 ) -> list[Node]:
     """Take part in a serve session's trials: ``slot``'s (``token`` its session credential)
     in each trial, at most ``trials`` of them (None: all), or with ``pool`` (a newcomer,
     ``token`` the pool credential) the newcomer slot the session announces, each time one is
     free. Returns the finished nodes, one per trial taken part in, once the session's last
-    trial is over (or ``trials`` were served).
+    trial is over (or ``trials`` were served); ``on_trial(trial, trials, node)`` after each.
 
     Raises :class:`~rlnc_testbed.signaling.client.SignalingError` when the server refuses a
     join (a pool newcomer merely goes back to the pool: another took the slot) or is no
@@ -242,4 +243,6 @@ async def serve_trials(
                 continue
             log.info("trial %d: %s %s stopped: %s", trial, role, target, node.stop_reason)
             nodes.append(node)
+            if on_trial is not None:
+                on_trial(trial, total, node)
     return nodes

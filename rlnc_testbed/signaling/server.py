@@ -555,7 +555,8 @@ class SignalingServer:
     # -- internals -------------------------------------------------------------------------
 
     async def _health(self, request: web.Request) -> web.Response:
-        """``{"clients": n}``; with ``Authorization: Bearer <run token>`` also ids and roles."""
+        """``{"clients": n}`` (and a session's ``session``); with ``Authorization: Bearer <run
+        token>`` also ids and roles."""
         body: dict[str, Any] = {"clients": len(self._clients)}
         if self.session is not None:
             body["session"] = self.session
