@@ -130,11 +130,12 @@ def assert_layout(fig: Any) -> None:
 @pytest.mark.parametrize(("name", "make", "plot", "data"), KINDS, ids=[k[0] for k in KINDS])
 def test_each_figure_in_each_format(
     name: str, make: Any, plot: Any, data: str, form: str, tmp_path: Path,
-    request: pytest.FixtureRequest,
+    request: pytest.FixtureRequest, keep_artifact: Any,
 ) -> None:  # fmt: skip
     points = request.getfixturevalue(data)
-    target = tmp_path / f"{name}.{form}"
+    target = tmp_path / f"figure-{name}.{form}"
     assert plot(points, target) == target
+    keep_artifact(target)
     content = target.read_bytes()
     assert content.startswith(MAGIC[form]) and len(content) > 10_000
     if form == "svg":  # text stays text: the title and the settings are searchable

@@ -9,9 +9,7 @@ click on a timeline row shows that trial's rounds; a screenshot is kept."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -252,7 +250,7 @@ def test_bad_inputs_are_input_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 @pytest.mark.browser
 async def test_the_report_opens_from_disk_in_chromium(
-    report: tuple[Path, str, _Elements], tmp_path: Path
+    report: tuple[Path, str, _Elements], tmp_path: Path, keep_artifact: Any
 ) -> None:
     from rlnc_testbed.browser import Chromium
 
@@ -275,9 +273,6 @@ async def test_the_report_opens_from_disk_in_chromium(
         assert "trial 1: lost" in detail and "undecodable" in detail
         target = tmp_path / "report.png"
         await page.screenshot(path=str(target), full_page=True)
-        folder = os.environ.get("RLNC_ARTIFACTS")
-        if folder:
-            Path(folder).mkdir(parents=True, exist_ok=True)
-            shutil.copy(target, Path(folder) / "report.png")
+        keep_artifact(target)
         assert requests == [path.as_uri()], requests
         assert not browser.events, [e.describe() for e in browser.events]
