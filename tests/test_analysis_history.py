@@ -386,3 +386,49 @@ def test_a_trial_line_with_a_bad_finish_is_an_error(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace('"finish":"setup-timeout"', '"finish":7'))
     with pytest.raises(HistoryError, match="line 2: trial finish must be a string; got 7"):
         read_history(path)
+
+
+def test_each_peers_rank_and_contribution_go_in_the_collect_line_and_come_back(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "h.jsonl"
+    record = replace(
+        make_round(1),
+        ranks={"2": 4, "3": 4, "4": 3, "5": 4},
+        contributions={"2": 4, "3": 3, "4": 1, "5": 0},
+    )
+    with HistoryWriter(path, params=PARAMS) as writer:
+        writer.round(0, record)
+        writer.trial(TrialRecord(trial=0, seed=0, rounds=[record]))
+    collect = next(e for e in lines(path) if e["event"] == "collect")
+    assert collect["ranks"] == {"2": 4, "3": 4, "4": 3, "5": 4}
+    assert collect["contributions"] == {"2": 4, "3": 3, "4": 1, "5": 0}
+    assert sum(collect["contributions"].values()) == collect["rank"]
+    contents = read_history(path)
+    assert contents.rounds == [(0, record)]
+    assert contents.trials[0].rounds == [record]
+    assert record.outcome() == make_round(1).outcome()  # measured, not part of the outcome
+
+
+def test_a_history_from_before_per_peer_ranks_reads_back_with_them_empty(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.jsonl"
+    record = replace(make_round(1), ranks={"2": 4}, contributions={"2": 4})
+    with HistoryWriter(path, params=PARAMS) as writer:
+        writer.round(0, record)
+        writer.trial(TrialRecord(trial=0, seed=0, rounds=[record]))
+    old = []
+    for event in lines(path):
+        if event["event"] == "collect":
+            del event["ranks"], event["contributions"]
+        if event["event"] == "trial":
+            for rnd in event["rounds"]:
+                del rnd["ranks"], rnd["contributions"]
+        old.append(json.dumps(event) + "\n")
+    path.write_text("".join(old))
+    contents = read_history(path)
+    [(_, back)] = contents.rounds
+    assert back.ranks == {} and back.contributions == {}
+    assert back == replace(record, ranks={}, contributions={})
+    assert contents.trials[0].rounds == [back]

@@ -186,3 +186,28 @@ async def test_the_pages_sdp_holds_only_loopback_and_big_integers_stay_exact(chr
     assert out["fragment"] == {"server": "ws://127.0.0.1:1/ws", "role": "newcomer",
                                "slot": "5", "token": "c", "unitMs": 2000}  # fmt: skip
     assert "role must be peer or newcomer" in out["refused"]
+
+
+async def test_chromiums_own_refused_websocket_line_is_no_failure_but_the_pages_errors_are(
+    chromium,
+):
+    """A peer rejoining a restarting server meets refused connections, which Chromium logs
+    as errors of its own (no arguments): not failures. The page's console.error still is."""
+    found: list[PageEvent] = []
+    blank = "data:text/html,<title>blank</title>"
+    page = await chromium.open_page(blank, slot="9", role="peer", on_event=found.append)
+    closed = await page.page.evaluate(
+        """() => new Promise((resolve) => {
+             const ws = new WebSocket('ws://127.0.0.1:1/ws');
+             ws.onclose = (event) => resolve(event.code);
+           })"""
+    )
+    assert closed == 1006
+    await asyncio.sleep(0.2)
+    assert any("WebSocket connection to 'ws://127.0.0.1:1/ws' failed" in line
+               for line in page.console), page.console  # fmt: skip
+    assert found == []
+    await page.page.evaluate("console.error('WebSocket connection to nowhere, said the page')")
+    (event,) = await _events(found, 1)
+    assert (event.slot, event.kind) == ("9", "console") and "said the page" in event.text
+    await page.close(timeout=5 * unit())

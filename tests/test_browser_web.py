@@ -4,6 +4,7 @@ the trial record's browser fields - everything about browser peers that needs no
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,9 +14,12 @@ import pytest
 from rlnc_testbed.browser.peers import browser_slots, peer_url
 from rlnc_testbed.experiment.cluster import Cluster
 from rlnc_testbed.protocol import Params, TrialRecord
+from rlnc_testbed.protocol.faults import FaultPlan
 from rlnc_testbed.protocol.params import ParameterError
 from rlnc_testbed.protocol.records import RoundRecord
-from rlnc_testbed.signaling.server import SignalingServer
+from rlnc_testbed.signaling import client as client_module
+from rlnc_testbed.signaling.client import RECONNECT_UNITS
+from rlnc_testbed.signaling.server import CLOSE_RESTART, SignalingServer
 from rlnc_testbed.signaling.web import WEB_DIR, web_file
 
 WEB_MODULES = ["peer.js", "signaling.js", "channels.js", "node.js", "storage.js", "util.js"]
@@ -138,6 +142,50 @@ def test_browser_peers_need_plain_webrtc(options):
         Cluster(params, browser_peers=[1], **options)
     with pytest.raises(ParameterError, match="browser peers need the webrtc transport"):
         Cluster(params, browser_newcomers=True, **options)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"kind": "crash", "round": 1},
+        {"kind": "silent", "round": 1},
+        {"kind": "link", "round": 1, "loss": 0.1},
+    ],
+    ids=lambda s: s["kind"],
+)
+def test_faults_a_page_cannot_carry_out_are_still_refused_naming_them(spec):
+    params = Params(peers=3, symbols=4, symbol_size=8, parents=2, rounds=1)
+    faults = FaultPlan.from_list([spec, {"kind": "server-restart", "round": 1}])
+    with pytest.raises(ParameterError, match=f"server-restart.*got {spec['kind']}$"):
+        Cluster(params, browser_peers=[1], faults=faults)
+    with pytest.raises(ParameterError, match="browser peers need the webrtc transport"):
+        Cluster(params, browser_newcomers=True, faults=faults)
+
+
+def test_signaling_faults_are_accepted_with_browser_peers():
+    params = Params(peers=3, symbols=4, symbol_size=8, parents=2, rounds=2)
+    for spec in (
+        {"kind": "server-restart", "round": 1},
+        {"kind": "collector-reconnect", "rate": 1.0},
+    ):
+        cluster = Cluster(
+            params, browser_peers=[1, 2], browser_newcomers=True, faults=FaultPlan.from_list([spec])
+        )
+        assert cluster.browser_peers == (1, 2) and cluster.faults.specs[0].kind == spec["kind"]
+    with pytest.raises(ParameterError, match="webrtc"):
+        Cluster(params, transport="memory", browser_peers=[1],
+                faults=FaultPlan.from_list([{"kind": "server-restart", "round": 1}]))  # fmt: skip
+
+
+def test_the_pages_rejoin_constants_are_the_python_clients():
+    """web/signaling.js rejoins as signaling/client.py does: the same close code, window and
+    pauses (each constant has its home in Python; the JS copy is checked against it)."""
+    text = (WEB_DIR / "signaling.js").read_text(encoding="utf-8")
+    found = dict(re.findall(r"^export const ([A-Z_]+) = (\d+);", text, flags=re.M))
+    assert int(found["RECONNECT_UNITS"]) == RECONNECT_UNITS
+    assert int(found["RESTART_CODE"]) == CLOSE_RESTART == 1012
+    assert int(found["MAX_PAUSE_MS"]) == round(client_module._MAX_PAUSE * 1000)
+    assert int(found["FIRST_PAUSE_MS"]) == 50  # the Python client's first pause, 0.05 s
 
 
 def test_trial_records_say_which_nodes_were_browsers():

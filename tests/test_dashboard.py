@@ -7,8 +7,10 @@ run, ``replay`` serves a recorded one until Ctrl-C; the JS tests' fixture is sti
 today's format whose outcomes are the simulator's.
 
 In headless Chromium (marker ``browser``, the project's launcher): during a real memory run
-with ``--dashboard`` the page shows the failed peer highlighted, the parents and the verdict;
-the replay's pause stops the counter and its slider jumps to a round. Screenshots go to
+with ``--dashboard`` the page shows the failed peer highlighted, the parents, every peer's rank
+and contribution to the global rank (``rank R · +C``, adding up to the collector's rank) and
+the verdict; the replay's pause stops the counter and its slider jumps to a round, whose shares
+it shows. Screenshots go to
 ``tmp_path`` and, when ``RLNC_ARTIFACTS`` names a directory, there too.
 """
 
@@ -284,6 +286,18 @@ async def _wait(page: Any, expression: str, within: float = 30.0) -> Any:
     return await page.wait_for_function(expression, timeout=within * unit() * 1000)
 
 
+async def _shares(page: Any) -> dict[str, tuple[int, int, str, str]]:
+    """Per peer drawn with a share of the global rank: (its rank, its contribution, the text
+    under it, its tooltip), from the DOM."""
+    rows = await page.eval_on_selector_all(
+        "g.peer[data-contribution]",
+        "nodes => nodes.map(n => [n.dataset.id, Number(n.dataset.ownRank), "
+        "Number(n.dataset.contribution), n.querySelector('text.peer-share').textContent, "
+        "n.querySelector('title').textContent])",
+    )
+    return {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
+
+
 @pytest.mark.browser
 async def test_during_a_real_run_the_page_shows_failure_parents_and_verdict(
     tmp_path: Path,
@@ -305,6 +319,9 @@ async def test_during_a_real_run_the_page_shows_failure_parents_and_verdict(
             await _wait(page, "document.querySelector('g.peer.failed') !== null")
             await _wait(page, "document.querySelectorAll('g.peer.parent').length === 3")
             await _wait(page, "document.querySelector('#verdict').dataset.verdict !== ''")
+            # Each peer's share of the global rank, once a round's collect line is in.
+            await _wait(page, "document.querySelector('g.peer[data-contribution] "
+                        "text.peer-share') !== null")  # fmt: skip
             live = await page.get_attribute("#status", "data-status")
             await _screenshot(page, tmp_path, "dashboard-live")
             await _wait(page, "document.querySelector('#status').dataset.status === 'finished'", 90)
@@ -329,6 +346,19 @@ async def test_during_a_real_run_the_page_shows_failure_parents_and_verdict(
         assert sorted(a[0] for a in arrows) == last["parents"]["parents"]
         assert all(a[1] == last["parents"]["newcomer"] and a[2] > 0 for a in arrows)
         assert await page.get_attribute("#verdict", "data-verdict") == last["verdict"]["verdict"]
+        # Every peer but the failed one shows the last collect line's rank and contribution.
+        shares = await _shares(page)
+        collect = last["collect"]
+        assert set(shares) == set(collect["contributions"]) and len(shares) == 10
+        for peer, (own, share, text, title) in shares.items():
+            assert (own, share) == (collect["ranks"][peer], collect["contributions"][peer])
+            assert text == f"rank {own} · +{share}", text
+            assert f"they add {share} to the collector's rank {collect['rank']}" in title
+        assert sum(s[1] for s in shares.values()) == collect["rank"]
+        received = await page.eval_on_selector(
+            "g.peer.newcomer text.peer-rank", "n => n.textContent"
+        )
+        assert received == f"received rank {last['store']['rank']}"
         assert await page.get_attribute("#events", "data-count") == str(len(events))
         assert await page.get_attribute("#done", "data-done") == "3"
         points = await page.eval_on_selector_all("circle.survival-point", "n => n.length")
@@ -377,6 +407,16 @@ async def test_replay_pause_stops_the_counter_and_the_slider_jumps_to_a_round(
             assert await page.get_attribute("#trial", "data-trial") == str(trial)
             assert await page.get_attribute("#verdict", "data-verdict") == verdict
             assert await page.get_attribute("g.peer.failed", "data-id") is not None
+            collect = next(
+                e for e in events
+                if e["event"] == "collect" and (e["trial"], e["round"]) == (trial, number)
+            )  # fmt: skip
+            shares = await _shares(page)
+            assert {x: s[:2] for x, s in shares.items()} == {
+                x: (collect["ranks"][x], collect["contributions"][x]) for x in collect["ranks"]
+            }
+            assert sum(s[1] for s in shares.values()) == collect["rank"]
+            assert collect["rank"] < events[0]["params"]["symbols"]  # the lost round
             started = time.monotonic()
             await _screenshot(page, tmp_path, "dashboard-replay")
             assert time.monotonic() - started < 30 * unit()

@@ -14,7 +14,8 @@ this order, the events an animated dashboard replays::
     transfer  {"trial", "round", "link"}                     one per link of RoundRecord.links
     store     {"trial", "round", "newcomer", "rank", "packets", "bytes"}   repair received
     collect   {"trial", "round", "rank", "packets", "bytes", "stored",     collector, digests,
-               "refused", "polluted", "polluters"}           refused batches, polluters
+               "refused", "polluted", "polluters",           refused batches, polluters,
+               "ranks", "contributions"}                     each peer's rank and share of "rank"
     verdict   {"trial", "round", "verdict", "decoded", "verified", "duration", "error",
                "disputes"}                                   claims the collector contradicts
 
@@ -25,8 +26,12 @@ only this line), a finished point ``{"event": "point", ...PointSummary.to_dict()
 resumed run ``{"event": "resume", "params", "version", "transport", "provenance"}``. A history
 is resumed only for the same parameters (``trials`` aside: a run may be extended) and the same
 transport; otherwise :class:`HistoryError` names every field that differs. Lines of older
-histories without the trial's ``finish`` / ``error``, the point's ``unjudged`` or ``fault``
-events read back with those empty. Resuming skips every trial that has a ``trial`` line,
+histories without the trial's ``finish`` / ``error``, the point's ``unjudged``, ``fault``
+events or the collect line's ``ranks`` / ``contributions`` read back with those empty.
+``ranks`` maps each alive peer's id to the rank of the packets it delivered, ``contributions``
+to the rank its clean packets add when the collector takes the senders in ascending id order
+(they sum to the collect line's ``rank``); both are ``{}`` where payloads are not simulated
+(the sim transport). Resuming skips every trial that has a ``trial`` line,
 unjudged ones included (their outcome is recorded; running them again could only contradict
 it).
 Every line also carries ``t``, seconds since the writer opened the file (ignored on reading).
@@ -96,6 +101,8 @@ ROUND_EVENTS: tuple[tuple[str, Mapping[str, str]], ...] = (
             "refused": "refused",
             "polluted": "polluted",
             "polluters": "polluters",
+            "ranks": "ranks",
+            "contributions": "contributions",
         },
     ),
     (
@@ -116,6 +123,8 @@ _OPTIONAL_KEYS: Mapping[str, Callable[[], Any]] = {
     "refused": list,
     "polluted": dict,
     "polluters": list,
+    "ranks": dict,
+    "contributions": dict,
     "disputes": list,
 }
 _ROUND_NAMES = tuple(name for name, _ in ROUND_EVENTS)

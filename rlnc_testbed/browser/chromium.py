@@ -9,7 +9,9 @@ left to Playwright's driver, whose exit kills it.
 Every page is watched: ``console.error`` messages, uncaught page errors (``pageerror``,
 unhandled rejections included) and page crashes become :class:`PageEvent` records naming the
 page's slot, kept in :attr:`Chromium.events` and handed to ``on_event`` (the cluster turns them
-into the trial's ``error`` verdict). Other console lines go to the logger. A page that prints
+into the trial's ``error`` verdict). Not so Chromium's own log line for a websocket that could
+not connect: a peer rejoining a restarting signaling server retries until it is back (and the
+cluster names one that does not come back). Other console lines go to the logger. A page that prints
 ``[rlnc] done ...`` (the browser peer when its node stopped) is closed in the background.
 
 Playwright is imported when :meth:`Chromium.start` runs, so importing this module needs only
@@ -334,7 +336,12 @@ class Chromium:
         text = message.text
         kind = message.type
         entry.console.append(f"{kind}: {text}"[:_MAX_TEXT])
-        if kind == "error":
+        if kind == "error" and _refused_websocket(message):
+            # Chromium's own log line for a websocket that could not connect (a peer
+            # rejoining a restarting server tries until it is back): the page's code decides
+            # whether that matters (a first join that fails is its console.error).
+            self.log.info("browser %s %s: %s", entry.role, entry.slot, text)
+        elif kind == "error":
             self._event(entry, "console", text)
         elif text.startswith(DONE_PREFIX):
             self.log.info("browser %s %s: %s", entry.role, entry.slot, text)
@@ -361,6 +368,12 @@ class Chromium:
         task = asyncio.ensure_future(entry.close(timeout=self.stop_units * unit()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _refused_websocket(message: Any) -> bool:
+    """Whether a console message is Chromium's own "WebSocket connection to ... failed" line
+    (logged by the browser, so without arguments; a page's ``console.error`` has some)."""
+    return not message.args and message.text.startswith("WebSocket connection to ")
 
 
 def _redact(url: str) -> str:

@@ -335,12 +335,17 @@ class Cluster:
         #: Chromium starts with the first browser slot (:meth:`_start_browser`).
         self.browser_peers = browser_slots(browser_peers, params.peers)
         self.browser_newcomers = bool(browser_newcomers)
+        # A Chromium page rejoins signaling by itself (web/signaling.js) but injects no node
+        # faults, and its links cannot be shaped: only the signaling faults go with it.
+        unshareable = sorted({s.kind for s in self.faults.specs} - set(SIGNALING_KINDS))
         if (self.browser_peers or self.browser_newcomers) and (
-            transport != "webrtc" or self.faults or self.shaping
+            transport != "webrtc" or unshareable or self.shaping
         ):
+            got = f"; got {', '.join(unshareable)}" if unshareable else ""
             raise ParameterError(
-                "browser peers need the webrtc transport and no fault plan or link shaping "
-                "(a Chromium page injects no faults and its links cannot be shaped)"
+                "browser peers need the webrtc transport, no link shaping and no faults but "
+                f"{' and '.join(SIGNALING_KINDS)} (a Chromium page injects no faults and its "
+                f"links cannot be shaped){got}"
             )
         #: The run's Chromium (:class:`~rlnc_testbed.browser.Chromium`): a started one given
         #: as ``browser`` (shared, e.g. by a test module; left open), else started here.

@@ -311,6 +311,7 @@ REPORT_FIELDS.update(
     polluters=_id_list,
     delivered=_counts,
     ranks=_counts,
+    contributions=_counts,
 )
 #: Keys of the collector's ``collected.report`` object, as roles/collector.py writes them:
 #: ``global_rank``, ``packets``, ``rejected`` ints >= 0; ``decoded``, ``verified`` bools;
@@ -319,7 +320,8 @@ REPORT_FIELDS.update(
 #: ``polluted`` peer id -> count of its packets whose payload does not match its coefficients;
 #: ``polluters`` the ids the collector names as polluters (a parent found through the
 #: newcomer's provenance included); ``delivered`` peer id -> packets it delivered; ``ranks``
-#: peer id -> rank of those packets.
+#: peer id -> rank of those packets; ``contributions`` peer id -> the rank its clean packets add
+#: after every lower id's (they sum to ``global_rank``).
 #: (The declared checks are :data:`REPORT_FIELDS`; a new key is one entry there.)
 REPORT_KEYS = tuple(REPORT_FIELDS)
 _report = _record("a report", {}, REPORT_FIELDS)

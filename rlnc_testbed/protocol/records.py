@@ -107,6 +107,16 @@ class RoundRecord:
     #: ``{"spec", "kind", "target", "when", "node"}`` or, for a link fault, ``"links"`` and
     #: the shape). Empty without a fault plan, and in records older than fault plans.
     faults: list[dict[str, Any]] = field(default_factory=list)
+    #: What each alive peer's delivery is worth, as the collector observed it: peer id -> the
+    #: rank of the packets it delivered this round (polluted ones included). Empty where
+    #: payloads are not simulated (the sim transport, the simulators) and in older records.
+    ranks: dict[str, int] = field(default_factory=dict)
+    #: Each alive peer's share of ``global_rank``: peer id -> how much its clean (unpolluted)
+    #: packets raise the rank when the collector takes the senders in ascending id order (its
+    #: decoding order), so the shares add up to ``global_rank`` and none exceeds the peer's
+    #: ``ranks`` entry. It depends on that order: a peer whose packets a lower id already
+    #: spans adds 0. Empty where ``ranks`` is.
+    contributions: dict[str, int] = field(default_factory=dict)
 
     def outcome(self) -> tuple[Any, ...]:
         """The decided part of the round: equal across transports for the same seed."""

@@ -525,6 +525,8 @@ class TrialController:
             polluted=_counts(report.get("polluted")),
             polluters=_ids(report.get("polluters")),
             disputes=self._disputes(rnd, report),
+            ranks=_counts(report.get("ranks")),
+            contributions=_counts(report.get("contributions")),
         )
         self.record.rounds.append(record)
         self._actions.append(RoundDone(record))

@@ -16,8 +16,13 @@
  * are kept apart in `others`. Packets per link are floor(bytes / packet message size)
  * (wire.packetMessageSize: a link also carries a few small control messages). The packets a
  * peer holds are Q from the start (the engine's placement); a newcomer holds Q once it received
- * anything (rlnc recodes Q), min(Q, received) for copies. Per-peer shares of the global rank are
- * not in the events, so only the newcomer's and the collector's ranks are shown.
+ * anything (rlnc recodes Q), min(Q, received) for copies. Each peer's share of the global rank
+ * comes from the collect event (RoundRecord.ranks / .contributions, the collector's own
+ * observation): `ownRank`, the rank of the packets it delivered, and `contribution`, how much its
+ * clean packets raise the rank when the collector takes the senders in ascending id order (the
+ * contributions add up to the global rank, `contributionTotal`). Both are null until the round's
+ * collect line, for the failed peer, and where the events lack them (the sim transport, older
+ * histories); the newcomer's `rank` stays what it received from its parents.
  * @module model-state
  */
 
@@ -53,7 +58,9 @@ export function createState() {
     trial: null,
     round: 0,
     phase: 'waiting',
-    peers: [], // in slot order: {id, slot, held, kind, role: alive|failed|newcomer, parent, rank}
+    // in slot order: {id, slot, held, kind, role: alive|failed|newcomer, parent, rank (received,
+    // the newcomer's), ownRank and contribution (from the collect line)}
+    peers: [],
     failed: null,
     newcomer: null,
     parents: [],
@@ -64,6 +71,7 @@ export function createState() {
     newcomerRank: null,
     newcomerPackets: null,
     globalRank: null,
+    contributionTotal: null, // the peers' contributions added up (= globalRank when present)
     collectPackets: null,
     collectBytes: null,
     verdict: null, // {verdict, decoded, verified, error, trial, round}
@@ -198,6 +206,8 @@ const HANDLERS = {
       role: 'newcomer',
       parent: false,
       rank: null,
+      ownRank: null,
+      contribution: null,
     });
     for (const id of event.parents) {
       const parent = peerById(state, id);
@@ -260,6 +270,19 @@ const HANDLERS = {
     state.collectBytes = event.bytes;
     const refused = new Set((event.refused ?? []).map((r) => Number(r.sender)));
     for (const arrow of state.collects) arrow.refused = refused.has(arrow.from);
+    const ranks = countsOf(event.ranks, 'ranks');
+    const shares = countsOf(event.contributions, 'contributions');
+    for (const peer of state.peers) {
+      const key = String(peer.id);
+      peer.ownRank = ranks.has(key) ? ranks.get(key) : null;
+      peer.contribution = shares.has(key) ? shares.get(key) : null;
+    }
+    state.contributionTotal = shares.size === 0 ? null
+      : [...shares.values()].reduce((a, b) => a + b, 0);
+    if (state.contributionTotal !== null && state.contributionTotal !== event.rank) {
+      note(state, `collect: contributions add up to ${state.contributionTotal}, not the rank ` +
+        `${event.rank}`, true);
+    }
     if (state.collects.length === 0) {
       // No measured links (sim): every peer in the system delivers what it holds.
       state.collects = state.peers
@@ -362,6 +385,8 @@ function startTrial(state, trial) {
       role: 'alive',
       parent: false,
       rank: null,
+      ownRank: null,
+      contribution: null,
     });
   }
   clearRound(state);
@@ -374,6 +399,8 @@ function settle(state) {
     peer.role = 'alive';
     peer.parent = false;
     peer.rank = null; // a newcomer's received rank is shown in its own round
+    peer.ownRank = null; // so is every peer's share of the global rank
+    peer.contribution = null;
   }
   state.peers.sort((a, b) => a.slot - b.slot);
   clearRound(state);
@@ -390,9 +417,24 @@ function clearRound(state) {
   state.newcomerRank = null;
   state.newcomerPackets = null;
   state.globalRank = null;
+  state.contributionTotal = null;
   state.collectPackets = null;
   state.collectBytes = null;
   state.verdict = null;
+}
+
+/** A (peer id -> count) object of an event as a Map; absent (older histories, sim) is empty. */
+function countsOf(value, name) {
+  if (value === undefined || value === null) return new Map();
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new Error(`${name} is not an object`);
+  }
+  const out = new Map();
+  for (const [key, count] of Object.entries(value)) {
+    if (!Number.isInteger(count) || count < 0) throw new Error(`${name}[${key}] is not a count`);
+    out.set(String(key), count);
+  }
+  return out;
 }
 
 function sameRound(state, event) {

@@ -1,12 +1,20 @@
 /**
  * Draws the animated system model's state (model-state.js) as SVG and a few HTML panels:
- * the source, every peer on a ring (id, packets held, its rank when known, browser / aiortc /
- * memory / sim), the failed peer pushed out of the ring in red with the newcomer in its place,
- * curved arrows from the parents to the newcomer with packet counts, arrows to the collector,
- * the counters and the verdict, the survival chart and a per-trial timeline of verdicts.
+ * the source, every peer on a ring (id, packets held, browser / aiortc / memory / sim), the
+ * failed peer pushed out of the ring in red with the newcomer in its place, curved arrows from
+ * the parents to the newcomer with packet counts, arrows to the collector, the counters and the
+ * verdict, the survival chart and a per-trial timeline of verdicts.
+ *
+ * Under each peer, once the round's collect line is in: its share of the global rank, as
+ * `rank 4 · +3` (the rank of the packets it delivered, and what they add to the lower ids'
+ * when the collector decodes in ascending id order) and a bar of width k (light: its own rank,
+ * dark: its contribution), with a tooltip saying so; under the newcomer also `received rank R`
+ * (what its parents sent it).
  *
  * Every drawn thing carries classes and data attributes the browser tests read:
- * `g.peer[data-id][data-role]` (`.failed`, `.newcomer`, `.parent`), `path.arrow.repair` and
+ * `g.peer[data-id][data-role]` (`.failed`, `.newcomer`, `.parent`; `data-own-rank` and
+ * `data-contribution` once known, with `text.peer-share` and `g.share-bar`; the newcomer's
+ * `text.peer-rank`), `path.arrow.repair` and
  * `path.arrow.collect` (`data-from`, `data-to`, `data-packets`), `path.arrow.other` (the
  * newcomer's provenance record to the collector), `#verdict[data-verdict]`,
  * `#trial[data-trial]`, `#round[data-round]`, `#events[data-count]`, `circle.survival-point`.
@@ -215,8 +223,16 @@ export function renderModel(svg, state) {
       g.append(el('text', { class: 'peer-held', y: 4 }, `${peer.held} pkt${peer.held === 1 ? '' : 's'}`));
       g.append(el('text', { class: 'peer-kind', y: size / 2 - 6 }, peer.kind));
     }
+    let below = size / 2; // what is drawn under the node, line by line
+    if (peer.contribution !== null) {
+      g.setAttribute('data-own-rank', peer.ownRank ?? '');
+      g.setAttribute('data-contribution', peer.contribution);
+      g.append(shareBar(peer, state.k, size, below + 3));
+      g.append(el('text', { class: 'peer-share', y: below + 18 }, shareText(peer)));
+      below += 20;
+    }
     if (peer.rank !== null) {
-      g.append(el('text', { class: 'peer-rank', y: size / 2 + 13 }, `rank ${peer.rank}`));
+      g.append(el('text', { class: 'peer-rank', y: below + 13 }, `received rank ${peer.rank}`));
     }
     if (peer.role === 'failed') {
       const r = size / 2 - 4;
@@ -229,7 +245,8 @@ export function renderModel(svg, state) {
     }
     const title = el('title', {}, `peer ${peer.id} (${peer.kind}): ${peer.role}` +
       `${peer.parent ? ', parent' : ''}; holds ${peer.held} packets` +
-      `${peer.rank !== null ? `; received rank ${peer.rank}` : ''}`);
+      `${peer.rank !== null ? `; received rank ${peer.rank} from its parents` : ''}` +
+      `${peer.contribution !== null ? `; ${shareTitle(peer, state)}` : ''}`);
     g.append(title);
     peers.append(g);
   }
@@ -244,6 +261,34 @@ export function renderModel(svg, state) {
     }, `round ${state.verdict.round}: ${state.verdict.verdict}`));
   }
   return svg;
+}
+
+/** `rank 4 · +3`: the rank of a peer's delivered packets and its contribution. */
+export function shareText(peer) {
+  const own = peer.ownRank === null ? '' : `rank ${peer.ownRank} · `;
+  return `${own}+${peer.contribution}`;
+}
+
+function shareTitle(peer, state) {
+  const own = peer.ownRank === null ? '' : `the packets it delivered have rank ${peer.ownRank}; `;
+  return `${own}they add ${peer.contribution} to the collector's rank ` +
+    `${state.globalRank ?? '?'} of k = ${state.k} (senders taken in ascending id order)`;
+}
+
+/** A bar of width k under a peer: its own rank (light) and its contribution (dark). */
+function shareBar(peer, k, size, y) {
+  const unit = size / Math.max(k, 1);
+  const g = el('g', { class: 'share-bar', transform: `translate(${-size / 2},${y})` });
+  g.append(el('rect', { class: 'share-track', width: size, height: 5 }));
+  if (peer.ownRank !== null) {
+    g.append(el('rect', {
+      class: 'share-own', width: Math.min(size, unit * peer.ownRank), height: 5,
+    }));
+  }
+  g.append(el('rect', {
+    class: 'share-contribution', width: Math.min(size, unit * peer.contribution), height: 5,
+  }));
+  return g;
 }
 
 function box(id, at, title, lines) {

@@ -9,7 +9,8 @@
 // What the Python side reads from the console: console.error is a bug (the launcher records it
 // and the trial's verdict becomes `error`); uncaught errors and unhandled rejections are
 // logged that way and reported to the server as `error {reason}`; one `[rlnc] done <reason>`
-// info line when the node stopped.
+// info line when the node stopped, and one `[rlnc] rejoined signaling as ID (n)` info line
+// each time it rejoined its slot after the server restarted or dropped it (signaling.js).
 
 import { Connector } from './channels.js';
 import { Signaling } from './signaling.js';
@@ -92,6 +93,7 @@ async function main() {
     role: args.role,
     slot: args.slot,
     timeoutMs: 10 * args.unitMs,
+    unitMs: args.unitMs, // a 1012 close (server restart) is rejoined within 20 units
     log,
   });
   const connector = new Connector(signaling.id, {

@@ -3,8 +3,9 @@
  * real run: tests/js/model-fixture.jsonl, three trials over the memory transport that
  * tests/js/model_fixture.py made (real signaling and roles, so there are per-link transfer
  * lines). Every round's failed peer, newcomer, parents, arrows, ranks and verdict must be the
- * history's, the newcomer must take the failed peer's place, and the survival curve at the end
- * must be the one the point line (Python's summarize) states.
+ * history's, each peer's rank and contribution to the global rank the collect line's (adding up
+ * to the global rank), the newcomer must take the failed peer's place, and the survival curve
+ * at the end must be the one the point line (Python's summarize) states.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import {
   roundMarks,
   stateAt,
 } from '../../rlnc_testbed/web/model-state.js';
+import { shareText } from '../../rlnc_testbed/web/model-view.js';
 import { packetMessageSize } from '../../rlnc_testbed/web/wire.js';
 
 const FIXTURE = new URL('./model-fixture.jsonl', import.meta.url);
@@ -47,6 +49,24 @@ describe('the fixture is a real run', () => {
     assert.ok(events.some((e) => e.event === 'transfer'));
     const verdicts = events.filter((e) => e.event === 'verdict').map((e) => e.verdict);
     assert.ok(verdicts.includes('ok') && verdicts.includes('undecodable'));
+  });
+
+  test('its collect lines carry each peer\'s rank and contribution', () => {
+    const collects = events.filter((e) => e.event === 'collect');
+    assert.ok(collects.length > 0);
+    let spanned = 0;
+    for (const collect of collects) {
+      const ids = Object.keys(collect.ranks);
+      assert.equal(ids.length, params.peers);
+      assert.deepEqual(Object.keys(collect.contributions).sort(), ids.sort());
+      const total = Object.values(collect.contributions).reduce((a, b) => a + b, 0);
+      assert.equal(total, collect.rank);
+      for (const id of ids) {
+        assert.ok(collect.contributions[id] <= collect.ranks[id]);
+        if (collect.contributions[id] < collect.ranks[id]) spanned += 1;
+      }
+    }
+    assert.ok(spanned > 0, 'some peer should add less than its own rank');
   });
 });
 
@@ -133,8 +153,23 @@ describe('every round, judged', () => {
       assert.equal(state.others.length, others);
       assert.ok(state.others.every((a) => a.to === 'collector' && a.from === parents.newcomer));
       assert.equal(state.newcomerRank, store.rank);
-      assert.equal(newcomer.rank, store.rank);
+      assert.equal(newcomer.rank, store.rank); // still what it received from its parents
       assert.equal(state.globalRank, collect.rank);
+      // Each peer's share of the global rank, as the collector reported it.
+      for (const peer of state.peers) {
+        const key = String(peer.id);
+        if (peer.role === 'failed') {
+          assert.equal(peer.ownRank, null);
+          assert.equal(peer.contribution, null);
+          continue;
+        }
+        assert.equal(peer.ownRank, collect.ranks[key], `peer ${key}`);
+        assert.equal(peer.contribution, collect.contributions[key], `peer ${key}`);
+      }
+      const shares = state.peers.filter((p) => p.contribution !== null);
+      assert.equal(shares.length, params.peers);
+      assert.equal(shares.reduce((n, p) => n + p.contribution, 0), collect.rank);
+      assert.equal(state.contributionTotal, collect.rank);
       assert.equal(state.verdict.verdict, verdict.verdict);
       assert.equal(state.verdict.verified, verdict.verified);
     });
@@ -151,6 +186,20 @@ describe('every round, judged', () => {
     assert.equal(peerById(after, before.newcomer).role === 'newcomer', false);
     assert.equal(after.verdict, null);
     assert.equal(after.repairs.length, 0);
+    // The shares were the last round's: none until this round's collect line.
+    assert.ok(before.peers.some((p) => p.contribution !== null));
+    assert.ok(after.peers.every((p) => p.ownRank === null && p.contribution === null));
+    assert.equal(after.contributionTotal, null);
+  });
+
+  test('before the collect line no peer has a share; the newcomer has its received rank', () => {
+    const [first] = marks;
+    const storeAt = events.findIndex((e) => e.event === 'store');
+    const state = stateAt(events, storeAt + 1);
+    assert.equal(state.phase, 'store');
+    assert.ok(state.peers.every((p) => p.contribution === null));
+    assert.equal(peerById(state, events[storeAt].newcomer).rank, events[storeAt].rank);
+    assert.ok(stateAt(events, first.index).peers.some((p) => p.contribution !== null));
   });
 
   test('a new trial starts again from peers 1..N', () => {
@@ -182,6 +231,42 @@ describe('a history without links (the sim transport)', () => {
       assert.equal(state.collects.length, params.peers);
       assert.equal(state.collects.reduce((n, a) => n + a.packets, 0), collect.packets);
     }
+  });
+
+  test('without ranks and contributions (sim, older histories) no peer has a share', () => {
+    const older = bare.map((e) => {
+      if (e.event !== 'collect') return e;
+      const { ranks, contributions, ...rest } = e;
+      assert.ok(ranks && contributions);
+      return rest;
+    });
+    const state = stateAt(older, roundMarks(older)[0].index);
+    assert.deepEqual(state.problems, []);
+    assert.ok(state.peers.every((p) => p.ownRank === null && p.contribution === null));
+    assert.equal(state.contributionTotal, null);
+    assert.notEqual(state.globalRank, null);
+  });
+});
+
+describe('shares of the global rank', () => {
+  test('a peer shows its rank and contribution as "rank R · +C"', () => {
+    assert.equal(shareText({ ownRank: 4, contribution: 3 }), 'rank 4 · +3');
+    assert.equal(shareText({ ownRank: null, contribution: 0 }), '+0');
+  });
+
+  test('contributions that do not add up to the rank, or are not counts, are problems', () => {
+    const index = events.findIndex((e) => e.event === 'collect');
+    const collect = events[index];
+    const [first] = Object.keys(collect.contributions);
+    const off = { ...collect, contributions: { ...collect.contributions, [first]: 99 } };
+    const state = stateAt([...events.slice(0, index), off]);
+    assert.equal(state.problems.length, 1);
+    assert.match(state.problems[0], /add up to/);
+    const bad = { ...collect, ranks: { [first]: 'two' } };
+    const again = stateAt([...events.slice(0, index), bad]);
+    assert.equal(again.problems.length, 1);
+    assert.match(again.problems[0], /ranks/);
+    assert.equal(again.globalRank, collect.rank); // the rest of the line still counts
   });
 });
 
