@@ -7,6 +7,8 @@
 * the signaling bursts grow with the run's members while a lone flooder is refused as before;
 * a node's ICE agent stops pacing once no check is left to start, and an offer is answered
   without holding up the signaling reader;
+* while a cluster runs, Python's young GC generation scales with its nodes, and is restored
+  after (no ``gc.freeze()``: everything stays collectable);
 * whole runs with the derived deadlines: 300 peers over memory channels and 100 over real
   WebRTC complete verified (``slow``).
 """
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from typing import Any
 
@@ -24,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rlnc_testbed.coding import matmul, rank
-from rlnc_testbed.experiment.cluster import run_trial
+from rlnc_testbed.experiment.cluster import GC_YOUNG_PER_NODE, run_trial
 from rlnc_testbed.protocol import Params
 from rlnc_testbed.protocol.messages import MAX_MESSAGE_BYTES, encode_message
 from rlnc_testbed.roles.collector import _fit, blocked_rank
@@ -254,6 +257,30 @@ async def test_an_offer_is_answered_in_the_background() -> None:
     finally:
         await offerer.close()
         await answerer.close()
+
+
+# -- the garbage collector while a cluster runs ----------------------------------------------
+
+
+async def test_the_young_generation_scales_with_a_running_cluster_and_is_restored() -> None:
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    params = scaled(30, rounds=1)
+    record = await run_trial(
+        params, 0, transport="memory", on_round=lambda _: seen.append(gc.get_threshold())
+    )
+    assert record.finish == "max-round", record.error
+    young = max(before[0], GC_YOUNG_PER_NODE * (30 + 2))
+    assert seen == [(young, *before[1:])]
+    assert gc.get_threshold() == before
+    assert not gc.get_freeze_count()
+    small = await run_trial(
+        scaled(4, rounds=1),
+        0,
+        transport="memory",
+        on_round=lambda _: seen.append(gc.get_threshold()),
+    )
+    assert small.finish == "max-round" and seen[-1] == before  # small runs keep Python's own
 
 
 # -- whole runs with derived deadlines -------------------------------------------------------

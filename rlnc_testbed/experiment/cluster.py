@@ -20,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import gc
 import logging
 import os
 import sys
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from .. import wire
@@ -79,6 +80,40 @@ START_CONCURRENCY = 16
 
 #: How late a memory link delivers a message its loss draw dropped (an SCTP-like resend).
 RETRANSMIT_SECONDS = 0.02
+
+#: While a cluster runs here, the garbage collector's youngest generation is collected after
+#: this many allocations per node of the trial (never fewer than Python's own threshold).
+GC_YOUNG_PER_NODE = 50
+
+#: Clusters running in this process now, and Python's thresholds from before the first.
+_gc_running = 0
+_gc_saved = gc.get_threshold()
+
+
+@contextlib.contextmanager
+def _young_generation(nodes: int) -> Iterator[None]:
+    """Collect young objects less often while a cluster of ``nodes`` nodes runs here.
+
+    A 1,000-peer run in one process holds over a million long-lived objects (the aiortc state of
+    2,000 connections), while a thousand batches in flight keep their short-lived objects alive
+    across Python's young collections (every 700 allocations): they are promoted, and each time
+    a quarter of the heap has been promoted a full collection walks all of it: over a quarter of
+    such a run's CPU, measured. A young generation scaled with the run lets them die young.
+    Unlike ``gc.freeze()`` every object stays collectable, and the thresholds are restored
+    when the last running cluster of this process ends; runs of up to 12 nodes keep Python's
+    own."""
+    global _gc_running, _gc_saved
+    if not _gc_running:
+        _gc_saved = gc.get_threshold()
+    _gc_running += 1
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(young, GC_YOUNG_PER_NODE * nodes), middle, old)
+    try:
+        yield
+    finally:
+        _gc_running -= 1
+        if not _gc_running:
+            gc.set_threshold(*_gc_saved)
 
 
 class ReliableShaper(Shaper):
@@ -388,6 +423,10 @@ class Cluster:
 
     async def run(self) -> TrialRecord:
         """Start every role, run rounds until 'end' or the max round, and return the record."""
+        with _young_generation(self.params.peers + 2):
+            return await self._run()
+
+    async def _run(self) -> TrialRecord:
         watchdog = asyncio.ensure_future(self._coordinator.watchdog())
         self._tasks.add(watchdog)
         try:

@@ -134,9 +134,9 @@ def unpaced_checks(pc: Any) -> bool:
     sctp = getattr(pc, "sctp", None)
     if sctp is None:
         return False
-    connection = getattr(sctp.transport.transport, "_connection", None)
+    connection: Any = getattr(sctp.transport.transport, "_connection", None)
     original = getattr(connection, "_check_periodic", None)
-    if original is None or not hasattr(connection, "_check_list"):
+    if connection is None or original is None or not hasattr(connection, "_check_list"):
         return False
     if getattr(connection, "_rlnc_unpaced", False):
         return True

@@ -16,6 +16,10 @@ SCTP retransmits for real: the channel stays reliable and ordered, only slower. 
 channel's socket closes, the datagrams its shaper still holds leave (bounded), as they would
 from a wire.
 
+Speed (:mod:`rlnc_testbed.transport.tuning`): a connector's connections share one DTLS
+certificate (``share_certificate``) and bundle their SCTP DATA and SACK chunks into shared
+packets (``bundle_sctp``); both on by default, neither changes what crosses a channel.
+
 Messages of any size are framed transparently: each data-channel message is a 1-byte flag
 (``0x01`` more fragments follow, ``0x00`` last fragment) plus at most ``max_message_size - 1``
 bytes, so a message never exceeds the 64 KiB every WebRTC stack accepts. Sends are paced
@@ -46,6 +50,7 @@ from rlnc_testbed.transport.ice import (
     unpaced_checks,
 )
 from rlnc_testbed.transport.shaping import ShapedLink, Shaper
+from rlnc_testbed.transport.tuning import NodeCertificate, bundle_chunks, node_certificate
 
 __all__ = [
     "ANSWER_UNITS",
@@ -311,6 +316,8 @@ class WebRTCConnector:
         logger: Logger | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         shaping: Mapping[str, Shaper] | None = None,
+        share_certificate: bool = True,
+        bundle_sctp: bool = True,
     ) -> None:
         if not isinstance(node_id, str) or not node_id:
             raise ValueError(f"node_id must be a non-empty str, got {node_id!r}")
@@ -324,6 +331,11 @@ class WebRTCConnector:
         self._send_signal = send_signal
         self._logger: Logger = logger or logging.getLogger(__name__)
         self._max_message_size = max_message_size
+        #: Connections made by this node share one DTLS certificate (made on first use).
+        self.share_certificate = bool(share_certificate)
+        self._certificate: NodeCertificate | None = None
+        #: SCTP DATA and SACK chunks of this node's connections share packets.
+        self.bundle_sctp = bool(bundle_sctp)
         self._ids = itertools.count()
         self._answers: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._pcs: set[RTCPeerConnection] = set()
@@ -378,9 +390,21 @@ class WebRTCConnector:
             await link.drain()
 
     def _new_pc(self) -> RTCPeerConnection:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        certificate = None
+        if self.share_certificate:
+            if self._certificate is None or not self._certificate.fresh:
+                self._certificate = NodeCertificate.make()
+            certificate = self._certificate
+        with node_certificate(certificate):
+            pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._pcs.add(pc)
         return pc
+
+    def _tune(self, pc: RTCPeerConnection) -> None:
+        """Once ``pc.sctp`` exists and before ICE starts: checks unpaced, chunks bundled."""
+        unpaced_checks(pc)
+        if self.bundle_sctp:
+            bundle_chunks(pc)
 
     def _wrap(self, pc: RTCPeerConnection, dc: RTCDataChannel, remote: str) -> WebRTCChannel:
         channel = WebRTCChannel(
@@ -426,7 +450,7 @@ class WebRTCConnector:
                 offer = await pc.createOffer()
                 with host_interfaces(self.interfaces):  # setLocalDescription gathers
                     await pc.setLocalDescription(offer)
-                unpaced_checks(pc)
+                self._tune(pc)
                 offer = pc.localDescription
                 await self._send_signal(
                     remote, {"conn": conn, "type": offer.type, "sdp": offer.sdp}
@@ -522,7 +546,7 @@ class WebRTCConnector:
                     await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
                     if pc.sctp is None:
                         raise TransportError("the offer has no data channel")
-                    unpaced_checks(pc)
+                    self._tune(pc)
                     with host_interfaces(self.interfaces):
                         await pc.setLocalDescription(await pc.createAnswer())
                     answer = pc.localDescription
