@@ -22,6 +22,7 @@ from ..experiment.runner import run_point, run_sweep
 from . import parser as _parser
 from .commands import INPUT_ERRORS, RUNTIME_ERRORS, CommandFailed, RunPoint, RunSweep, describe
 from .commands import run_command as _run_command
+from .isolate import rerun_isolated, wants_isolation
 from .parser import EXIT_USAGE
 
 __all__ = [
@@ -80,6 +81,8 @@ def main(
     )
     command = f"rlnc-testbed {args.command}"
     try:
+        if wants_isolation(args):  # --isolate: the same words in a loopback-only namespace
+            return rerun_isolated(words)
         return _run_command(args, run_point=run_point, run_sweep=run_sweep)
     except CommandFailed as exc:
         logger.debug("%s failed", command, exc_info=exc.exc)

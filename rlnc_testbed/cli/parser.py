@@ -675,6 +675,13 @@ def _browser_options(group: Any) -> None:
         help="where the nodes run: this host's loopback (default), or netns - every peer and "
         "newcomer its own process in its own network namespace (root)",
     )
+    group.add_argument(
+        "--isolate",
+        action="store_true",
+        help="run the command in a fresh network namespace with nothing but loopback (root; "
+        "unshare --net): every ICE pair, browser-to-browser ones included, is 127.0.0.1 at "
+        "both ends; not with --dashboard or --hosts netns",
+    )
 
 
 def _browser_peers(text: str) -> int | tuple[int, ...]:
