@@ -10,8 +10,10 @@ In headless Chromium (marker ``browser``, the project's launcher): during a real
 with ``--dashboard`` the page shows the failed peer highlighted, the parents, every peer's rank
 and contribution to the global rank (``rank R · +C``, adding up to the collector's rank) and
 the verdict; the replay's pause stops the counter and its slider jumps to a round, whose shares
-it shows. Screenshots go to
-``tmp_path`` and, when ``RLNC_ARTIFACTS`` names a directory, there too.
+it shows; at the end of every repair of 10- and 30-peer runs, at 1280 and 800 px wide, no two
+labels of the model overlap (the failed peer's with the newcomer's was the old defect), none
+covers another node or leaves the drawing, and the page does not get wider than the window.
+Screenshots go to ``tmp_path`` and, through ``keep_artifact``, to ``$RLNC_ARTIFACTS``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import signal
 import sys
 import time
@@ -269,16 +270,14 @@ def test_replay_of_a_missing_file_is_an_input_error(tmp_path: Path, capsys: Any)
 # -- in Chromium ----------------------------------------------------------------------------
 
 
-async def _screenshot(page: Any, tmp_path: Path, name: str) -> Path:
-    """Save a screenshot in ``tmp_path`` and, if set, under ``$RLNC_ARTIFACTS``."""
+async def _screenshot(page: Any, tmp_path: Path, name: str, keep: Any) -> Path:
+    """Save a screenshot in ``tmp_path`` and keep it (``keep_artifact``: under
+    ``$RLNC_ARTIFACTS`` when set)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     target = tmp_path / f"{name}-{worker}.png"
     await page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 10_000
-    folder = os.environ.get("RLNC_ARTIFACTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        shutil.copy(target, Path(folder) / target.name)
+    keep(target)
     return target
 
 
@@ -300,7 +299,7 @@ async def _shares(page: Any) -> dict[str, tuple[int, int, str, str]]:
 
 @pytest.mark.browser
 async def test_during_a_real_run_the_page_shows_failure_parents_and_verdict(
-    tmp_path: Path,
+    tmp_path: Path, keep_artifact: Any
 ) -> None:
     require_chromium()
     from rlnc_testbed.browser import Chromium
@@ -323,7 +322,7 @@ async def test_during_a_real_run_the_page_shows_failure_parents_and_verdict(
             await _wait(page, "document.querySelector('g.peer[data-contribution] "
                         "text.peer-share') !== null")  # fmt: skip
             live = await page.get_attribute("#status", "data-status")
-            await _screenshot(page, tmp_path, "dashboard-live")
+            await _screenshot(page, tmp_path, "dashboard-live", keep_artifact)
             await _wait(page, "document.querySelector('#status').dataset.status === 'finished'", 90)
         finally:
             status = await _finish(process, within=90)
@@ -363,13 +362,13 @@ async def test_during_a_real_run_the_page_shows_failure_parents_and_verdict(
         assert await page.get_attribute("#done", "data-done") == "3"
         points = await page.eval_on_selector_all("circle.survival-point", "n => n.length")
         assert points == 4
-        await _screenshot(page, tmp_path, "dashboard-finished")
+        await _screenshot(page, tmp_path, "dashboard-finished", keep_artifact)
         assert not browser.events, [e.describe() for e in browser.events]
 
 
 @pytest.mark.browser
 async def test_replay_pause_stops_the_counter_and_the_slider_jumps_to_a_round(
-    tmp_path: Path,
+    tmp_path: Path, keep_artifact: Any
 ) -> None:
     require_chromium()
     from rlnc_testbed.browser import Chromium
@@ -418,6 +417,141 @@ async def test_replay_pause_stops_the_counter_and_the_slider_jumps_to_a_round(
             assert sum(s[1] for s in shares.values()) == collect["rank"]
             assert collect["rank"] < events[0]["params"]["symbols"]  # the lost round
             started = time.monotonic()
-            await _screenshot(page, tmp_path, "dashboard-replay")
+            await _screenshot(page, tmp_path, "dashboard-replay", keep_artifact)
             assert time.monotonic() - started < 30 * unit()
+            assert not browser.events, [e.describe() for e in browser.events]
+
+
+#: Every pair of labels of the system model whose boxes (getBoundingClientRect) intersect, or a
+#: label over another node's box, the source, the collector, the verdict or the legend, or a
+#: label outside the drawing: the peers' texts (id, packets held, kind, notes, rank shares), the
+#: repair arrows' packet counts. An empty list is a readable picture.
+OVERLAPS_JS = """svg => {
+  const box = (n) => { const b = n.getBoundingClientRect();
+    return { x: b.left, y: b.top, w: b.width, h: b.height }; };
+  const meets = (a, b) => a.x < b.x + b.w - 0.5 && b.x < a.x + a.w - 0.5
+    && a.y < b.y + b.h - 0.5 && b.y < a.y + a.h - 0.5;
+  const owner = (n) => { const g = n.closest('g.peer');
+    if (g) return `peer ${g.dataset.id}${g.classList.contains('failed') ? ' (failed)' : ''}`;
+    return n.closest('g.endpoint')?.id ?? n.getAttribute('class'); };
+  const labels = [...svg.querySelectorAll('g.peer text, text.repair-label')]
+    .filter((n) => n.textContent.trim() !== '')
+    .map((n) => ({ node: n, owner: owner(n), box: box(n),
+      what: `${owner(n)} ${n.getAttribute('class')} "${n.textContent}"` }));
+  const solids = [...svg.querySelectorAll('g.peer > rect, g.endpoint > rect, '
+    + 'text.verdict-badge, g.legend')].map((n) => ({ owner: owner(n), box: box(n),
+      what: `${owner(n)} ${n.tagName}` }));
+  const frame = box(svg);
+  const hits = [];
+  labels.forEach((a, i) => {
+    labels.slice(i + 1).forEach((b) => {
+      if (meets(a.box, b.box)) hits.push(`${a.what} / ${b.what}`);
+    });
+    for (const s of solids) {
+      if (s.owner !== a.owner && meets(a.box, s.box)) hits.push(`${a.what} over ${s.what}`);
+    }
+    const b = a.box;
+    if (b.x < frame.x || b.y < frame.y || b.x + b.w > frame.x + frame.w
+        || b.y + b.h > frame.y + frame.h) hits.push(`${a.what} outside the drawing`);
+  });
+  return hits;
+}"""
+
+#: The parts of the page that stick out of the window on the right (the page would scroll
+#: sideways, or a panel be cut).
+OVERFLOW_JS = """() => {
+  const width = document.documentElement.clientWidth;
+  const out = [];
+  if (document.documentElement.scrollWidth > width) out.push('the page');
+  for (const n of document.querySelectorAll('header > *, #controls > *, #model, aside section')) {
+    const r = n.getBoundingClientRect();
+    if (r.width > 0 && r.right > width + 0.5) out.push(`${n.id || n.tagName} to ${r.right}`);
+  }
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def crowded_histories(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    """Histories of memory runs (per-link transfers, so repair labels carry byte counts) with
+    10 and 30 peers, several trials each: repairs at many slots of the ring."""
+    from rlnc_testbed.experiment.runner import run_point
+    from rlnc_testbed.protocol.params import Params
+
+    folder = tmp_path_factory.mktemp("histories")
+    out = {}
+    for peers, trials in ((10, 2), (30, 2)):
+        params = Params(
+            peers=peers, symbols=20, symbol_size=64, redundancy=2.0, parents=3,
+            scheme="rlnc", rounds=5, trials=trials, seed=0,
+        )  # fmt: skip
+        out[peers] = folder / f"{peers}.jsonl"
+        run_point(params, transport="memory", history=out[peers])
+    return out
+
+
+async def _seek(page: Any, mark: int, trial: int, number: int) -> None:
+    """Move the replay's round slider to round mark ``mark`` (trial ``trial``, round
+    ``number``) and wait for the page to draw it."""
+    await page.eval_on_selector(
+        "#slider", "(s, v) => { s.value = String(v); s.dispatchEvent(new Event('input')); }", mark
+    )
+    await _wait(
+        page,
+        f"document.querySelector('#round').dataset.round === '{number}' && "
+        f"document.querySelector('#trial').dataset.trial === '{trial}' && "
+        "document.querySelector('g.peer.failed') !== null",
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("peers", [10, 30])
+async def test_at_every_repair_no_two_labels_of_the_model_overlap(
+    peers: int, crowded_histories: dict[int, Path], tmp_path: Path, keep_artifact: Any
+) -> None:
+    """At the end of every round (the failed peer pushed out, the newcomer in its place, the
+    parents' arrows with their packet counts, every peer's share of the rank), at 1280x800 and
+    at 800 px wide: no label's box meets another's or another node's, none leaves the drawing,
+    and the page does not scroll sideways."""
+    require_chromium()
+    from rlnc_testbed.browser import Chromium
+
+    history = crowded_histories[peers]
+    events = [json.loads(line) for line in _lines(history)]
+    marks = [(e["trial"], e["round"]) for e in events if e["event"] == "verdict"]
+    assert len(marks) == 10
+    with Dashboard(history, mode="replay") as dashboard:
+        async with Chromium() as browser:
+            opened = await browser.open_page(
+                dashboard.page_url + "&autoplay=0", slot="replay", role="dashboard"
+            )
+            page = opened.page
+            await _wait(page, f"Number(document.querySelector('#slider').max) === {len(marks)}")
+            await _wait(page, "document.querySelector('#status').dataset.status === 'replay' "
+                        "&& window.rlncModel.finished")  # fmt: skip
+            for width, height in ((1280, 800), (800, 900)):
+                await page.set_viewport_size({"width": width, "height": height})
+                for mark, (trial, number) in enumerate(marks, start=1):
+                    await _seek(page, mark, trial, number)
+                    assert await page.locator("g.peer").count() == peers + 1
+                    assert await page.locator("g.peer.newcomer").count() == 1
+                    assert await page.locator("path.arrow.repair").count() == 3
+                    hits = await page.eval_on_selector("#model", OVERLAPS_JS)
+                    where = f"{peers} peers, {width} px, trial {trial} round {number}"
+                    assert hits == [], f"{where}: {len(hits)} overlaps, {hits[:8]}"
+                    # The failed peer drawn apart, linked to its old slot; every share shown.
+                    assert await page.locator("g.peer.failed.ghost").count() == 1
+                    assert await page.locator("path.replaced").count() == 1
+                    assert await page.locator("g.peer[data-labels=hidden]").count() == 0
+                    assert await page.locator("g.peer[data-contribution]").count() == peers
+                    assert await page.locator("g.peer text.peer-share").count() == peers
+                    legend = await page.eval_on_selector_all(
+                        "g.legend .legend-entry", "ns => ns.map(n => n.dataset.entry)"
+                    )
+                    assert legend == ["memory", "newcomer", "parent", "failed"]
+                overflow = await page.evaluate(OVERFLOW_JS)
+                assert overflow == [], f"at {width} px, wider than the window: {overflow}"
+                await _seek(page, 2, *marks[1])
+                name = f"dashboard-repair-{peers}-{width}"
+                await _screenshot(page, tmp_path, name, keep_artifact)
             assert not browser.events, [e.describe() for e in browser.events]
