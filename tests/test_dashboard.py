@@ -122,7 +122,14 @@ async def test_the_page_and_its_modules_are_served() -> None:
                 assert response.status == 200
                 assert str(response.url).endswith("/web/model.html?mode=replay")
                 assert "model.js" in await response.text()
-            for name in ("model.js", "model-state.js", "model-view.js", "rules.js", "wire.js"):
+            for name in (
+                "model.js",
+                "model-state.js",
+                "model-layout.js",
+                "model-view.js",
+                "rules.js",
+                "wire.js",
+            ):
                 async with session.get(f"{dashboard.url}web/{name}") as response:
                     assert response.status == 200, name
                     assert response.content_type == "text/javascript"

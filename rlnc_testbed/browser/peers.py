@@ -5,13 +5,16 @@
 Newcomers are browsers or not as a whole (``browser_newcomers``).
 
 The page is ``/web/peer.html`` of the signaling server itself; its arguments (server URL,
-role, slot, the slot's credential, the timeout unit) travel in the URL *fragment*, which a
-browser never sends to a server and servers do not log.
+role, slot, the slot's credential, the timeout unit and, in a trial with node faults, the
+fault plan) travel in the URL *fragment*, which a browser never sends to a server and servers
+do not log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..protocol.params import ParameterError
@@ -48,14 +51,26 @@ def browser_slots(value: Iterable[int] | int | None, peers: int) -> tuple[int, .
     return tuple(sorted(slots))
 
 
-def peer_url(server_url: str, *, role: str, slot: str, token: str, unit: float) -> str:
+def peer_url(
+    server_url: str,
+    *,
+    role: str,
+    slot: str,
+    token: str,
+    unit: float,
+    faults: Sequence[Mapping[str, Any]] | None = None,
+) -> str:
     """The page a browser ``role`` (``peer``/``newcomer``) of ``slot`` opens: the signaling
-    server's ``/web/peer.html``, its arguments in the fragment."""
+    server's ``/web/peer.html``, its arguments in the fragment. ``faults`` is the trial's
+    fault plan (``FaultPlan.to_list()``, every spec in plan order: a spec's position is its
+    FAULT stream index), given when it has node faults: the page replays it (web/faults.js)
+    and carries out its own (web/faulty.js)."""
     parts = urlsplit(server_url)
     if parts.scheme not in ("ws", "wss"):
         raise ValueError(f"server_url must be a ws:// or wss:// URL, got {server_url!r}")
     http = "https" if parts.scheme == "wss" else "http"
-    fragment = urlencode(
-        {"server": server_url, "role": role, "slot": slot, "token": token, "unit": repr(unit)}
-    )
+    args = {"server": server_url, "role": role, "slot": slot, "token": token, "unit": repr(unit)}
+    if faults:
+        args["faults"] = json.dumps(list(faults), separators=(",", ":"))
+    fragment = urlencode(args)
     return urlunsplit((http, parts.netloc, PEER_PAGE, "", fragment))

@@ -32,6 +32,7 @@ from ..browser.peers import browser_slots, peer_url
 from ..protocol.draws import Role, stream_for
 from ..protocol.faults import (
     KILL_KINDS,
+    NODE_KINDS,
     PROCESS_KINDS,
     SIGNALING_KINDS,
     Fault,
@@ -65,10 +66,22 @@ from .hosts import EmulatedHosts
 from .scenario import NETWORK_TRANSPORTS
 from .standalone import TOKEN_ENV, attach_webrtc
 
-__all__ = ["DEFAULT_ROLES", "RETRANSMIT_SECONDS", "Cluster", "ReliableShaper", "run_trial"]
+__all__ = [
+    "BROWSER_KINDS",
+    "DEFAULT_ROLES",
+    "RETRANSMIT_SECONDS",
+    "Cluster",
+    "ReliableShaper",
+    "run_trial",
+]
 
 #: Where a cluster's nodes run: this host's loopback, or emulated hosts (network namespaces).
 HOSTS = ("loopback", "netns")
+
+#: Fault kinds a run with browser peers carries out: every node fault (a page carries out
+#: its own, web/faulty.js) and the signaling interruptions (a page rejoins by itself); not
+#: ``link`` (a page's datagrams cannot be shaped).
+BROWSER_KINDS = (*NODE_KINDS, *SIGNALING_KINDS)
 
 #: Node class per role unless a Cluster is given others (fault injection).
 DEFAULT_ROLES: dict[str, type[Node]] = dict(ROLE_CLASSES)
@@ -370,17 +383,20 @@ class Cluster:
         #: Chromium starts with the first browser slot (:meth:`_start_browser`).
         self.browser_peers = browser_slots(browser_peers, params.peers)
         self.browser_newcomers = bool(browser_newcomers)
-        # A Chromium page rejoins signaling by itself (web/signaling.js) but injects no node
-        # faults, and its links cannot be shaped: only the signaling faults go with it.
-        unshareable = sorted({s.kind for s in self.faults.specs} - set(SIGNALING_KINDS))
+        # A Chromium page rejoins signaling by itself (web/signaling.js) and carries out the
+        # node faults of the plan it is given (web/faulty.js, replaying the plan's draws), but
+        # its links cannot be shaped: the shaper sits in the sending aiortc connector's
+        # datagram path (transport/shaping.py), and a page sends from Chromium's own stack.
+        unshapeable = sorted({s.kind for s in self.faults.specs} - set(BROWSER_KINDS))
         if (self.browser_peers or self.browser_newcomers) and (
-            transport != "webrtc" or unshareable or self.shaping
+            transport != "webrtc" or unshapeable or self.shaping
         ):
-            got = f"; got {', '.join(unshareable)}" if unshareable else ""
+            got = f"; got {', '.join(unshapeable)}" if unshapeable else ""
             raise ParameterError(
                 "browser peers need the webrtc transport, no link shaping and no faults but "
-                f"{' and '.join(SIGNALING_KINDS)} (a Chromium page injects no faults and its "
-                f"links cannot be shaped){got}"
+                f"{', '.join(BROWSER_KINDS)} (a Chromium page carries out node faults itself, "
+                "but its links cannot be shaped: the shaper sits in an aiortc connector's "
+                f"datagram path){got}"
             )
         #: The run's Chromium (:class:`~rlnc_testbed.browser.Chromium`): a started one given
         #: as ``browser`` (shared, e.g. by a test module; left open), else started here.
@@ -533,6 +549,9 @@ class Cluster:
                 slot=slot,
                 token=self.server.credential(role, slot),
                 unit=unit(),
+                # the whole plan (a spec's position is its FAULT stream index), if a node
+                # carries out any of it: the page replays it and carries out its own faults
+                faults=self.faults.to_list() if self.faults.node_faults else None,
             )
             page = await self.browser.open_page(
                 url, slot=slot, role=role, on_event=self._browser_failed

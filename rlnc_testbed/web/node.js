@@ -134,8 +134,8 @@ export class Node {
         throw new NodeStopped(this.stopReason);
       }
       if (kind === 'fail') {
-        this.stopReason = `failed in round ${msg.round}`;
-        throw new NodeStopped(this.stopReason);
+        this.on_fail(msg);
+        continue;
       }
       const handler = this['on_' + kind.replace(/ /g, '_')];
       if (typeof handler !== 'function') {
@@ -144,6 +144,15 @@ export class Node {
       }
       this._spawn(this._guarded(() => handler.call(this, msg), kind));
     }
+  }
+
+  /**
+   * This node fails in `msg.round`: it leaves at once, as a crashed browser tab would (a
+   * fault-injecting subclass may stay, as a zombie that keeps sending: faulty.js).
+   */
+  on_fail(msg) {
+    this.stopReason = `failed in round ${msg.round}`;
+    throw new NodeStopped(this.stopReason);
   }
 
   /** Close transport, then signaling (bounded, idempotent). */

@@ -4,7 +4,11 @@
 //
 // Fragment (never the query string: a fragment is not sent to servers nor logged):
 //   #server=ws://127.0.0.1:PORT/ws&role=peer|newcomer&slot=ID&token=CREDENTIAL&unit=SECONDS
-// `unit` is the timeout unit in seconds (rlnc_testbed.timeouts.unit(), default 1).
+//   [&faults=PLAN]
+// `unit` is the timeout unit in seconds (rlnc_testbed.timeouts.unit(), default 1). `faults`,
+// when the trial has node faults, is the scenario's fault plan as JSON (FaultPlan.to_list());
+// the node then runs the fault-injecting roles of faulty.js, which replay the plan with the
+// specified draws (faults.js) and carry out what it gives them, as an aiortc node would.
 //
 // What the Python side reads from the console: console.error is a bug (the launcher records it
 // and the trial's verdict becomes `error`); uncaught errors and unhandled rejections are
@@ -13,6 +17,8 @@
 // each time it rejoined its slot after the server restarted or dropped it (signaling.js).
 
 import { Connector } from './channels.js';
+import { hasNodeFaults, parsePlan } from './faults.js';
+import { FAULTY_ROLES } from './faulty.js';
 import { Signaling } from './signaling.js';
 import { Newcomer, StoragePeer } from './storage.js';
 import { describe } from './util.js';
@@ -63,7 +69,19 @@ export function readFragment(hash) {
   if (!slot || !/^[1-9][0-9]*$/.test(slot)) throw new Error(`fragment: slot must be a decimal id, got ${slot}`);
   if (!token) throw new Error('fragment: no token');
   if (!Number.isFinite(unit) || unit <= 0) throw new Error(`fragment: unit must be > 0 s, got ${unit}`);
-  return { server, role, slot, token, unitMs: unit * 1000 };
+  const out = { server, role, slot, token, unitMs: unit * 1000 };
+  const faults = args.get('faults');
+  if (faults !== null) {
+    let list;
+    try {
+      list = JSON.parse(faults);
+    } catch (exc) {
+      const shown = faults.slice(0, 80);
+      throw new Error(`fragment: faults must be a JSON list, got ${shown}: ${describe(exc)}`);
+    }
+    out.plan = parsePlan(list); // (absent without faults)
+  }
+  return out;
 }
 
 /**
@@ -102,7 +120,9 @@ async function main() {
     log,
   });
   signaling.onSignal = (from, payload) => connector.handleSignal(from, payload);
-  node = new ROLES[args.role]({ signaling, connector, unitMs: args.unitMs, log });
+  const plan = args.plan ?? [];
+  const roles = hasNodeFaults(plan) ? FAULTY_ROLES : ROLES;
+  node = new roles[args.role]({ signaling, connector, unitMs: args.unitMs, log, plan });
   window.rlncNode = node;
   status(`${args.role} ${signaling.id}: running`);
   await node.run();

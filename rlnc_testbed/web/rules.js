@@ -1,8 +1,9 @@
 /**
  * The peer-side round rules (docs/protocol.md §6.3) for the browser peer: what a parent
- * uploads to a newcomer, and what a newcomer keeps of its parents' uploads. The server's rules
- * (who fails, who the parents are) and the engine's are not here: a browser is only ever a
- * storage peer, a parent or a newcomer.
+ * uploads to a newcomer, and what a newcomer keeps of its parents' uploads; and the server's
+ * draws of who fails and who the parents are (`failedPeer`, `chooseParents`, `newcomerId`),
+ * which a browser only replays to know the faults a plan gives it (faults.js, §7). The
+ * engine's rules are not here: a browser is only ever a storage peer, a parent or a newcomer.
  *
  * `params` is the experiment's parameter dict exactly as the server's `params` signaling
  * message carries it (Python's `Params.to_dict()`, snake_case keys): `scheme`, `field`,
@@ -155,4 +156,46 @@ export function newcomerKeep(params, uploads, stream) {
   }
   if (uploads.length === 0) return [];
   return uploads[stream.below(uploads.length)].slice(0, q);
+}
+
+/** The id of round `round`'s newcomer: N + round (rules.newcomer_id). */
+export function newcomerId(params, round) {
+  return positiveInteger(params.peers, 'params.peers') + positiveInteger(round, 'round');
+}
+
+/**
+ * Who fails in `round` among the `alive` peer ids (numbers): `failures[round - 1]` if the
+ * params schedule one (no draw; it must be alive), else `sorted(alive)[server.below(len)]`
+ * on the round's SERVER stream (rules.failed_peer).
+ */
+export function failedPeer(params, round, alive, server) {
+  const ordered = [...alive].sort((a, b) => a - b);
+  const failures = params.failures ?? [];
+  if (round <= failures.length) {
+    const failed = Number(failures[round - 1]);
+    if (!ordered.includes(failed)) {
+      throw new RangeError(
+        `failures[${round - 1}] = ${failed} is not alive in round ${round} (alive: ${ordered})`,
+      );
+    }
+    return failed;
+  }
+  if (ordered.length === 0) throw new RangeError('no alive peer to fail');
+  return ordered[server.below(ordered.length)];
+}
+
+/**
+ * `count` parents: `sample(len(survivors), count)` over the ascending survivors (numbers),
+ * continuing the SERVER stream after the failed peer's draw; in ascending id order
+ * (rules.choose_parents).
+ */
+export function chooseParents(server, survivors, count) {
+  const ordered = [...survivors].sort((a, b) => a - b);
+  if (!Number.isSafeInteger(count) || count < 1 || count > ordered.length) {
+    throw new RangeError(`cannot choose ${count} parents among ${ordered.length} survivors`);
+  }
+  return server
+    .sample(ordered.length, count)
+    .map((i) => ordered[i])
+    .sort((a, b) => a - b);
 }

@@ -1,5 +1,5 @@
 /**
- * The system model's layout (rlnc_testbed/web/model-view.js `layoutModel`), without a browser:
+ * The system model's layout (rlnc_testbed/web/model-layout.js `layoutModel`), without a browser:
  * at the end of a repair (the failed peer pushed out of the ring, the newcomer in its place,
  * the parents' arrows, every peer's share of the global rank), for every slot the failed peer
  * can have on rings of 5 to 40 peers, no two labels meet, no label meets a node, the source,
@@ -13,7 +13,7 @@ import { describe, test } from 'node:test';
 import { applyEvent, createState } from '../../rlnc_testbed/web/model-state.js';
 import {
   CROWDED, HEIGHT, WIDTH, estimateWidth, intersects, layoutModel,
-} from '../../rlnc_testbed/web/model-view.js';
+} from '../../rlnc_testbed/web/model-layout.js';
 
 /** The state at the verdict of round 1 with peer `failed` replaced by N + 1. */
 function repaired(peers, failed, { parents = 3, transport = 'memory', bytes = 1064 } = {}) {
