@@ -190,15 +190,13 @@ def test_show_refuses_mismatched_shards_with_one_line(
     assert "shard(s) 1/2 missing" in capsys.readouterr().err
 
 
-def test_shard_is_refused_with_until_loss_and_ci_width(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-):
+def test_shard_is_refused_with_ci_width(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    # with --until-loss it works: tests/test_lifetime_shards.py
     scenario = str(_scenario(tmp_path))
-    assert main(["run", scenario, "--shard", "0/2", "--until-loss"]) == EXIT_USAGE
     assert main(["run", scenario, "--shard", "0/2", "--ci-width", "0.3"]) == EXIT_USAGE
     assert main(["run", scenario, "--shard", "2/2"]) == EXIT_USAGE
     err = capsys.readouterr().err
-    assert "--until-loss" in err and "--ci-width" in err and "0 <= i < n" in err
+    assert "--ci-width" in err and "0 <= i < n" in err
 
 
 def test_sweep_shards_run_through_run_sweep(tmp_path: Path):

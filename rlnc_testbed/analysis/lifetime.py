@@ -23,6 +23,11 @@ for t <= C. 95% pointwise bands use Greenwood's variance on the log(-log) scale.
 
 An unjudged trial (it stopped without judging a round, see
 :mod:`rlnc_testbed.analysis.summary`) counts as lost after the rounds it verified.
+
+Shards (:class:`~rlnc_testbed.analysis.summary.Shard` ``i/n``: the trials t with t % n == i)
+of a point run until loss merge back with :func:`merge_lifetime_shards`: every draw is keyed by
+(seed, trial, ...), so the merged lifetimes, and hence the summary, are those of the unsharded
+run.
 """
 
 from __future__ import annotations
@@ -35,22 +40,29 @@ from dataclasses import dataclass, fields
 from statistics import NormalDist
 from typing import Any
 
+from rlnc_testbed.analysis.summary import PointResult, Shard, SummaryError
 from rlnc_testbed.protocol.params import Params
 from rlnc_testbed.protocol.records import TrialRecord
 
 __all__ = [
     "DEFAULT_MAX_ROUNDS_CAP",
+    "MAX_ROUNDS_CAP",
     "KaplanMeier",
     "Lifetime",
+    "LifetimeEstimate",
     "LifetimeResult",
     "LifetimeSummary",
+    "estimate_lifetimes",
     "kaplan_meier",
     "lifetime_of",
+    "merge_lifetime_shards",
     "summarize_lifetimes",
 ]
 
 #: The default safety cap of a run until loss (rounds).
 DEFAULT_MAX_ROUNDS_CAP = 100_000
+#: The largest safety cap a run until loss may have (rounds; ``Params.rounds``' bound too).
+MAX_ROUNDS_CAP = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -237,15 +249,29 @@ class LifetimeSummary:
         return cls(**values)
 
 
-def summarize_lifetimes(
-    params: Params,
-    lifetimes: Sequence[Lifetime],
-    *,
-    cap: int,
-    unjudged: Mapping[str, int] | None = None,
-    confidence: float = 0.95,
-) -> LifetimeSummary:
-    """Summarise the lifetimes of one point run until loss with safety cap ``cap``."""
+@dataclass(frozen=True)
+class LifetimeEstimate:
+    """The censoring-aware estimates of some lifetimes with safety cap ``cap`` (the module
+    docstring defines them): what :class:`LifetimeSummary` holds besides the point's
+    parameters, and what a scenario's lifetime expectations are judged on."""
+
+    cap: int
+    trials: int
+    lost: int
+    censored: int
+    mean: float
+    mean_ci95: tuple[float, float]
+    mean_restricted: bool
+    median: int | None
+    median_ci95: tuple[int | None, int | None]
+    curve: tuple[tuple[int, float, float, float], ...]
+
+
+def estimate_lifetimes(
+    lifetimes: Sequence[Lifetime], *, cap: int, confidence: float = 0.95
+) -> LifetimeEstimate:
+    """Kaplan-Meier curve, mean and median (with intervals) of ``lifetimes`` under ``cap``;
+    ValueError for none, or for a lifetime the cap makes impossible."""
     if not lifetimes:
         raise ValueError("no lifetimes to summarise")
     values = [life.rounds for life in lifetimes]
@@ -260,15 +286,36 @@ def summarize_lifetimes(
     z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
     mean, variance = _restricted_mean(km, cap)
     half = z * math.sqrt(variance)
-    median = _crossing(km.times, km.survival)
-    median_lo = _crossing(km.times, km.lower)
-    median_hi = _crossing(km.times, km.upper)
+    censored = sum(flags)
+    return LifetimeEstimate(
+        cap=cap,
+        trials=len(values),
+        lost=len(values) - censored,
+        censored=censored,
+        mean=mean,
+        mean_ci95=(max(0.0, mean - half), min(float(cap), mean + half)),
+        mean_restricted=censored > 0,
+        median=_crossing(km.times, km.survival),
+        median_ci95=(_crossing(km.times, km.lower), _crossing(km.times, km.upper)),
+        curve=tuple(zip(km.times, km.survival, km.lower, km.upper, strict=True)),
+    )
+
+
+def summarize_lifetimes(
+    params: Params,
+    lifetimes: Sequence[Lifetime],
+    *,
+    cap: int,
+    unjudged: Mapping[str, int] | None = None,
+    confidence: float = 0.95,
+) -> LifetimeSummary:
+    """Summarise the lifetimes of one point run until loss with safety cap ``cap``."""
+    estimate = estimate_lifetimes(lifetimes, cap=cap, confidence=confidence)
     redundancy = (
         float(params.redundancy)
         if params.redundancy is not None
         else params.total_packets_made / params.symbols
     )
-    censored = sum(flags)
     return LifetimeSummary(
         scheme=params.scheme,
         field=params.field,
@@ -282,16 +329,7 @@ def summarize_lifetimes(
         seed=params.seed,
         symbol_size=params.symbol_size,
         systematic=params.systematic,
-        cap=cap,
-        trials=len(values),
-        lost=len(values) - censored,
-        censored=censored,
-        mean=mean,
-        mean_ci95=(max(0.0, mean - half), min(float(cap), mean + half)),
-        mean_restricted=censored > 0,
-        median=median,
-        median_ci95=(median_lo, median_hi),
-        curve=tuple(zip(km.times, km.survival, km.lower, km.upper, strict=True)),
+        **{f.name: getattr(estimate, f.name) for f in fields(estimate)},
         unjudged=tuple(sorted((unjudged or {}).items())),
     )
 
@@ -326,20 +364,113 @@ def _crossing(times: Sequence[int], curve: Sequence[float]) -> int | None:
 
 @dataclass
 class LifetimeResult:
-    """All trials of one point run until loss, and their summary; ``params.rounds`` is the
-    cap."""
+    """All trials of one point run until loss (or of one :class:`Shard` of them), and their
+    summary; ``params.rounds`` is the cap."""
 
     params: Params
     transport: str
     lifetimes: list[Lifetime]
     summary: LifetimeSummary
     name: str = ""
+    #: The shard these trials are (None: every trial of the point).
+    shard: Shard | None = None
+
+    @classmethod
+    def of_point(cls, result: PointResult, cap: int) -> LifetimeResult:
+        """The lifetimes of a point's records, run with ``rounds = cap`` (its shard kept)."""
+        lifetimes = [lifetime_of(record, cap) for record in result.trials]
+        summary = summarize_lifetimes(
+            result.params, lifetimes, cap=cap, unjudged=dict(result.summary.unjudged)
+        )
+        return cls(result.params, result.transport, lifetimes, summary, result.name, result.shard)
 
     def to_dict(self, *, trials: bool = True) -> dict[str, Any]:
         scenario = {"name": self.name, "transport": self.transport, **self.params.to_dict()}
         scenario["until_loss"] = True
         scenario["max_rounds_cap"] = self.summary.cap
         out: dict[str, Any] = {"scenario": scenario, "lifetime": self.summary.to_dict()}
+        if self.shard is not None:
+            out["shard"] = self.shard.to_json()
         if trials:
             out["lifetimes"] = [life.to_dict() for life in self.lifetimes]
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LifetimeResult:
+        """Build from :meth:`to_dict` output (a ``run --until-loss --json`` file); it must hold
+        the per-trial ``lifetimes``. :class:`SummaryError` names what is missing or wrong."""
+        try:
+            scenario = dict(data["scenario"])
+            extra = ("name", "transport", "until_loss", "max_rounds_cap")
+            params = Params.from_dict({k: v for k, v in scenario.items() if k not in extra})
+            summary = LifetimeSummary.from_dict(data["lifetime"])
+            lifetimes = [Lifetime.from_dict(life) for life in data["lifetimes"]]
+        except KeyError as exc:
+            raise SummaryError(f"a lifetime result needs {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise SummaryError(f"not a lifetime result: {exc}") from None
+        return cls(
+            params=params,
+            transport=str(scenario.get("transport", "")),
+            lifetimes=lifetimes,
+            summary=summary,
+            name=str(scenario.get("name", "")),
+            shard=Shard.from_json(data.get("shard")),
+        )
+
+
+def merge_lifetime_shards(
+    parts: Sequence[tuple[str, LifetimeResult]],
+) -> tuple[LifetimeResult, tuple[int, ...]]:
+    """Merge shard results of one point run until loss, each labelled (e.g. by its file name),
+    into one result over all their trials, and the shard indices missing (empty when complete).
+
+    As :func:`~rlnc_testbed.analysis.summary.merge_shards` does for fixed rounds, refused with
+    :class:`SummaryError` naming the labels: results of different points (any parameter,
+    ``trials`` included, ``rounds`` - the cap - too; or the transport), shards of different
+    splits, the same shard twice (or a whole result with anything else) and a trial that is
+    not its shard's. The merged summary is the unsharded run's: the same lifetimes, the
+    unjudged counts summed."""
+    if not parts:
+        raise SummaryError("no results to merge")
+    first_label, first = parts[0]
+    count = (first.shard or Shard(0, 1)).count
+    seen: dict[int, str] = {}
+    for label, result in parts:
+        if result.transport != first.transport or result.params != first.params:
+            old, new = first.params.to_dict(), result.params.to_dict()
+            diffs = [f"{k} {old[k]!r} != {new[k]!r}" for k in old if old[k] != new[k]]
+            if result.transport != first.transport:
+                diffs.insert(0, f"transport {first.transport!r} != {result.transport!r}")
+            raise SummaryError(
+                f"{first_label} and {label} are not shards of the same point: {', '.join(diffs)}"
+            )
+        shard = result.shard or Shard(0, 1)
+        if shard.count != count:
+            raise SummaryError(
+                f"{first_label} is shard {first.shard or Shard(0, 1)} but {label} is shard "
+                f"{shard}: shards of different splits cannot be merged"
+            )
+        if shard.index in seen:
+            what = "the whole run" if count == 1 else f"shard {shard}"
+            raise SummaryError(
+                f"{seen[shard.index]} and {label} overlap: both are {what} of the same point"
+            )
+        seen[shard.index] = label
+        stray = [life.trial for life in result.lifetimes if not shard.owns(life.trial)]
+        if stray:
+            raise SummaryError(
+                f"{label} is shard {shard} but holds trial {stray[0]} (t % {count} = "
+                f"{stray[0] % count})"
+            )
+    by_trial = {life.trial: life for _, result in parts for life in result.lifetimes}
+    lifetimes = [by_trial[t] for t in sorted(by_trial)]
+    unjudged: Counter[str] = Counter()
+    for _, result in parts:
+        unjudged.update(dict(result.summary.unjudged))
+    summary = summarize_lifetimes(
+        first.params, lifetimes, cap=first.summary.cap, unjudged=dict(unjudged)
+    )
+    missing = tuple(i for i in range(count) if i not in seen)
+    merged = LifetimeResult(first.params, first.transport, lifetimes, summary, first.name)
+    return merged, missing

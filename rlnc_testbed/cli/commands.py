@@ -10,11 +10,12 @@ trials run - becomes a :class:`CommandFailed` that says what was being done and 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,11 @@ def _cmd_design(args: argparse.Namespace) -> int:
     if args.scenario is not None:
         with doing(f"loading scenario {str(args.scenario)!r}"):
             scenario = load_scenario(args.scenario)
+        if scenario.until_loss and args.rounds is None:
+            raise ParameterError(
+                f"{args.scenario} runs until loss (rounds = 0), and design searches for "
+                "success over R rounds: give --rounds R"
+            )
         base = scenario.params
         transport = args.transport or scenario.transport
     _check_workers(args, transport)
@@ -221,10 +227,14 @@ def _design_numbers(vary: str, values: list[float] | None) -> list[Any] | None:
 # -- run -------------------------------------------------------------------------------------
 
 
-def _until_loss(args: argparse.Namespace, rounds: list[int] | None) -> int | None:
-    """The safety cap when the command runs until loss (--until-loss or --rounds 0), else
-    None; refuses --max-rounds-cap alone and 0 mixed with other round values."""
-    from ..analysis.lifetime import DEFAULT_MAX_ROUNDS_CAP
+def _until_loss(
+    args: argparse.Namespace, rounds: list[int] | None, scenario_cap: int | None = None
+) -> int | None:
+    """The safety cap when the command runs until loss, else None: with --until-loss or
+    --rounds 0, or for a scenario run until loss (``scenario_cap``: its ``rounds = 0`` and
+    ``max_rounds_cap``) that no --rounds R overrides. --max-rounds-cap replaces the scenario's
+    cap; it is refused without a run until loss, and 0 mixed with other round values."""
+    from ..analysis.lifetime import DEFAULT_MAX_ROUNDS_CAP, MAX_ROUNDS_CAP
 
     zero = rounds is not None and 0 in rounds
     if zero and rounds is not None and len(set(rounds)) > 1:
@@ -233,13 +243,19 @@ def _until_loss(args: argparse.Namespace, rounds: list[int] | None) -> int | Non
         raise ParameterError(
             "--until-loss runs every trial until loss (or --max-rounds-cap): drop --rounds"
         )
-    if not (args.until_loss or zero):
+    fixed = rounds is not None and not zero  # --rounds R overrides a scenario's until loss
+    if not (args.until_loss or zero or (scenario_cap is not None and not fixed)):
         if args.max_rounds_cap is not None:
-            raise ParameterError("--max-rounds-cap needs --until-loss (or --rounds 0)")
+            raise ParameterError(
+                "--max-rounds-cap needs --until-loss (or --rounds 0, or a scenario with "
+                "rounds = 0)" + ("; --rounds R runs R rounds" if fixed else "")
+            )
         return None
-    cap = DEFAULT_MAX_ROUNDS_CAP if args.max_rounds_cap is None else args.max_rounds_cap
-    if cap > 1_000_000:
-        raise ParameterError(f"--max-rounds-cap must be <= 1000000; got {cap}")
+    cap = args.max_rounds_cap
+    if cap is None:
+        cap = DEFAULT_MAX_ROUNDS_CAP if scenario_cap is None else scenario_cap
+    if cap > MAX_ROUNDS_CAP:
+        raise ParameterError(f"--max-rounds-cap must be <= {MAX_ROUNDS_CAP}; got {cap}")
     return cap
 
 
@@ -255,19 +271,23 @@ def _sequential(args: argparse.Namespace, cap: int | None) -> dict[str, Any]:
         return {}
     if cap is not None:
         raise ParameterError(
-            "--ci-width stops on the success rate's interval: not with --until-loss"
+            f"--ci-width stops on the success rate's interval: not with {_why_until_loss(args)}"
         )
     maximum = DEFAULT_MAX_TRIALS if args.max_trials is None else args.max_trials
     return {"ci_width": args.ci_width, "max_trials": maximum}
 
 
 def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
-    cap = _until_loss(args, None if args.rounds is None else [args.rounds])
-    sequential = _sequential(args, cap)
     with doing(f"loading scenario {str(args.scenario)!r}"):
         scenario = load_scenario(args.scenario)
-        rounds = cap if cap is not None else args.rounds
-        scenario = scenario.with_params(trials=args.trials, seed=args.seed, rounds=rounds)
+    cap = _until_loss(args, None if args.rounds is None else [args.rounds], scenario.max_rounds_cap)
+    sequential = _sequential(args, cap)
+    with doing(f"loading scenario {str(args.scenario)!r}"):
+        if cap is not None:
+            scenario = scenario.with_rounds(0, cap=cap)
+        else:
+            scenario = scenario.with_rounds(args.rounds)
+        scenario = scenario.with_params(trials=args.trials, seed=args.seed)
         scenario = scenario.with_transport(args.transport)
         scenario = scenario.with_deployment(
             browser_peers=args.browser_peers,
@@ -278,11 +298,14 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
     with doing(f"reading data file {str(data_path)!r}"):
         data = _read_data(data_path, scenario.params) if data_path is not None else None
     if cap is not None and getattr(args, "dashboard", None) is not None:
-        raise ParameterError("--dashboard is not available with --until-loss (or --rounds 0)")
+        raise ParameterError(
+            f"--dashboard is not available with a run until loss ({_why_until_loss(args)}): "
+            "give --rounds R for a run of R rounds"
+        )
     _check_network(args, scenario.transport)
-    shard = _shard_of(args, cap, sequential)
+    shard = _shard_of(args, sequential)
     if cap is not None:
-        return _cmd_run_lifetime(args, scenario, data, cap)
+        return _cmd_run_lifetime(args, scenario, data, cap, shard)
     _check_outputs(args)
     _check_history(args, args.history, scenario.params, scenario.transport)
     _warn_few_packets(args, [scenario.params])
@@ -345,7 +368,17 @@ def _cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
     return 0
 
 
-def _shard_of(args: argparse.Namespace, cap: int | None, sequential: dict[str, Any]) -> Any:
+def _why_until_loss(args: argparse.Namespace) -> str:
+    """What made this command run until loss, for messages."""
+    if args.until_loss:
+        return "--until-loss"
+    rounds = args.rounds if isinstance(args.rounds, list) else [args.rounds]
+    if 0 in rounds:
+        return "--rounds 0"
+    return "the scenario's rounds = 0"
+
+
+def _shard_of(args: argparse.Namespace, sequential: dict[str, Any]) -> Any:
     """``--shard`` (a Shard, or None), refused where shards cannot be merged back."""
     shard = getattr(args, "shard", None)
     if shard is None:
@@ -355,12 +388,20 @@ def _shard_of(args: argparse.Namespace, cap: int | None, sequential: dict[str, A
             "--shard cannot be combined with --ci-width: when a point stops depends on the "
             "outcome of every trial"
         )
-    if cap is not None:
-        raise ParameterError(
-            "--shard is not available with --until-loss (or --rounds 0) yet: shard a run of "
-            "fixed rounds"
-        )
     return shard
+
+
+def _shard_trials(params: Params, shard: Any) -> int:
+    """The trials ``shard`` runs of ``params`` (all without one); refuses an empty shard."""
+    if shard is None:
+        return params.trials
+    count = len(shard.select(range(params.trials)))
+    if count == 0:
+        raise ParameterError(
+            f"shard {shard} has no trials (trials = {params.trials}): use at most "
+            f"{params.trials} shards"
+        )
+    return count
 
 
 @contextmanager
@@ -431,10 +472,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run_lifetime(args: argparse.Namespace, scenario: Any, data: bytes | None, cap: int) -> int:
-    """``run --until-loss``: rounds survived per trial and the Kaplan-Meier summary."""
+def _cmd_run_lifetime(
+    args: argparse.Namespace, scenario: Any, data: bytes | None, cap: int, shard: Any
+) -> int:
+    """``run --until-loss`` (or a scenario run until loss): rounds survived per trial and the
+    Kaplan-Meier summary; with ``--shard`` only the shard's trials (``show`` merges them)."""
     from ..analysis.lifetime import Lifetime
-    from ..experiment.runner import run_lifetime
 
     _check_outputs(args)
     if args.history is not None and scenario.transport == "sim" and data is None:
@@ -444,17 +487,19 @@ def _cmd_run_lifetime(args: argparse.Namespace, scenario: Any, data: bytes | Non
         )
     _check_history(args, args.history, scenario.params, scenario.transport)
     _warn_few_packets(args, [scenario.params])
+    trials = _shard_trials(scenario.params, shard)
     with doing("warming up the coding kernels"):
         _warm_up([scenario.params], scenario.transport, data)
     started = now()
     label = f"{scenario.name} ({scenario.transport}, until loss, cap {cap})"
+    if shard is not None:
+        label += f" shard {shard}"
     finished: list[int] = []
 
     def on_trial(life: Lifetime) -> None:
         finished.append(life.trial)
         advance(1)
 
-    trials = scenario.params.trials
     step = (
         f"running {trials} trial{'s' * (trials != 1)} of {scenario.name!r} until loss over "
         f"{scenario.transport}"
@@ -467,9 +512,10 @@ def _cmd_run_lifetime(args: argparse.Namespace, scenario: Any, data: bytes | Non
             hint=lambda: _progress_hint(len(finished), trials, args.history, "--history"),
         ),
     ):
-        result = run_lifetime(
+        result = _run_until_loss(
             scenario.params,
             cap=cap,
+            shard=shard,
             transport=scenario.transport,
             data=data,
             on_trial=on_trial,
@@ -482,21 +528,122 @@ def _cmd_run_lifetime(args: argparse.Namespace, scenario: Any, data: bytes | Non
             command=_command(args),
         )
     origin = provenance(command=_command(args), started=started, ended=now())
+    _lifetime_outputs(args, [result], origin=origin, title=label, history=args.history)
+    return 0
+
+
+def _run_until_loss(
+    params: Params,
+    *,
+    cap: int,
+    shard: Any,
+    transport: str,
+    data: bytes | None = None,
+    on_trial: Callable[[Any], None] | None = None,
+    network: dict[str, Any] | None = None,
+    history: Path | None = None,
+    **options: Any,
+) -> Any:
+    """One point run until loss (:func:`~rlnc_testbed.experiment.runner.run_lifetime`), or
+    one shard of its trials: on the compiled simulator the shard's trial indices; otherwise a
+    ``run_point`` shard with ``rounds = cap``, so that its history's start line says which
+    shard it is (a LifetimeResult whose ``shard`` is set either way)."""
+    import dataclasses
+
+    from ..analysis.lifetime import LifetimeResult, lifetime_of
+    from ..experiment.runner import run_lifetime, run_point
+
+    if shard is None or (transport == "sim" and data is None):
+        trials = None if shard is None else shard.select(range(params.trials))
+        result = run_lifetime(
+            params, cap=cap, transport=transport, trials=trials, data=data, on_trial=on_trial,
+            network=network, history=history, **options,
+        )  # fmt: skip
+        return dataclasses.replace(result, shard=shard)
+
+    def finished(record: TrialRecord) -> None:
+        if on_trial is not None:
+            on_trial(lifetime_of(record, cap))
+
+    point = run_point(
+        params.with_(rounds=cap), transport=transport, data=data, on_trial=finished,
+        network=network, history=history, shard=shard, **options,
+    )  # fmt: skip
+    return LifetimeResult.of_point(point, cap)
+
+
+def _lifetime_outputs(
+    args: argparse.Namespace,
+    results: list[Any],
+    *,
+    origin: dict[str, Any],
+    title: str,
+    sweep: dict[str, Any] | None = None,
+    recorded: dict[str, Any] | None = None,
+    history: Path | None = None,
+) -> None:
+    """JSON, CSV, plots and table of points run until loss (``run``, ``sweep``, ``show``):
+    one point's JSON (``run``), or with ``sweep`` (its top-level fields) a sweep's."""
     if args.json is not None:
         with doing(f"writing JSON to {args.json!r}" if args.json != "-" else "writing JSON"):
-            _write_json({"provenance": origin, **result.to_dict()}, args.json)
-    _write_csvs(args, [result])
+            if sweep is None:
+                (result,) = results
+                payload = {"provenance": origin, **result.to_dict()}
+            else:
+                records = getattr(args, "trial_outcomes", False) or args.command == "show"
+                points = [_lifetime_sweep_point(r, records=records) for r in results]
+                payload = {"provenance": origin, **sweep, "points": points}
+            if recorded is not None:
+                payload["recorded"] = recorded
+            _write_json(payload, args.json)
+    _write_csvs(args, results)
+    figures: list[Path] = []
     if args.plot is not None:
-        with doing(f"writing the survival plot {str(args.plot)!r}"):
-            from ..analysis.plots import plot_lifetime_survival
+        with doing(f"writing the plots {str(args.plot)!r}"):
+            from ..analysis.plots import plot_lifetime_survival, write_lifetime_figures
 
-            plot_lifetime_survival([result.summary], args.plot)
-    if args.json != "-" and not args.quiet:
-        with doing("printing the tables"):
-            console = tables.console(sys.stdout)
-            console.print(tables.lifetime_table([result], title=label))
-            _print_paths(console, args, history=args.history)
-    return 0
+            if sweep is None:
+                plot_lifetime_survival([results[0].summary], args.plot)
+                figures = [args.plot]
+            else:
+                figures = list(write_lifetime_figures([r.summary for r in results], args.plot))
+    if args.json == "-" or args.quiet:
+        return
+    with doing("printing the tables"):
+        console = tables.console(sys.stdout)
+        console.print(tables.lifetime_table(results, title=title, grid=sweep is not None))
+        if sweep is None:
+            _print_paths(console, args, history=history)
+            return
+        if args.json is not None:
+            console.print(f"JSON: {args.json}")
+        if figures:
+            console.print(f"plots: {', '.join(map(str, figures))}")
+        for label, path in (
+            ("CSV", getattr(args, "csv", None)),
+            ("per-trial CSV", getattr(args, "csv_trials", None)),
+        ):
+            if path is not None:
+                console.print(f"{label}: {path}")
+        if getattr(args, "history_dir", None) is not None:
+            console.print(f"histories: {args.history_dir}")
+
+
+def _lifetime_sweep_point(result: Any, *, records: bool = False) -> dict[str, Any]:
+    """One point of a sweep run until loss: its summary's fields, every parameter, the
+    transport and the rounds survived per trial (and, for a shard or with ``records`` -
+    ``sweep --trial-outcomes`` - every trial's lifetime, so shards merge with ``show``)."""
+    out = {
+        **result.summary.to_dict(),
+        "params": result.params.to_dict(),
+        "transport": result.transport,
+        "lifetimes": [life.rounds for life in result.lifetimes],
+    }
+    if result.shard is not None:
+        out["shard"] = result.shard.to_json()
+    if result.shard is not None or records:
+        out["records"] = [life.to_dict() for life in result.lifetimes]
+    return out
 
 
 def _print_paths(console: Any, args: argparse.Namespace, *, history: Path | None) -> None:
@@ -696,7 +843,8 @@ def _cmd_show_history_dir(args: argparse.Namespace) -> int:
 
 def _input_kind(path: Path) -> str:
     """``history`` (its first line is a history start line), ``run`` or ``sweep`` (a --json
-    output); anything else is refused."""
+    output), ``lifetime`` or ``lifetime-sweep`` (the --json output of one run until loss);
+    anything else is refused."""
     with doing(f"reading {str(path)!r}"):
         with path.open("rb") as handle:
             first = handle.readline(1 << 20)
@@ -710,9 +858,9 @@ def _input_kind(path: Path) -> str:
             raise HistoryError(f"{path}: the first line is not a history 'start' line")
         data = _read_result_json(path)
         if isinstance(data.get("points"), list):
-            return "sweep"
+            return "lifetime-sweep" if data.get("until_loss") else "sweep"
         if isinstance(data.get("scenario"), dict):
-            return "run"
+            return "lifetime" if isinstance(data.get("lifetime"), dict) else "run"
         raise SummaryError(f"{path}: neither a history nor a run's or sweep's --json output")
 
 
@@ -758,8 +906,6 @@ def _shard_input(path: Path) -> tuple[str, list[PointResult], dict[str, Any]]:
             if not isinstance(point, dict) or not isinstance(point.get("params"), dict):
                 raise SummaryError(f"{path}: point {i} has no params")
             records = point.get("records")
-            if records is None and point.get("lifetimes") is not None:
-                raise SummaryError(f"{path}: a sweep until loss cannot be shown or merged")
             params = Params.from_dict(point["params"])
             summary = PointSummary.from_dict({k: v for k, v in point.items() if k in known})
             trials = [TrialRecord.from_dict(t) for t in records or []]
@@ -780,9 +926,12 @@ def _cmd_show_merged(args: argparse.Namespace) -> int:
     point(s) merged into the full result (one input: that result as it is)."""
     from ..analysis.summary import merge_shards
 
+    paths = [args.history, *args.more]
+    given = [_input_kind(path) for path in paths]
+    if any(kind.startswith("lifetime") for kind in given):
+        return _cmd_show_lifetimes(args, paths, given)
     _check_outputs(args)
     started = now()
-    paths = [args.history, *args.more]
     inputs = [(str(path), *_shard_input(path)) for path in paths]
     keys = {json.dumps([pts[0].transport, pts[0].params.to_dict()]) for _, _, pts, _ in inputs}
     if len(keys) > 1 and all(kind == "history" for _, kind, _, _ in inputs):
@@ -840,6 +989,107 @@ def _cmd_show_merged(args: argparse.Namespace) -> int:
         _outputs(args, result, result.params, title, origin=origin, recorded=recorded)
         return 0
     return _show_sweep(args, merged, first_head, origin, shards, missing)
+
+
+def _cmd_show_lifetimes(args: argparse.Namespace, paths: list[Path], kinds: list[str]) -> int:
+    """``show A.json B.json ...`` of runs (or sweeps) until loss: shard outputs merged into
+    the full result, whose lifetimes and summary are the unsharded run's (one input: that
+    result as it is)."""
+    from ..analysis.lifetime import merge_lifetime_shards
+
+    if len(set(kinds)) > 1:
+        what = {"lifetime": "a run until loss", "lifetime-sweep": "a sweep until loss"}
+        named = sorted({what.get(kind, f"a {kind}'s output") for kind in kinds})
+        raise SummaryError(f"cannot merge {' with '.join(named)}: give one kind")
+    _check_outputs(args)
+    started = now()
+    inputs = [(str(path), *_lifetime_input(path)) for path in paths]
+    first_label, first_points, first_head = inputs[0]
+    for label, points, _ in inputs[1:]:
+        if len(points) != len(first_points):
+            raise SummaryError(
+                f"{first_label} has {len(first_points)} points but {label} has {len(points)}: "
+                "not shards of the same sweep"
+            )
+    merged: list[Any] = []
+    missing: set[tuple[int, int]] = set()
+    with doing(f"merging {len(paths)} result{'s' * (len(paths) != 1)}"):
+        for i in range(len(first_points)):
+            if len(inputs) == 1 and first_points[i].shard is None:
+                merged.append(first_points[i])
+                continue
+            result, absent = merge_lifetime_shards([(label, pts[i]) for label, pts, _ in inputs])
+            count = first_points[i].shard.count if first_points[i].shard is not None else 1
+            missing.update((index, count) for index in absent)
+            merged.append(result)
+    if missing:
+        count = next(iter(missing))[1]
+        gone = ", ".join(f"{i}/{count}" for i, _ in sorted(missing))
+        _say(args, "warning", f"shard(s) {gone} missing: the result holds only the others' trials")
+    shards = [
+        {"source": label, "shard": pts[0].shard.to_json() if pts and pts[0].shard else None}
+        for label, pts, _ in inputs
+    ]
+    origin = provenance(command=_command(args), started=started, ended=now())
+    recorded = {
+        "transport": first_head.get("transport") or merged[0].transport,
+        "provenance": first_head.get("provenance"),
+        "shards": shards,
+        "missing_shards": sorted(f"{i}/{n}" for i, n in missing),
+    }
+    n = len(paths)
+    if kinds[0] == "lifetime":
+        result = merged[0]
+        title = f"{n} result{'s' * (n != 1)} merged until loss: {len(result.lifetimes)} of "
+        title += f"{result.params.trials} trials"
+        _lifetime_outputs(args, merged, origin=origin, title=title, recorded=recorded)
+        return 0
+    sweep = {k: first_head.get(k) for k in ("transport", "until_loss", "max_rounds_cap", "axes")}
+    sweep["collapsed"] = first_head.get("collapsed")
+    title = f"sweep until loss ({sweep['transport']}), {n} result{'s' * (n != 1)} merged"
+    _lifetime_outputs(args, merged, origin=origin, title=title, sweep=sweep, recorded=recorded)
+    return 0
+
+
+def _lifetime_input(path: Path) -> tuple[list[Any], dict[str, Any]]:
+    """(its points as LifetimeResults, the file's JSON) of a run's or sweep's --json output
+    until loss. A sweep point without per-trial ``records`` (an unsharded sweep's) gets its
+    lifetimes back from its rounds survived: trial t of ``range(trials)`` in order, censored
+    when it reached the cap."""
+    from ..analysis.lifetime import Lifetime, LifetimeResult, LifetimeSummary
+
+    with doing(f"reading {str(path)!r}"):
+        data = _read_result_json(path)
+        try:
+            if "points" not in data:
+                return [LifetimeResult.from_dict(data)], data
+            points = []
+            for i, point in enumerate(data["points"]):
+                params = Params.from_dict(point["params"])
+                summary = LifetimeSummary.from_dict(point)
+                shard = Shard.from_json(point.get("shard", data.get("shard")))
+                if point.get("records") is not None:
+                    lifetimes = [Lifetime.from_dict(life) for life in point["records"]]
+                else:
+                    trials = (shard or Shard(0, 1)).select(range(params.trials))
+                    rounds = [int(value) for value in point["lifetimes"]]
+                    if len(rounds) != len(trials):
+                        raise SummaryError(
+                            f"point {i} holds {len(rounds)} lifetimes for {len(trials)} trials"
+                        )
+                    lifetimes = [
+                        Lifetime(
+                            t, r, r >= summary.cap, "max-round" if r >= summary.cap else "lost"
+                        )
+                        for t, r in zip(trials, rounds, strict=True)
+                    ]
+                transport = str(point.get("transport", data.get("transport")))
+                points.append(LifetimeResult(params, transport, lifetimes, summary, shard=shard))
+        except SummaryError as exc:
+            raise SummaryError(f"{path}: {exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SummaryError(f"{path}: not a result until loss: {exc!r}") from None
+        return points, data
 
 
 def _show_histories_by_point(
@@ -1087,6 +1337,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     with doing(f"loading scenario {str(args.scenario)!r}"):
         scenario = load_scenario(args.scenario).with_params(trials=args.trials)
+    if scenario.until_loss:
+        raise ParameterError(
+            f"{args.scenario} runs until loss (rounds = 0): serve runs a scenario of fixed "
+            "rounds (run it with 'rlnc-testbed run', or set rounds = R)"
+        )
     with doing(f"reading data file {str(scenario.data)!r}"):
         data = _read_data(scenario.data, scenario.params) if scenario.data is not None else None
     peers = external_slots(scenario.params, args.external_peers)
@@ -1195,12 +1450,13 @@ def _check_outputs(args: argparse.Namespace) -> None:
 def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
     base = Params()
     transport = args.transport or "sim"
-    cap = _until_loss(args, args.rounds)
+    scenario = None
     if args.scenario is not None:
         with doing(f"loading scenario {str(args.scenario)!r}"):
             scenario = load_scenario(args.scenario)
         base = scenario.params
         transport = args.transport or scenario.transport
+    cap = _until_loss(args, args.rounds, scenario.max_rounds_cap if scenario else None)
     _check_workers(args, transport)
     axes = {name: getattr(args, name) for name in SWEEP_AXES if getattr(args, name) is not None}
     if cap is not None:
@@ -1208,14 +1464,22 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
         base = base.with_(rounds=cap)
     with doing("building the grid"):
         grid = expand_grid(base, axes)
+        placement = _sweep_placement(args, scenario, transport, grid)
     if cap is not None:
         _sequential(args, cap)
-        _shard_of(args, cap, {})
+        shard = _shard_of(args, {})
         _executor_of(args, cap, {})
-        return _cmd_sweep_lifetime(args, grid, axes, transport, cap)
+        return _cmd_sweep_lifetime(args, grid, axes, transport, cap, shard, placement)
     sequential = _sequential(args, cap)
-    shard = _shard_of(args, cap, sequential)
+    shard = _shard_of(args, sequential)
     executor = _executor_of(args, cap, sequential)
+    if placement is not None:
+        if not isinstance(executor, nullcontext):
+            raise ParameterError(
+                f"--executor {args.executor} runs the chunks in other processes: browser pages "
+                "and emulated hosts run only with the local executor"
+            )
+        run_sweep = functools.partial(_run_placed_sweep, placement=placement)
     short = [p for p in grid if sequential and p.trials > sequential["max_trials"]]
     if short:
         raise ParameterError(
@@ -1303,12 +1567,120 @@ def _cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
     return 0
 
 
+def _sweep_placement(
+    args: argparse.Namespace, scenario: Any, transport: str, points: list[Params]
+) -> Callable[[Params], dict[str, Any]] | None:
+    """Where a sweep's nodes run, per point: the browser slots (--browser-peers, else the
+    --scenario's), browser newcomers and hosts, as run_point's ``network`` options; None when
+    every node is an aiortc node on this host's loopback. Only for the webrtc transport, and
+    every point must have the slots."""
+    from ..browser.peers import browser_slots
+
+    given = [
+        option
+        for option, value in (
+            ("--browser-peers", args.browser_peers),
+            ("--browser-newcomers", args.browser_newcomers),
+            ("--hosts", args.hosts),
+        )
+        if value is not None
+    ]
+    peers = args.browser_peers
+    if peers is None and scenario is not None:
+        peers = scenario.browser_peers
+    newcomers = args.browser_newcomers
+    if newcomers is None:
+        newcomers = scenario.browser_newcomers if scenario is not None else False
+    hosts = args.hosts or (scenario.hosts if scenario is not None else "loopback")
+    placed = bool(peers) or newcomers or hosts != "loopback"
+    if not placed:
+        return None
+    if transport != "webrtc":
+        which = (
+            ", ".join(given) or f"{args.scenario}: its browser_peers, browser_newcomers or hosts"
+        )
+        raise ParameterError(
+            f"{which}: only for the webrtc transport (Chromium pages and emulated hosts join "
+            f"over WebRTC), and this sweep's transport is {transport!r} (give --transport "
+            "webrtc)"
+        )
+    slots: dict[int, tuple[int, ...]] = {}
+    for p in points:
+        if p.peers not in slots:
+            try:
+                slots[p.peers] = browser_slots(peers, p.peers)
+            except ParameterError as exc:
+                raise ParameterError(f"the sweep's point with N = {p.peers}: {exc}") from None
+
+    def placement(params: Params) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if slots[params.peers]:
+            out["browser_peers"] = slots[params.peers]
+        if newcomers:
+            out["browser_newcomers"] = True
+        if hosts != "loopback":
+            out["hosts"] = hosts
+        return out
+
+    return placement
+
+
+def _run_placed_sweep(
+    points: list[Params],
+    *,
+    placement: Callable[[Params], dict[str, Any]],
+    history_dir: Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    shard: Any = None,
+    ci_width: float | None = None,
+    max_trials: int | None = None,
+    **options: Any,
+) -> list[PointResult]:
+    """:func:`~rlnc_testbed.experiment.runner.run_sweep` (the local executor) with each
+    point's ``network`` placement; histories as there (points differing only in trials share
+    one, the later ones resuming it)."""
+    from ..experiment.runner import run_point, run_sequential
+
+    results = []
+    written: set[Path] = set()
+    for params in points:
+        history = None
+        if history_dir is not None:
+            history_dir.mkdir(parents=True, exist_ok=True)
+            history = history_path(history_dir, params, shard)
+        again = history in written
+        if history is not None:
+            written.add(history)
+        chosen: dict[str, Any] = {
+            **options,
+            "history": history,
+            "resume": resume or again,
+            "overwrite": overwrite and not again,
+            "network": placement(params),
+        }
+        if shard is not None:
+            chosen["shard"] = shard
+        if ci_width is not None:
+            maximum = params.trials if max_trials is None else max_trials
+            results.append(run_sequential(params, ci_width=ci_width, max_trials=maximum, **chosen))
+        else:
+            results.append(run_point(params, **chosen))
+    return results
+
+
 def _cmd_sweep_lifetime(
-    args: argparse.Namespace, grid: list[Params], axes: dict[str, Any], transport: str, cap: int
+    args: argparse.Namespace,
+    grid: list[Params],
+    axes: dict[str, Any],
+    transport: str,
+    cap: int,
+    shard: Any,
+    placement: Callable[[Params], dict[str, Any]] | None,
 ) -> int:
-    """``sweep --until-loss``: every point run until loss; lifetime table, JSON, CSV, plots."""
+    """``sweep --until-loss`` (or on a scenario run until loss): every point run until loss
+    (or a shard of its trials); lifetime table, JSON, CSV, plots."""
     from ..analysis.lifetime import Lifetime
-    from ..experiment.runner import run_lifetime_sweep
 
     _check_outputs(args)
     collapsed = collapse(grid)
@@ -1325,7 +1697,7 @@ def _cmd_sweep_lifetime(
     with doing("warming up the coding kernels"):
         _warm_up(points, transport, None)
     started = now()
-    total = sum(p.trials for p in points)
+    total = sum(_shard_trials(p, shard) for p in points)
     finished: list[int] = []
 
     def on_trial(life: Lifetime) -> None:
@@ -1333,6 +1705,7 @@ def _cmd_sweep_lifetime(
         advance(1)
 
     step = f"running {len(points)} point{'s' * (len(points) != 1)} until loss over {transport}"
+    results = []
     with (
         tables.progress(
             args.quiet, f"{len(points)} points ({transport}, until loss)", total
@@ -1343,57 +1716,40 @@ def _cmd_sweep_lifetime(
             hint=lambda: _progress_hint(len(finished), total, args.history_dir, "--history-dir"),
         ),
     ):
-        results = run_lifetime_sweep(
-            points,
-            cap=cap,
-            transport=transport,
-            on_trial=on_trial,
-            workers=args.workers,
-            history_dir=args.history_dir,
-            resume=args.resume,
-            overwrite=args.overwrite,
-            command=_command(args),
-        )
-    if args.json is not None:
-        with doing(f"writing JSON to {args.json!r}" if args.json != "-" else "writing JSON"):
-            payload = {
-                "provenance": provenance(command=_command(args), started=started, ended=now()),
-                "transport": transport,
-                "until_loss": True,
-                "max_rounds_cap": cap,
-                "axes": axes,
-                "collapsed": collapsed.note() or None,
-                "points": [
-                    {
-                        **r.summary.to_dict(),
-                        "params": r.params.to_dict(),
-                        "transport": r.transport,
-                        "lifetimes": [life.rounds for life in r.lifetimes],
-                    }
-                    for r in results
-                ],
-            }
-            _write_json(payload, args.json)
-    _write_csvs(args, results)
-    if args.plot is not None:
-        with doing(f"writing the plots {str(args.plot)!r} and next to it"):
-            from ..analysis.plots import write_lifetime_figures
-
-            figures = write_lifetime_figures([r.summary for r in results], args.plot)
-    if not (args.json == "-" or args.quiet):
-        with doing("printing the tables"):
-            console = tables.console(sys.stdout)
-            title = f"sweep until loss ({transport}, cap {cap} rounds)"
-            console.print(tables.lifetime_table(results, title=title, grid=True))
-            if args.json is not None:
-                console.print(f"JSON: {args.json}")
-            if args.plot is not None:
-                console.print(f"plots: {', '.join(map(str, figures))}")
-            for label, path in (("CSV", args.csv), ("per-trial CSV", args.csv_trials)):
-                if path is not None:
-                    console.print(f"{label}: {path}")
+        for params in points:
+            history = None
             if args.history_dir is not None:
-                console.print(f"histories: {args.history_dir}")
+                args.history_dir.mkdir(parents=True, exist_ok=True)
+                history = history_path(args.history_dir, params.with_(rounds=cap), shard)
+            results.append(
+                _run_until_loss(
+                    params,
+                    cap=cap,
+                    shard=shard,
+                    transport=transport,
+                    on_trial=on_trial,
+                    workers=args.workers,
+                    network=placement(params) if placement is not None else None,
+                    history=history,
+                    resume=args.resume,
+                    overwrite=args.overwrite,
+                    command=_command(args),
+                )
+            )
+    origin = provenance(command=_command(args), started=started, ended=now())
+    sweep: dict[str, Any] = {
+        "transport": transport,
+        "until_loss": True,
+        "max_rounds_cap": cap,
+        "axes": axes,
+        "collapsed": collapsed.note() or None,
+    }
+    if shard is not None:
+        sweep["shard"] = shard.to_json()
+    title = f"sweep until loss ({transport}, cap {cap} rounds)"
+    if shard is not None:
+        title += f" shard {shard}"
+    _lifetime_outputs(args, results, origin=origin, title=title, sweep=sweep)
     return 0
 
 

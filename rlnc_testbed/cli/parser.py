@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--rounds",
         type=_non_negative_int,
-        help="override params.rounds (max round R); 0 runs until loss, as --until-loss",
+        help="override params.rounds (max round R); 0 runs until loss, as --until-loss; R > 0 "
+        "runs R rounds of a scenario whose rounds = 0",
     )
     run.add_argument(
         "--data",
@@ -317,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--rounds",
         nargs="+",
         type=_non_negative_int,
-        help="max round R (0 alone: until loss, as --until-loss)",
+        help="max round R (0 alone: until loss, as --until-loss; values > 0 override a "
+        "--scenario's rounds = 0)",
     )
     grid.add_argument(
         "--trials",
@@ -332,6 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=RUN_TRANSPORTS,
         default=None,
         help="transport (default: the --scenario's, else sim)",
+    )
+    _browser_options(
+        sweep.add_argument_group(
+            "where the nodes run (webrtc transport)",
+            "As for run, for every point (default: the --scenario's browser_peers, "
+            "browser_newcomers and hosts); refused for sim and memory, and with --executor dask.",
+        )
     )
     _lifetime_options(sweep)
     _sequential_options(sweep)
@@ -566,7 +575,8 @@ def _shard_option(parser: argparse.ArgumentParser, whose: str) -> None:
         help=f"run only shard i of n (0-based) of {whose} trials: the trials t with t %% n == "
         "i. Every draw is keyed by (seed, trial), so any machine with the same version gives "
         "the same records for them; the JSON, history and CSV say which shard they are, and "
-        "'rlnc-testbed show A.json B.json ...' merges the shards into the full result",
+        "'rlnc-testbed show A.json B.json ...' merges the shards into the full result (until "
+        "loss too: the lifetimes and their summary of the unsharded run)",
     )
 
 
@@ -708,7 +718,8 @@ def _lifetime_options(parser: argparse.ArgumentParser) -> None:
         "trial: rounds survived; per point: lost and censored trials, the Kaplan-Meier mean "
         "(restricted to the cap, so a lower bound, when trials were censored) and median "
         "rounds survived with 95% intervals, and survival curves on a log-round axis. On the "
-        "sim transport no history is kept.",
+        "sim transport no history is kept. A scenario file with rounds = 0 (and optionally "
+        "max_rounds_cap = C) runs until loss without these options.",
     )
     group.add_argument(
         "--until-loss",
@@ -719,8 +730,8 @@ def _lifetime_options(parser: argparse.ArgumentParser) -> None:
         "--max-rounds-cap",
         type=integer(1),
         metavar="C",
-        help=f"the safety cap of --until-loss, in rounds (default {DEFAULT_MAX_ROUNDS_CAP:,}; "
-        "at most 1,000,000)",
+        help="the safety cap of a run until loss, in rounds (default: the scenario's "
+        f"max_rounds_cap, else {DEFAULT_MAX_ROUNDS_CAP:,}; at most 1,000,000)",
     )
 
 

@@ -12,6 +12,22 @@ The table (every key optional)::
 ``error`` (an unexpected failure, not a clean verdict) is always a problem unless
 ``verdict = "error"`` is expected.
 
+A scenario run until loss (``rounds = 0``; ``params.rounds`` is then the safety cap C and a
+trial "succeeds" when it reaches C) may also bound its lifetimes, in rounds survived
+(:mod:`rlnc_testbed.analysis.lifetime`: Kaplan-Meier estimates, censored at C)::
+
+    min_mean_lifetime = 200   # the mean lifetime is at least this (max_mean_lifetime: at most)
+    min_median_lifetime = 50  # the median lifetime is at least this (max_median_lifetime ...)
+
+Lifetime bounds follow the rate bounds' rules below, with the point estimates (the mean, the
+median) for the rate and their 95% intervals for the Wilson interval. Censoring: a mean with
+censored trials is restricted to C (a lower bound of the true mean), so it can refute a
+``min_mean_lifetime`` but never confirm a ``max_mean_lifetime`` (that fails, asking for a
+higher cap, unless the restricted mean is already above the bound); a median beyond C (more
+than half the trials reached it) passes a ``min_median_lifetime`` <= C and fails a
+``max_median_lifetime``. The merged judgement reads the cap from the records (a trial that
+verified every round reached it).
+
 Rate bounds and the merged rule
 -------------------------------
 A rate bound is a statement about the whole scenario (all its trials), but a loop scenario is
@@ -47,6 +63,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..analysis.lifetime import LifetimeEstimate, estimate_lifetimes, lifetime_of
 from ..analysis.stats import wilson_interval
 from ..protocol.records import VERDICTS, TrialRecord
 
@@ -72,13 +89,21 @@ __all__ = [
     "ExpectingScenario",
     "Expectations",
     "Judgement",
+    "LIFETIME_KEYS",
     "check_expectations",
     "final_verdict",
     "judge_merged",
 ]
 
+#: The lifetime bounds (rounds survived) of a scenario run until loss.
+LIFETIME_KEYS = (
+    "min_mean_lifetime",
+    "max_mean_lifetime",
+    "min_median_lifetime",
+    "max_median_lifetime",
+)
 #: The keys an ``[expect]`` table may hold.
-EXPECT_KEYS = ("success", "min_success_rate", "max_success_rate", "verdict")
+EXPECT_KEYS = ("success", "min_success_rate", "max_success_rate", "verdict", *LIFETIME_KEYS)
 
 
 class ExpectationError(ValueError):
@@ -95,7 +120,8 @@ class Expectations:
     """A validated ``[expect]`` table; ``None`` means the key is absent.
 
     Refused: a ``success`` that is not a bool; a rate that is not a finite number in [0, 1]
-    (bools are not numbers here); ``min_success_rate > max_success_rate``; a ``verdict``
+    (bools are not numbers here); ``min_success_rate > max_success_rate``; a lifetime bound
+    that is not a finite number of rounds >= 0, or a min above its max; a ``verdict``
     outside :data:`~rlnc_testbed.protocol.records.VERDICTS`; and contradictions: ``success =
     true`` with a verdict other than ``ok`` or with ``max_success_rate < 1``, ``success =
     false`` with verdict ``ok`` or with ``min_success_rate > 0``.
@@ -105,12 +131,26 @@ class Expectations:
     min_success_rate: float | None = None
     max_success_rate: float | None = None
     verdict: str | None = None
+    min_mean_lifetime: float | None = None
+    max_mean_lifetime: float | None = None
+    min_median_lifetime: float | None = None
+    max_median_lifetime: float | None = None
 
     def __post_init__(self) -> None:
         if self.success is not None and not isinstance(self.success, bool):
             raise ExpectationError("success", f"must be true or false; got {self.success!r}")
         for key in ("min_success_rate", "max_success_rate"):
             object.__setattr__(self, key, _rate(key, getattr(self, key)))
+        for key in LIFETIME_KEYS:
+            object.__setattr__(self, key, _rounds(key, getattr(self, key)))
+        for what in ("mean", "median"):
+            low = getattr(self, f"min_{what}_lifetime")
+            high = getattr(self, f"max_{what}_lifetime")
+            if low is not None and high is not None and low > high:
+                raise ExpectationError(
+                    f"min_{what}_lifetime",
+                    f"{low:g} is above max_{what}_lifetime {high:g}: nothing can pass",
+                )
         if self.verdict is not None and self.verdict not in VERDICTS:
             raise ExpectationError(
                 "verdict", f"must be one of {', '.join(VERDICTS)}; got {self.verdict!r}"
@@ -160,6 +200,11 @@ class Expectations:
     def has_rates(self) -> bool:
         return self.min_success_rate is not None or self.max_success_rate is not None
 
+    @property
+    def has_lifetimes(self) -> bool:
+        """Some lifetime bound is set (only a scenario run until loss may have one)."""
+        return any(getattr(self, key) is not None for key in LIFETIME_KEYS)
+
 
 def _rate(key: str, value: object) -> float | None:
     if value is None:
@@ -170,6 +215,17 @@ def _rate(key: str, value: object) -> float | None:
     if not math.isfinite(rate) or not 0.0 <= rate <= 1.0:
         raise ExpectationError(key, f"must be in [0, 1]; got {value!r}")
     return rate
+
+
+def _rounds(key: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ExpectationError(key, f"must be a number of rounds >= 0; got {value!r}")
+    rounds = float(value)
+    if not math.isfinite(rounds) or rounds < 0.0:
+        raise ExpectationError(key, f"must be a number of rounds >= 0; got {value!r}")
+    return rounds
 
 
 @dataclass(frozen=True)
@@ -243,7 +299,80 @@ def judge_merged(
     successes = sum(1 for v in verdicts.values() if v == "ok")
     for label, problem, word in _rate_problems(expectations, successes, len(records)):
         note(label, problem, word)
+    if expectations.has_lifetimes:
+        estimate, trouble = _estimate_of_records(records)
+        if estimate is None:
+            problems.append(trouble)
+        else:
+            for label, problem, word in _lifetime_problems(expectations, estimate):
+                note(label, problem, word)
     return Judgement("failed" if problems else "passed", tuple(notes), tuple(problems))
+
+
+def _estimate_of_records(
+    records: Sequence[TrialRecord], cap: int | None = None
+) -> tuple[LifetimeEstimate | None, str]:
+    """The lifetime estimate of the records of a run until loss (with ``rounds`` = ``cap``;
+    None: read from the records), or None and why not."""
+    if cap is None:
+        reached = {len(t.rounds) for t in records if t.success}
+        if len(reached) > 1:
+            return None, f"trials that reached the cap ran different rounds: {sorted(reached)}"
+        # no trial reached the cap: any cap above every trial's rounds gives the same estimate
+        cap = reached.pop() if reached else max(len(t.rounds) for t in records) + 1
+    try:
+        return estimate_lifetimes([lifetime_of(t, cap) for t in records], cap=cap), ""
+    except ValueError as exc:
+        return None, f"records are not those of a run until loss: {exc}"
+
+
+def _lifetime_words(e: LifetimeEstimate) -> str:
+    lo, hi = e.mean_ci95
+    median = f">{e.cap}" if e.median is None else str(e.median)
+    restricted = ", restricted to the cap" if e.mean_restricted else ""
+    return (
+        f"mean lifetime {e.mean:.1f} rounds (95% CI [{lo:.1f}, {hi:.1f}]{restricted}), median "
+        f"{median}, over {e.trials} trials ({e.censored} reached the cap {e.cap})"
+    )
+
+
+def _lifetime_problems(
+    expectations: Expectations, e: LifetimeEstimate
+) -> list[tuple[str, str | None, str]]:
+    """(note label, problem or None, failure word) per lifetime bound, by the point estimates
+    (module docstring: censoring)."""
+    seen = _lifetime_words(e)
+    out: list[tuple[str, str | None, str]] = []
+    bound = expectations.min_mean_lifetime
+    if bound is not None:
+        problem = f"{seen}: below min_mean_lifetime {bound:g}" if e.mean < bound else None
+        out.append((f"mean {e.mean:.1f} >= {bound:g}", problem, "BELOW"))
+    bound = expectations.max_mean_lifetime
+    if bound is not None:
+        problem = None
+        if e.mean > bound:
+            problem = f"{seen}: above max_mean_lifetime {bound:g}"
+        elif e.mean_restricted:
+            problem = (
+                f"{seen}: a mean restricted to the cap is only a lower bound, so it cannot show "
+                f"max_mean_lifetime {bound:g} (raise max_rounds_cap)"
+            )
+        out.append((f"mean {e.mean:.1f} <= {bound:g}", problem, "ABOVE"))
+    median = math.inf if e.median is None else float(e.median)
+    shown = f">{e.cap}" if e.median is None else str(e.median)
+    bound = expectations.min_median_lifetime
+    if bound is not None:
+        problem = None
+        if median < bound:
+            problem = f"{seen}: below min_median_lifetime {bound:g}"
+        elif e.median is None and bound > e.cap:
+            problem = f"{seen}: min_median_lifetime {bound:g} is beyond the cap {e.cap}"
+        out.append((f"median {shown} >= {bound:g}", problem, "BELOW"))
+    bound = expectations.max_median_lifetime
+    if bound is not None:
+        problem = f"{seen}: above max_median_lifetime {bound:g}" if median > bound else None
+        out.append((f"median {shown} <= {bound:g}", problem, "ABOVE"))
+    return out
 
 
 def _rate_problems(
@@ -297,10 +426,19 @@ def check_expectations(
     if expect.verdict not in (None, "ok"):
         wrong = {i: v for i, v in verdicts.items() if v not in ("ok", expect.verdict)}
         assert not wrong, f"expected verdict {expect.verdict!r}; got (trial: verdict) {wrong}"
+    whole = sorted(trials) == list(range(scenario.params.trials))
+    if expect.has_lifetimes and records:
+        estimate, trouble = _estimate_of_records(records, scenario.params.rounds)
+        assert estimate is not None, trouble
+        if whole:
+            problems = [p for _, p, _ in _lifetime_problems(expect, estimate) if p]
+            assert not problems, "; ".join(problems)
+        else:
+            _check_lifetime_intervals(expect, estimate)
     if not expect.has_rates:
         return
     successes = sum(1 for t in records if t.success)
-    if sorted(trials) == list(range(scenario.params.trials)):
+    if whole:
         problems = [p for _, p, _ in _rate_problems(expect, successes, len(records)) if p]
         assert not problems, "; ".join(problems)
         return
@@ -318,6 +456,26 @@ def check_expectations(
             f"success rate {rate:.3f} (95% CI [{lo:.3f}, {hi:.3f}]) is "
             f"significantly above max_success_rate {bound}"
         )
+
+
+def _check_lifetime_intervals(expect: Expectations, e: LifetimeEstimate) -> None:
+    """A shard of some trials: each lifetime bound must be reached by the 95% interval of its
+    estimate (a median interval end beyond the cap counts as infinite)."""
+    seen = _lifetime_words(e)
+    lo, hi = e.mean_ci95
+    if expect.min_mean_lifetime is not None:
+        bound = expect.min_mean_lifetime
+        assert hi >= bound, f"{seen}: significantly below min_mean_lifetime {bound:g}"
+    if expect.max_mean_lifetime is not None:
+        bound = expect.max_mean_lifetime
+        assert lo <= bound, f"{seen}: significantly above max_mean_lifetime {bound:g}"
+    low, high = (math.inf if m is None else float(m) for m in e.median_ci95)
+    if expect.min_median_lifetime is not None:
+        bound = expect.min_median_lifetime
+        assert high >= bound, f"{seen}: significantly below min_median_lifetime {bound:g}"
+    if expect.max_median_lifetime is not None:
+        bound = expect.max_median_lifetime
+        assert low <= bound, f"{seen}: significantly above max_median_lifetime {bound:g}"
 
 
 def final_verdict(trial: TrialRecord) -> str:

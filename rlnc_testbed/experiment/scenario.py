@@ -15,13 +15,16 @@ A scenario file holds only data::
     parents = 2
     scheme = "rlnc"
     failures = [2]
-    rounds = 1
+    rounds = 1                    # max round R; 0: every trial runs until loss (lifetime)
+    max_rounds_cap = 5000         # with rounds = 0 only: the safety cap (default 100,000)
     browser_peers = [2]           # webrtc only: these peer slots are Chromium pages (or a
     browser_newcomers = true      # count n: slots 1..n); newcomers too (rlnc_testbed.browser)
 
     [expect]                      # optional, checked by the scenario tests
     success = true                # every trial verified (false: retrieval must fail cleanly)
     min_success_rate = 0.9        # for loop tests over many trials
+    min_mean_lifetime = 200       # with rounds = 0 only: Kaplan-Meier mean/median rounds
+                                  # survived (also max_mean_lifetime, min/max_median_lifetime)
 
     [[faults]]                    # optional, memory/webrtc only: faults on a schedule
     kind = "crash"                # (rlnc_testbed.protocol.faults; docs/protocol.md §7)
@@ -32,6 +35,16 @@ A scenario file holds only data::
 Unknown keys are errors naming the key and the file; so is a malformed or contradictory
 ``[expect]`` table (what its keys mean and how they are checked:
 :mod:`rlnc_testbed.experiment.expectations`).
+
+**Until loss.** ``rounds = 0`` makes the scenario a lifetime run
+(:mod:`rlnc_testbed.analysis.lifetime`): every trial runs until its data is lost or for
+``max_rounds_cap`` rounds (the safety cap; a trial reaching it is censored). The scenario then
+holds ``until_loss = True`` and ``params.rounds`` is the cap, so whatever runs its params
+(``run_point``, the pytest plugin) plays each trial until loss, and ``rlnc-testbed run FILE``
+reports lifetimes without ``--until-loss`` (``--rounds R`` makes it a run of R rounds again).
+Refused: ``max_rounds_cap`` without ``rounds = 0``, a cap outside [1, 1,000,000], a fault that
+names its round (``round = R``; give ``rate``), and lifetime bounds in ``[expect]`` of a
+scenario of fixed rounds.
 """
 
 from __future__ import annotations
@@ -42,10 +55,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..analysis.lifetime import DEFAULT_MAX_ROUNDS_CAP, MAX_ROUNDS_CAP
 from ..browser.peers import browser_slots
 from ..protocol.faults import FaultError, FaultPlan
 from ..protocol.params import ParameterError, Params
-from .expectations import ExpectationError, Expectations
+from .expectations import LIFETIME_KEYS, ExpectationError, Expectations
 
 __all__ = [
     "NETWORK_TRANSPORTS",
@@ -97,15 +111,33 @@ class Scenario:
     browser_newcomers: bool = False
     #: Where the nodes run: this host's loopback, or one network namespace per node.
     hosts: str = "loopback"
+    #: Every trial runs until loss (``rounds = 0`` in the file); ``params.rounds`` is the cap.
+    until_loss: bool = False
 
     def __post_init__(self) -> None:
+        where = self.path or self.name
         try:
             checked = Expectations.from_mapping(self.expect)
         except ExpectationError as exc:
-            raise ScenarioError(f"{self.path or self.name}: {exc}") from None
+            raise ScenarioError(f"{where}: {exc}") from None
         object.__setattr__(self, "expect", checked.to_dict())
-        _check_faults(self.faults, self.params, self.transport, self.path or self.name)
-        where = self.path or self.name
+        if not isinstance(self.until_loss, bool):
+            raise ScenarioError(f"{where}: until_loss must be true or false")
+        if checked.has_lifetimes and not self.until_loss:
+            key = next(k for k in LIFETIME_KEYS if k in checked.to_dict())
+            raise ScenarioError(
+                f"{where}: [expect] {key}: lifetime bounds need a run until loss (rounds = 0 "
+                f"in [params]); this scenario runs {self.params.rounds} rounds"
+            )
+        _check_faults(self.faults, self.params, self.transport, where)
+        if self.until_loss:
+            for index, spec in enumerate(self.faults.specs):
+                if spec.round is not None:
+                    raise ScenarioError(
+                        f"{where}: faults[{index}]: round = {spec.round} names a round, but this "
+                        "scenario runs until loss (rounds = 0, --until-loss or --rounds 0): give "
+                        "rate = P (drawn each round), or run R rounds"
+                    )
         try:
             slots = browser_slots(self.browser_peers, self.params.peers)
         except ParameterError as exc:
@@ -153,12 +185,41 @@ class Scenario:
         """The validated ``[expect]`` table."""
         return Expectations.from_mapping(self.expect)
 
+    @property
+    def max_rounds_cap(self) -> int | None:
+        """The safety cap of a scenario run until loss (``params.rounds``), else None."""
+        return self.params.rounds if self.until_loss else None
+
     def with_params(self, **changes: Any) -> Scenario:
-        """A copy whose params have ``changes`` applied (None values ignored)."""
+        """A copy whose params have ``changes`` applied (None values ignored). For a scenario
+        run until loss, ``rounds`` is its cap (``--rlnc-max-rounds`` bounds it)."""
         changes = {k: v for k, v in changes.items() if v is not None}
         if not changes:
             return self
         return dataclasses.replace(self, params=self.params.with_(**changes))
+
+    def with_rounds(self, rounds: int | None = None, *, cap: int | None = None) -> Scenario:
+        """A copy with the max round overridden as the command line does: ``rounds = R > 0``
+        runs R rounds (even if the file says until loss: its lifetime bounds, which a run of R
+        rounds does not measure, are dropped), ``rounds = 0`` runs until loss with ``cap``
+        (default: the file's cap, else :data:`DEFAULT_MAX_ROUNDS_CAP`), and ``cap`` alone
+        changes the cap of a scenario run until loss. None: keep the file's."""
+        if rounds is None and cap is None:
+            return self
+        if rounds is not None and rounds > 0:
+            if cap is not None:
+                raise ScenarioError(f"{self.path or self.name}: a cap needs rounds = 0")
+            expect = {k: v for k, v in self.expect.items() if k not in LIFETIME_KEYS}
+            return dataclasses.replace(
+                self, params=self.params.with_(rounds=rounds), until_loss=False, expect=expect
+            )
+        if rounds is None and not self.until_loss:
+            raise ScenarioError(
+                f"{self.path or self.name}: a max rounds cap needs a run until loss (rounds = 0)"
+            )
+        chosen = cap if cap is not None else self.max_rounds_cap or DEFAULT_MAX_ROUNDS_CAP
+        _check_cap(chosen, self.path or self.name)
+        return dataclasses.replace(self, params=self.params.with_(rounds=chosen), until_loss=True)
 
     def with_transport(self, transport: str | None) -> Scenario:
         if transport is None:
@@ -195,6 +256,8 @@ class Scenario:
             "browser_peers": list(self.browser_peers),
             "browser_newcomers": self.browser_newcomers,
             "hosts": self.hosts,
+            "until_loss": self.until_loss,
+            "max_rounds_cap": self.max_rounds_cap,
         }
 
 
@@ -215,6 +278,16 @@ def load_scenario(path: str | Path) -> Scenario:
     table = dict(raw.get("params", {}))
     browser_peers = table.pop("browser_peers", None)
     browser_newcomers = table.pop("browser_newcomers", False)
+    cap = table.pop("max_rounds_cap", None)
+    rounds = table.get("rounds")
+    until_loss = rounds == 0 and not isinstance(rounds, bool)
+    if cap is not None and not until_loss:
+        raise ScenarioError(
+            f"{path}: max_rounds_cap needs rounds = 0 (until loss); got rounds = {rounds!r}"
+        )
+    if until_loss:
+        table["rounds"] = DEFAULT_MAX_ROUNDS_CAP if cap is None else cap
+        _check_cap(table["rounds"], path)
     try:
         params = Params.from_dict(table)
     except (ParameterError, TypeError) as exc:
@@ -249,6 +322,7 @@ def load_scenario(path: str | Path) -> Scenario:
         browser_peers=browser_peers,  # checked on construction
         browser_newcomers=browser_newcomers,
         hosts=raw.get("hosts", "loopback"),
+        until_loss=until_loss,
     )
 
 
@@ -261,6 +335,13 @@ def _check_transport(transport: object, path: Path | None) -> None:
     if transport not in RUN_TRANSPORTS:
         raise ScenarioError(
             f"{path}: transport must be one of {', '.join(RUN_TRANSPORTS)}; got {transport!r}"
+        )
+
+
+def _check_cap(cap: object, where: object) -> None:
+    if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= MAX_ROUNDS_CAP:
+        raise ScenarioError(
+            f"{where}: max_rounds_cap must be an integer in [1, {MAX_ROUNDS_CAP}]; got {cap!r}"
         )
 
 
