@@ -528,7 +528,12 @@ def rlnc_scenario_runner(
             **faults,
             **({"on_trial": progress} if progress is not None else {}),
         )
-        payload = {**result.to_dict(), "shard": [shard, shards], "expect": dict(scenario.expect)}
+        payload = {
+            **result.to_dict(),
+            "shard": [shard, shards],
+            "expect": dict(scenario.expect),
+            "until_loss": scenario.until_loss,
+        }
         request.node.user_properties.append((RESULT_PROPERTY, json.dumps(payload)))
         return result
 
@@ -733,10 +738,14 @@ class _ResultCollector:
             expected = int(result["scenario"]["trials"])
             complete = s["trials"] >= expected and judgement.status != "partial"
             incomplete = "" if complete else f" (INCOMPLETE: {s['trials']} of {expected} trials)"
+            if result.get("until_loss"):
+                # a "success" there only means reaching the safety cap: show the lifetime
+                middle = f"{'-':>9} {'-':>6}  {_mean_lifetime(result):<15}"
+            else:
+                middle = f"{s['successes']:>9} {s['success_rate']:>6.3f}  [{lo:.3f}, {hi:.3f}]"
             tr.write_line(
-                f"{name:<34} {result['scenario']['transport']:<9} "
-                f"{s['trials']:>7} {s['successes']:>9} {s['success_rate']:>6.3f}  "
-                f"[{lo:.3f}, {hi:.3f}] {ran:>6}  {judgement.describe()}{incomplete}",
+                f"{name:<34} {result['scenario']['transport']:<9} {s['trials']:>7} {middle} "
+                f"{ran:>6}  {judgement.describe()}{incomplete}",
                 red=judgement.failed,
             )
             if options.report is not None:
@@ -783,6 +792,19 @@ def _judge(shards: list[_Shard]) -> tuple[dict[str, Any] | None, Judgement]:
     return merged, judgement
 
 
+def _mean_lifetime(result: dict[str, Any]) -> str:
+    """``life 315.4`` (rounds; ``>=`` when trials reached the cap) for a run until loss."""
+    from .analysis.lifetime import estimate_lifetimes, lifetime_of
+
+    cap = int(result["scenario"]["rounds"])
+    records = [TrialRecord.from_dict(t) for t in result["trials"]]
+    try:
+        e = estimate_lifetimes([lifetime_of(t, cap) for t in records], cap=cap)
+    except ValueError:
+        return "life ?"
+    return f"life {'>=' if e.mean_restricted else ''}{e.mean:.1f}"
+
+
 def _judgement_dict(judgement: Judgement) -> dict[str, Any]:
     return {
         "status": judgement.status,
@@ -805,6 +827,7 @@ def _merge_payloads(payloads: list[dict[str, Any]]) -> dict[str, Any]:
         "summary": summary.to_dict(),
         "trials": [t.to_dict() for t in trials],
         "expect": payloads[0].get("expect", {}),
+        "until_loss": bool(payloads[0].get("until_loss", False)),
     }
 
 
