@@ -2,10 +2,11 @@
 
 Subcommands: ``run`` (one scenario file), ``sweep`` (a grid of parameter points), ``show``
 (a recorded run, from its history) and ``node`` (one role as its own process). The parser is
-:mod:`~rlnc_testbed.cli.parser`, the subcommands :mod:`~rlnc_testbed.cli.commands` (which call
-:mod:`rlnc_testbed.experiment` and :mod:`rlnc_testbed.analysis`). Every failure ends with one
-``error:`` line on stderr that says what was being done and what went wrong, never a traceback
-(``--log-level debug`` logs it) and never an empty message. Exit statuses
+:mod:`~rlnc_testbed.cli.parser`; the subcommands, a module each in the package
+:mod:`~rlnc_testbed.cli.commands`, call :mod:`rlnc_testbed.experiment` and
+:mod:`rlnc_testbed.analysis`. Every failure ends with one ``error:`` line on stderr that says
+what was being done and what went wrong, never a traceback (``--log-level debug`` logs it) and
+never an empty message. Exit statuses
 (:data:`EXIT_STATUS_HELP`): 0 when the command completed (whatever the success rate), 1
 (:data:`EXIT_FAILURE`) when it failed while running (a timeout, a lost connection, an
 unexpected exception), 2 (:data:`EXIT_USAGE`) for invalid input, 130 when interrupted.

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHUNK_TRIALS",
     "SWEEP_AXES",
+    "SweepNetwork",
     "expand_grid",
     "design_values",
     "history_path",
@@ -55,6 +56,7 @@ __all__ = [
     "run_point",
     "run_sequential",
     "run_sweep",
+    "shard_trials",
     "trial_indices",
 ]
 
@@ -85,6 +87,9 @@ _LIFETIME_GROWTH = 8
 _LIFETIME_BATCH_CELLS = 2**22
 
 TrialCallback = Callable[[TrialRecord], None]
+#: A sweep's ``network`` options: the same for every point, or chosen per point (where its
+#: browser pages and hosts are).
+SweepNetwork = Mapping[str, Any] | Callable[[Params], Mapping[str, Any]]
 
 
 def trial_indices(params: Params, *, worker: int = 0, workers: int = 1) -> list[int]:
@@ -93,6 +98,23 @@ def trial_indices(params: Params, *, worker: int = 0, workers: int = 1) -> list[
     if not 0 <= worker < workers:
         raise ValueError(f"worker must be in [0, {workers}); got {worker}")
     return list(range(worker, params.trials, workers))
+
+
+def shard_trials(
+    params: Params, shard: Shard | None, trials: Sequence[int] | None = None
+) -> list[int]:
+    """The trials of ``params`` (of ``trials``, if given) that ``shard`` runs, all of them
+    without one; a shard left with no trial is refused."""
+    wanted = list(range(params.trials)) if trials is None else list(trials)
+    if shard is None:
+        return wanted
+    chosen = shard.select(wanted)
+    if not chosen:
+        raise ParameterError(
+            f"shard {shard} has no trials (trials = {params.trials}): use at most "
+            f"{params.trials} shards"
+        )
+    return chosen
 
 
 def run_point(
@@ -217,14 +239,7 @@ class _PointRun:
             raise ParameterError(
                 f"{', '.join(sorted(network))}: only for the memory and webrtc transports"
             )
-        wanted = list(range(params.trials)) if trials is None else list(trials)
-        if shard is not None:
-            wanted = shard.select(wanted)
-            if not wanted:
-                raise ParameterError(
-                    f"shard {shard} has no trials (trials = {params.trials}): use at most "
-                    f"{params.trials} shards"
-                )
+        wanted = shard_trials(params, shard, trials)
         done: dict[int, TrialRecord] = {}
         if history is not None and not (resume or overwrite) and _holds_something(history):
             raise HistoryError(
@@ -478,6 +493,7 @@ def run_sweep(
     max_trials: int | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     shard: Shard | None = None,
+    network: SweepNetwork | None = None,
     executor: Executor | None = None,
 ) -> list[PointResult]:
     """Run every point in order; ``history_dir`` gets one JSONL history per point, named by
@@ -485,6 +501,8 @@ def run_sweep(
     resume it, since their first trials are the same trials). ``resume``, ``overwrite``,
     ``command`` and ``shard`` are as in :func:`run_point`; with ``ci_width`` (and
     ``max_trials``) every point runs with sequential stopping (:func:`run_sequential`).
+    ``network`` is :func:`run_point`'s, or a function of the point giving it (e.g. where a
+    point's browser peers and hosts run).
 
     With an ``executor`` (:mod:`rlnc_testbed.experiment.executors`) the sweep is cut into
     chunks (a point and a range of its trials, :func:`run_chunk`) that the executor runs
@@ -496,6 +514,11 @@ def run_sweep(
             raise ParameterError(
                 "an executor runs fixed trials per point: not with sequential stopping "
                 "(--ci-width), whose batches depend on the trials before"
+            )
+        if network is not None:
+            raise ParameterError(
+                "an executor runs chunks in other processes, with no network options: browser "
+                "pages and emulated hosts run only without one"
             )
         return _run_sweep_chunked(
             points,
@@ -528,6 +551,7 @@ def run_sweep(
             "on_trial": on_trial,
             "workers": workers,
             "command": command,
+            "network": _point_network(network, params),
         }
         if shard is not None:
             options["shard"] = shard
@@ -545,6 +569,11 @@ def run_sweep(
             on_point(result)
         results.append(result)
     return results
+
+
+def _point_network(network: SweepNetwork | None, params: Params) -> Mapping[str, Any] | None:
+    """A sweep's ``network`` options for the point ``params``."""
+    return network(params) if callable(network) else network
 
 
 #: Trials per chunk of an executor's sweep, per transport (a sim chunk is a fraction of a
@@ -710,6 +739,7 @@ def run_lifetime(
     resume: bool = False,
     overwrite: bool = False,
     command: Sequence[str] | None = None,
+    shard: Shard | None = None,
 ) -> LifetimeResult:
     """Run the trials of one point until the data is lost, or for ``cap`` rounds (the safety
     cap: such a trial is censored, see :mod:`rlnc_testbed.analysis.lifetime`).
@@ -718,11 +748,11 @@ def run_lifetime(
     transport without ``data`` the compiled simulator plays the trials in passes of growing
     max round and keeps only each trial's rounds survived (no per-round records, no history);
     otherwise every trial is a :func:`run_point` trial with ``rounds = cap``, ``history`` and
-    the other options as there."""
+    the other options as there. ``shard`` keeps only its trials (t % n == i): the result says
+    which shard it is, and so does the history's start line."""
     if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
         raise ParameterError(f"the max rounds cap must be an integer >= 1; got {cap!r}")
     point = params.with_(rounds=cap)
-    wanted = list(range(point.trials)) if trials is None else list(trials)
     if transport == "sim" and data is None:
         if history is not None:
             raise ParameterError(
@@ -731,35 +761,32 @@ def run_lifetime(
             )
         if faults or network:
             raise ParameterError("faults and network options run only over memory and webrtc")
+        wanted = shard_trials(point, shard, trials)
         lifetimes = _sim_lifetimes(point, wanted, workers=workers, on_trial=on_trial)
-        unjudged: dict[str, int] = {}
-    else:
+        summary = summarize_lifetimes(point, lifetimes, cap=cap, unjudged={})
+        return LifetimeResult(point, transport, lifetimes, summary, name=name, shard=shard)
 
-        def finished(record: TrialRecord) -> None:
-            if on_trial is not None:
-                on_trial(lifetime_of(record, cap))
+    def finished(record: TrialRecord) -> None:
+        if on_trial is not None:
+            on_trial(lifetime_of(record, cap))
 
-        result = run_point(
-            point,
-            transport=transport,
-            trials=wanted,
-            data=data,
-            history=history,
-            resume=resume,
-            on_trial=finished,
-            workers=workers,
-            name=name,
-            network=network,
-            faults=faults,
-            overwrite=overwrite,
-            command=command,
-        )
-        lifetimes = [lifetime_of(record, cap) for record in result.trials]
-        unjudged = dict(result.summary.unjudged)
-    summary = summarize_lifetimes(point, lifetimes, cap=cap, unjudged=unjudged)
-    return LifetimeResult(
-        params=point, transport=transport, lifetimes=lifetimes, summary=summary, name=name
+    result = run_point(
+        point,
+        transport=transport,
+        trials=trials,
+        data=data,
+        history=history,
+        resume=resume,
+        on_trial=finished,
+        workers=workers,
+        name=name,
+        network=network,
+        faults=faults,
+        overwrite=overwrite,
+        command=command,
+        shard=shard,
     )
+    return LifetimeResult.of_point(result, cap)
 
 
 def _sim_lifetimes(
@@ -812,15 +839,17 @@ def run_lifetime_sweep(
     resume: bool = False,
     overwrite: bool = False,
     command: Sequence[str] | None = None,
+    shard: Shard | None = None,
+    network: SweepNetwork | None = None,
 ) -> list[LifetimeResult]:
     """:func:`run_lifetime` for every point in order (histories as in :func:`run_sweep`, for
-    the networked transports only)."""
+    the networked transports only; ``shard`` and ``network`` as there)."""
     results = []
     for params in points:
         history = None
         if history_dir is not None:
             Path(history_dir).mkdir(parents=True, exist_ok=True)
-            history = history_path(history_dir, params.with_(rounds=cap))
+            history = history_path(history_dir, params.with_(rounds=cap), shard)
         results.append(
             run_lifetime(
                 params,
@@ -828,10 +857,12 @@ def run_lifetime_sweep(
                 transport=transport,
                 on_trial=on_trial,
                 workers=workers,
+                network=_point_network(network, params),
                 history=history,
                 resume=resume,
                 overwrite=overwrite,
                 command=command,
+                shard=shard,
             )
         )
     return results

@@ -1,0 +1,148 @@
+"""``node`` (one role as its own process, joined to a signaling server over WebRTC) and
+``serve`` (a session of a scenario's trials that such external nodes join)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ...analysis.provenance import now, provenance
+from ...analysis.summary import PointResult
+from ...experiment.scenario import load_scenario
+from ...protocol.params import ParameterError
+from .checks import read_data
+from .common import RUNNING_INPUT_ERRORS, command_line, doing
+from .outputs import point_outputs
+from .warmup import warm_up
+
+__all__ = ["cmd_node", "cmd_serve"]
+
+logger = logging.getLogger(__name__)
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    """Serve one role; 1 (and one line on stderr) when the network fails: bad *input*
+    (options, token, data file) raises and is the entry point's exit status 2."""
+    import asyncio
+
+    from ...experiment.standalone import read_token, run_node
+    from ...signaling.client import SignalingError
+
+    session = getattr(args, "pool", False) or getattr(args, "trials", None) is not None
+    if getattr(args, "pool", False) and (args.role != "newcomer" or args.slot is not None):
+        raise ParameterError("--pool is for a newcomer without --slot (the server assigns it)")
+    if args.trials is not None and (args.slot is None or args.pool):
+        raise ParameterError("--trials needs --slot (the slot rejoined in every trial)")
+    token = read_token(args.token_file)
+    data = args.data.read_bytes() if args.data is not None else None
+    try:
+        if session:
+            from ...experiment.standalone import serve_trials
+
+            nodes = asyncio.run(
+                serve_trials(
+                    args.server,
+                    token=token,
+                    role=args.role,
+                    slot=args.slot,
+                    pool=args.pool,
+                    trials=None if args.trials in (None, "all") else args.trials,
+                    interfaces=args.ice_interfaces,
+                    data=data,
+                    on_trial=lambda trial, total, node: print(
+                        f"rlnc-testbed node: {node.role} {node.id}: trial {trial + 1} of {total} "
+                        f"over ({node.stop_reason})",
+                        file=sys.stderr,
+                        flush=True,
+                    ),
+                )
+            )
+            logger.info("node took part in %d trials", len(nodes))
+            return 0
+        node = asyncio.run(
+            run_node(
+                args.server,
+                token=token,
+                role=args.role,
+                slot=args.slot,
+                interfaces=args.ice_interfaces,
+                data=data,
+            )
+        )
+    except (SignalingError, OSError) as exc:  # OSError: TimeoutError, ConnectionError, ...
+        detail = str(exc) or "no detail given"
+        print(f"rlnc-testbed node: error: {type(exc).__name__}: {detail}", file=sys.stderr)
+        return 1
+    logger.info("node %s stopped: %s", args.role, node.stop_reason)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``serve``: a session of the scenario's trials that external nodes join (printed lines
+    on stdout, progress on stderr, then the run's tables); 1 when a node did not join."""
+    import asyncio
+
+    from ...experiment.serve import ServeSession, external_slots
+
+    with doing(f"loading scenario {str(args.scenario)!r}"):
+        scenario = load_scenario(args.scenario).with_params(trials=args.trials)
+    if scenario.until_loss:
+        raise ParameterError(
+            f"{args.scenario} runs until loss (rounds = 0): serve runs a scenario of fixed "
+            "rounds (run it with 'rlnc-testbed run', or set rounds = R)"
+        )
+    with doing(f"reading data file {str(scenario.data)!r}"):
+        data = read_data(scenario.data, scenario.params) if scenario.data is not None else None
+    peers = external_slots(scenario.params, args.external_peers)
+    if scenario.faults and (peers or args.external_newcomers):
+        raise ParameterError(
+            "serve runs no [[faults]] with external nodes (a node outside injects none)"
+        )
+    with doing("warming up the coding kernels"):
+        warm_up([scenario.params], "webrtc", data)
+    label = f"{scenario.name} (webrtc, served)"
+    started = now()
+
+    async def session() -> PointResult:
+        async with ServeSession(
+            scenario.params,
+            external_peers=peers,
+            external_newcomers=args.external_newcomers,
+            host=args.host,
+            port=args.port,
+            interfaces=args.ice_interfaces,
+            token_dir=args.token_dir,
+            wait=args.wait,
+            data=data,
+            faults=scenario.faults or None,
+            progress=None if args.quiet else sys.stderr,
+        ) as serve:
+            print(f"signaling server: {serve.url}", flush=True)
+            lines = serve.commands()
+            if lines:
+                print(
+                    f"run each line below once, in its own terminal or on another host "
+                    f"(tokens in {serve.token_dir}, mode 0600):",
+                    flush=True,
+                )
+            for line in lines:
+                print(line, flush=True)
+            records = await serve.run()
+        from ...analysis.summary import summarize
+
+        return PointResult(
+            params=scenario.params,
+            transport="webrtc",
+            trials=records,
+            summary=summarize(scenario.params, records),
+            name=scenario.name,
+        )
+
+    step = f"serving {scenario.params.trials} trials of {scenario.name!r}"
+    with doing(step, passes=RUNNING_INPUT_ERRORS):
+        result = asyncio.run(session())
+    origin = provenance(command=command_line(args), started=started, ended=now())
+    outputs = argparse.Namespace(**{**vars(args), "json": None, "plot": None})
+    point_outputs(outputs, result, scenario.params, label, origin=origin)
+    return 0
