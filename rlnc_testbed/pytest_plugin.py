@@ -513,11 +513,11 @@ def rlnc_scenario_runner(
         data = scenario.data.read_bytes() if scenario.data is not None else None
         # A scenario's faults on a schedule go with it (passed only when it has any, so
         # run_point doubles without a ``faults`` parameter keep working).
-        faults = {"faults": scenario.faults} if scenario.faults else {}
+        extra: dict[str, Any] = {"faults": scenario.faults} if scenario.faults else {}
         # Where its nodes run (browser slots, emulated hosts), likewise only when it says.
         placed = {k: v for k, v in scenario.deployment.items() if k != "faults"}
         if placed:
-            faults["network"] = placed
+            extra["network"] = placed
         progress = _progress(request.config, f"{scenario.name} shard {shard}/{shards}", trials)
         result = rlnc_run_point(
             scenario.params,
@@ -525,7 +525,7 @@ def rlnc_scenario_runner(
             trials=trials,
             data=data,
             name=scenario.name,
-            **faults,
+            **extra,
             **({"on_trial": progress} if progress is not None else {}),
         )
         payload = {
