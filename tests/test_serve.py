@@ -7,6 +7,7 @@ stands as a further OS process (only the program name is this interpreter's
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import shlex
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from pathlib import Path
 from typing import IO
 
@@ -22,9 +24,12 @@ import aiohttp
 import pytest
 
 import rlnc_testbed
+from rlnc_testbed.analysis.history import read_history
 from rlnc_testbed.protocol.params import Params
+from rlnc_testbed.protocol.records import TrialRecord
 from rlnc_testbed.signaling.client import SignalingClient, SignalingError
 from rlnc_testbed.signaling.server import SignalingServer, trial_credential
+from rlnc_testbed.simulation import simulate_trial
 
 SCENARIO = """\
 name = "served"
@@ -41,6 +46,11 @@ trials = 2
 """
 
 PROGRAM = [sys.executable, "-m", "rlnc_testbed"]
+_SCENARIO_PARAMS = tomllib.loads(SCENARIO)["params"]
+
+
+def _outcomes(record: TrialRecord) -> list[tuple[object, ...]]:
+    return [rnd.outcome() for rnd in record.rounds]
 
 
 def _env() -> dict[str, str]:
@@ -113,7 +123,10 @@ def _finish(
 def test_two_terminals_serve_and_the_printed_node_lines(tmp_path: Path) -> None:
     """Two external peers and the newcomer pool, two trials of two rounds: every printed
     line run as its own process; exit codes 0, the result table, no token in any cmdline."""
-    serve = _serve(tmp_path, "--external-peers", "2", "--external-newcomers", "--wait", "30")
+    serve = _serve(
+        tmp_path, "--external-peers", "2", "--external-newcomers", "--wait", "30",
+        "--json", "served.json", "--history", "served.jsonl",
+    )  # fmt: skip
     assert serve.stdout is not None
     out = _lines(serve.stdout)
     printed: list[str] = []
@@ -167,6 +180,14 @@ def test_two_terminals_serve_and_the_printed_node_lines(tmp_path: Path) -> None:
     assert "trials" in table and "success" in table, table
     assert "external peers joined" in err
     assert not any(path.exists() for path in token_files), "serve leaves no token file behind"
+    # the outputs: the JSON and the history hold the served trials, as the simulator has them
+    params = Params.from_dict({**_SCENARIO_PARAMS, "trials": 2})
+    expected = [_outcomes(simulate_trial(params, trial)) for trial in range(2)]
+    written = json.loads((tmp_path / "served.json").read_text())
+    assert [_outcomes(TrialRecord.from_dict(t)) for t in written["trials"]] == expected
+    assert written["provenance"]["command"][:2] == ["rlnc-testbed", "serve"]
+    history = read_history(tmp_path / "served.jsonl")
+    assert [_outcomes(history.trials[t]) for t in sorted(history.trials)] == expected
 
 
 def test_a_missing_external_peer_is_an_error_naming_its_slot(tmp_path: Path) -> None:
@@ -226,3 +247,19 @@ def test_serve_session_refuses_bad_external_counts() -> None:
     assert external_slots(params, 0) == []
     with pytest.raises(ParameterError, match=r"0\.\.3"):
         external_slots(params, 4)
+
+
+def test_serve_outputs_are_checked_before_anything_runs(tmp_path: Path, capsys) -> None:
+    from rlnc_testbed.cli.entry import main
+
+    scenario = tmp_path / "served.toml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    assert main(["serve", str(scenario), "--json", "-"]) == 2
+    assert "stdout" in capsys.readouterr().err
+    held = tmp_path / "held.jsonl"
+    held.write_text('{"event": "start"}\n', encoding="utf-8")
+    assert main(["serve", str(scenario), "--history", str(held)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a history" in err and "--overwrite" in err and "--resume" not in err
+    assert main(["serve", str(scenario), "--overwrite"]) == 2
+    assert "--overwrite needs --history PATH" in capsys.readouterr().err

@@ -454,7 +454,20 @@ def _serve_parser(sub: Any) -> None:
         help="ICE host candidates of the nodes in this process (default loopback; other hosts "
         "need all, and the printed node lines then say --ice-interfaces all)",
     )
-    serve.add_argument("--quiet", action="store_true", help="no progress lines, no tables")
+    _common_outputs(
+        serve,
+        plot_help="write the survival curve of the served trials to PATH, PNG, SVG or PDF by "
+        "its extension",
+        csv=True,
+    )
+    serve.add_argument(
+        "--history",
+        metavar="PATH",
+        type=Path,
+        help="stream a JSONL history of every event of the served trials to PATH (show, "
+        "replay and report read it; an existing non-empty PATH is refused unless --overwrite)",
+    )
+    serve.add_argument("--overwrite", action="store_true", help="with --history: replace it")
 
 
 def _design_parser(sub: Any) -> None:

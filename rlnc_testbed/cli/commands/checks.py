@@ -34,8 +34,9 @@ def check_outputs(args: argparse.Namespace) -> None:
             targets.append(path)
     if len({str(t.resolve()) for t in targets}) < len(targets):
         raise ParameterError("--json, --csv and --csv-trials must name different files")
-    resume_with = "--history PATH" if args.command == "run" else "--history-dir DIR"
-    history = getattr(args, "history" if args.command == "run" else "history_dir", None)
+    single = args.command in ("run", "serve")  # one point: --history PATH
+    resume_with = "--history PATH" if single else "--history-dir DIR"
+    history = getattr(args, "history" if single else "history_dir", None)
     for flag in ("resume", "overwrite"):
         if getattr(args, flag, False) and history is None:
             raise ParameterError(f"--{flag} needs {resume_with}")
@@ -45,7 +46,7 @@ def check_outputs(args: argparse.Namespace) -> None:
                 f"--plot path must end in .png, .svg or .pdf; got {str(args.plot)!r}"
             )
         targets.append(args.plot)
-    if args.command == "run" and args.history is not None:
+    if single and args.history is not None:
         if args.history.is_dir():
             raise ParameterError(f"--history is a directory: {str(args.history)!r}")
         targets.append(args.history)
@@ -63,12 +64,13 @@ def check_history(
     """Before running: no silent overwrite, and --resume only of a history of this point."""
     if path is None:
         return
-    if args.resume:
+    if getattr(args, "resume", False):
         check_resumable(path, params, transport=transport)
     elif not args.overwrite and path.is_file() and path.stat().st_size > 0:
+        resume = "give --resume to continue it, " if hasattr(args, "resume") else ""
         raise ParameterError(
             f"--history {str(path)!r} already holds a history ({path.stat().st_size} bytes): "
-            "give --resume to continue it, --overwrite to replace it, or another path"
+            f"{resume}--overwrite to replace it, or another path"
         )
 
 

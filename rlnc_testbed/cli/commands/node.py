@@ -7,11 +7,12 @@ import argparse
 import logging
 import sys
 
+from ...analysis.history import HistoryWriter
 from ...analysis.provenance import now, provenance
-from ...analysis.summary import PointResult
+from ...analysis.summary import PointResult, summarize
 from ...experiment.scenario import load_scenario
 from ...protocol.params import ParameterError
-from .checks import read_data
+from .checks import check_history, check_outputs, read_data
 from .common import RUNNING_INPUT_ERRORS, command_line, doing
 from .outputs import point_outputs
 from .warmup import warm_up
@@ -99,6 +100,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ParameterError(
             "serve runs no [[faults]] with external nodes (a node outside injects none)"
         )
+    if args.json == "-":
+        raise ParameterError(
+            "serve prints the server's URL and the node lines on stdout: give --json a PATH"
+        )
+    check_outputs(args)
+    check_history(args, args.history, scenario.params, "webrtc")
     with doing("warming up the coding kernels"):
         warm_up([scenario.params], "webrtc", data)
     label = f"{scenario.name} (webrtc, served)"
@@ -128,9 +135,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 )
             for line in lines:
                 print(line, flush=True)
-            records = await serve.run()
-        from ...analysis.summary import summarize
-
+            if args.history is None:
+                records = await serve.run()
+            else:
+                with HistoryWriter(
+                    args.history,
+                    params=scenario.params,
+                    transport="webrtc",
+                    command=command_line(args),
+                ) as history:
+                    records = await serve.run(on_trial=history.trial, on_round=history.round)
+                    history.point(summarize(scenario.params, records))
         return PointResult(
             params=scenario.params,
             transport="webrtc",
@@ -143,6 +158,5 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with doing(step, passes=RUNNING_INPUT_ERRORS):
         result = asyncio.run(session())
     origin = provenance(command=command_line(args), started=started, ended=now())
-    outputs = argparse.Namespace(**{**vars(args), "json": None, "plot": None})
-    point_outputs(outputs, result, scenario.params, label, origin=origin)
+    point_outputs(args, result, scenario.params, label, history=args.history, origin=origin)
     return 0
