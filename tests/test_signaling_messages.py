@@ -125,6 +125,25 @@ def test_encode_rejects_invalid_and_unserialisable() -> None:
         encode_message({"type": "params", "params": {1: 2}})
 
 
+def test_a_refusal_names_where_the_bad_value_sits() -> None:
+    """The location is put into words only for a refused message, from the path walked."""
+    cases = [
+        ({"x": [1, float("inf")]}, "an item of 'x' is not a finite number"),
+        ({"x": {"y": 2**63}}, "'y' is an integer beyond"),
+        ({"x": [{"\ud800": 1}]}, "a key of an item of 'x' contains a lone surrogate"),
+        ({"x": ["a" * 100_000]}, "an item of 'x' is a string of 100000 characters"),
+        ({"x": [[1]]}, None),
+    ]
+    for params, words in cases:
+        message = {"type": "params", "params": params}
+        if words is None:
+            encode_message(message)
+            continue
+        with pytest.raises(SchemaError) as info:
+            encode_message(message)
+        assert words in str(info.value), str(info.value)
+
+
 json_scalars = (
     st.none()
     | st.booleans()

@@ -404,12 +404,29 @@ def validate_message(msg: Any) -> dict[str, Any]:
     return msg
 
 
+#: Where a value sits, as :func:`_check_structure` walks: ``"message"``, a dict key
+#: ``("key", name)``, an item ``("item", parent)`` or a key itself ``("key of", parent)``.
+#: Rendered (:func:`_place`) only when a message is refused, so that walking a valid
+#: message formats nothing.
+_Where = str | tuple[str, Any]
+
+
+def _place(where: _Where) -> str:
+    """``where`` in words, for an error message."""
+    if isinstance(where, str):
+        return where
+    kind, ref = where
+    if kind == "key":
+        return _show(ref, 40)
+    return f"{'an item' if kind == 'item' else 'a key'} of {_place(ref)}"
+
+
 def _check_structure(msg: dict[str, Any]) -> None:
     """Every value is JSON with finite numbers, safe integers, and sizes and depth in bounds.
 
     Iterative (no recursion), so it costs O(size) whatever the shape.
     """
-    stack: list[tuple[Any, int, str]] = [(msg, 1, "message")]
+    stack: list[tuple[Any, int, _Where]] = [(msg, 1, "message")]
     while stack:
         value, depth, where = stack.pop()
         if isinstance(value, str):
@@ -419,37 +436,44 @@ def _check_structure(msg: dict[str, Any]) -> None:
         elif isinstance(value, int):
             if not -MAX_INTEGER <= value <= MAX_INTEGER:
                 raise SchemaError(
-                    f"{where} is an integer beyond +-{MAX_INTEGER} (2**63 - 1)", kind="bad-number"
+                    f"{_place(where)} is an integer beyond +-{MAX_INTEGER} (2**63 - 1)",
+                    kind="bad-number",
                 )
         elif isinstance(value, float):
             if not math.isfinite(value):
-                raise SchemaError(f"{where} is not a finite number: {value}", kind="bad-number")
+                raise SchemaError(
+                    f"{_place(where)} is not a finite number: {value}", kind="bad-number"
+                )
         elif isinstance(value, dict | list | tuple):
             if depth > MAX_DEPTH:
                 raise SchemaError(
-                    f"{where} is nested deeper than {MAX_DEPTH} levels", kind="too-deep"
+                    f"{_place(where)} is nested deeper than {MAX_DEPTH} levels", kind="too-deep"
                 )
             if len(value) > MAX_ITEMS:
                 raise SchemaError(
-                    f"{where} has {len(value)} entries, more than the limit of {MAX_ITEMS}",
+                    f"{_place(where)} has {len(value)} entries, more than the limit of {MAX_ITEMS}",
                     kind="too-large",
                 )
             if isinstance(value, dict):
                 for key, item in value.items():
                     if not isinstance(key, str):
-                        raise SchemaError(f"{where} has a non-string key", kind="bad-field")
-                    _check_string(key, f"a key of {where}")
-                    stack.append((item, depth + 1, _show(key, 40)))
+                        raise SchemaError(f"{_place(where)} has a non-string key", kind="bad-field")
+                    _check_string(key, ("key of", where))
+                    stack.append((item, depth + 1, ("key", key)))
             else:
-                stack.extend((item, depth + 1, f"an item of {where}") for item in value)
+                item_of = ("item", where)
+                stack.extend((item, depth + 1, item_of) for item in value)
         else:
-            raise SchemaError(f"{where} is not a JSON value: {_name(value)}", kind="bad-field")
+            raise SchemaError(
+                f"{_place(where)} is not a JSON value: {_name(value)}", kind="bad-field"
+            )
 
 
-def _check_string(value: str, where: str) -> None:
+def _check_string(value: str, where: _Where) -> None:
     if len(value) > MAX_STRING:
         raise SchemaError(
-            f"{where} is a string of {len(value)} characters, more than the limit of {MAX_STRING}",
+            f"{_place(where)} is a string of {len(value)} characters, more than the limit of "
+            f"{MAX_STRING}",
             kind="too-large",
         )
     if not value.isascii():
@@ -457,7 +481,8 @@ def _check_string(value: str, where: str) -> None:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise SchemaError(
-                f"{where} contains a lone surrogate (not valid Unicode)", kind="bad-field"
+                f"{_place(where)} contains a lone surrogate (not valid Unicode)",
+                kind="bad-field",
             ) from None
 
 

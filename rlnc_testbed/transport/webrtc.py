@@ -17,8 +17,12 @@ channel's socket closes, the datagrams its shaper still holds leave (bounded), a
 from a wire.
 
 Speed (:mod:`rlnc_testbed.transport.tuning`): a connector's connections share one DTLS
-certificate (``share_certificate``) and bundle their SCTP DATA and SACK chunks into shared
-packets (``bundle_sctp``); both on by default, neither changes what crosses a channel.
+certificate (``share_certificate``), bundle their SCTP chunks into shared packets
+(``bundle_sctp``), set up with one SCTP initiator, no SRTP keys and one fingerprint
+(``lean_setup``), close without a stream reset when nothing is in flight (``quick_close``) and
+let SACKs wait, bounded, to ride with data (``delayed_sack``); each on by default (or as the
+enclosing :func:`~rlnc_testbed.transport.tuning.tuning` block says), none changes what crosses
+a channel.
 
 Messages of any size are framed transparently: each data-channel message is a 1-byte flag
 (``0x01`` more fragments follow, ``0x00`` last fragment) plus at most ``max_message_size - 1``
@@ -50,7 +54,17 @@ from rlnc_testbed.transport.ice import (
     unpaced_checks,
 )
 from rlnc_testbed.transport.shaping import ShapedLink, Shaper
-from rlnc_testbed.transport.tuning import NodeCertificate, bundle_chunks, node_certificate
+from rlnc_testbed.transport.tuning import (
+    SACK_DELAY,
+    NodeCertificate,
+    Tuning,
+    abort_association,
+    bundle_chunks,
+    current_tuning,
+    lean_setup,
+    node_certificate,
+    sctp_idle,
+)
 
 __all__ = [
     "ANSWER_UNITS",
@@ -126,11 +140,13 @@ class WebRTCChannel:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         on_closed: Callable[[WebRTCChannel], None] | None = None,
         before_close: Callable[[], Awaitable[None]] | None = None,
+        quick_close: Callable[[], bool] | None = None,
     ) -> None:
         self.stats = stats
         self._pc = pc
         self._dc = dc
         self._logger = logger
+        self._quick_close = quick_close
         self._chunk = max_message_size - 1
         self._on_closed = on_closed
         self._before_close = before_close
@@ -270,7 +286,13 @@ class WebRTCChannel:
         return item
 
     async def close(self) -> None:
-        """Close the data channel (gracefully, bounded) and its peer connection (bounded)."""
+        """Close the data channel (gracefully, bounded) and its peer connection (bounded).
+
+        When ``quick_close()`` says so and nothing of ours is unsent or unacknowledged, the
+        connection closes at once (SCTP ABORT, DTLS close_notify), without the stream reset:
+        the far end holds every message already, and its channel closes on the ABORT (which,
+        unlike a stream reset, is never retransmitted: the connector allows it only on links
+        it does not shape)."""
         if self._close_done is not None:
             async with asyncio.timeout(10 * unit()):
                 await self._close_done.wait()
@@ -281,10 +303,17 @@ class WebRTCChannel:
         self._opened.set()
         self._drained.set()
         try:
-            if self._dc.readyState in ("open", "closing") and self._pc.connectionState not in (
-                "failed",
-                "closed",
-            ):
+            alive = self._pc.connectionState not in ("failed", "closed")
+            quick = (
+                self._quick_close is not None
+                and self._quick_close()
+                and alive
+                and sctp_idle(self._pc)
+            )
+            if quick:
+                # The ABORT leaves now, so that a shaped link's drain below delivers it.
+                await abort_association(self._pc)
+            elif self._dc.readyState in ("open", "closing") and alive:
                 self._dc.close()
                 try:
                     async with asyncio.timeout(unit()):
@@ -316,8 +345,12 @@ class WebRTCConnector:
         logger: Logger | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         shaping: Mapping[str, Shaper] | None = None,
-        share_certificate: bool = True,
-        bundle_sctp: bool = True,
+        tuning: Tuning | None = None,
+        share_certificate: bool | None = None,
+        bundle_sctp: bool | None = None,
+        lean_setup: bool | None = None,
+        quick_close: bool | None = None,
+        delayed_sack: bool | None = None,
     ) -> None:
         if not isinstance(node_id, str) or not node_id:
             raise ValueError(f"node_id must be a non-empty str, got {node_id!r}")
@@ -331,11 +364,20 @@ class WebRTCConnector:
         self._send_signal = send_signal
         self._logger: Logger = logger or logging.getLogger(__name__)
         self._max_message_size = max_message_size
+        # The speed-ups: ``tuning`` (default: the enclosing tuning block's), each switch
+        # given here overriding its field.
+        chosen = tuning or current_tuning()
         #: Connections made by this node share one DTLS certificate (made on first use).
-        self.share_certificate = bool(share_certificate)
+        self.share_certificate = _pick(share_certificate, chosen.share_certificate)
         self._certificate: NodeCertificate | None = None
         #: SCTP DATA and SACK chunks of this node's connections share packets.
-        self.bundle_sctp = bool(bundle_sctp)
+        self.bundle_sctp = _pick(bundle_sctp, chosen.bundle_sctp)
+        #: One SCTP initiator, no SRTP keys, one SDP fingerprint.
+        self.lean_setup = _pick(lean_setup, chosen.lean_setup)
+        #: Channels with nothing in flight close without a stream reset (unshaped links).
+        self.quick_close = _pick(quick_close, chosen.quick_close)
+        #: SACKs wait (bounded) to ride with DATA (with ``bundle_sctp``).
+        self.delayed_sack = _pick(delayed_sack, chosen.delayed_sack)
         self._ids = itertools.count()
         self._answers: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._pcs: set[RTCPeerConnection] = set()
@@ -393,7 +435,9 @@ class WebRTCConnector:
         certificate = None
         if self.share_certificate:
             if self._certificate is None or not self._certificate.fresh:
-                self._certificate = NodeCertificate.make()
+                self._certificate = NodeCertificate.make(
+                    algorithms=("sha-256",) if self.lean_setup else None
+                )
             certificate = self._certificate
         with node_certificate(certificate):
             pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -401,10 +445,13 @@ class WebRTCConnector:
         return pc
 
     def _tune(self, pc: RTCPeerConnection) -> None:
-        """Once ``pc.sctp`` exists and before ICE starts: checks unpaced, chunks bundled."""
+        """Once ``pc.sctp`` exists and before ICE starts: checks unpaced, chunks bundled,
+        the association set up lean."""
         unpaced_checks(pc)
         if self.bundle_sctp:
-            bundle_chunks(pc)
+            bundle_chunks(pc, delay_sack=SACK_DELAY if self.delayed_sack else None)
+        if self.lean_setup:
+            lean_setup(pc)
 
     def _wrap(self, pc: RTCPeerConnection, dc: RTCDataChannel, remote: str) -> WebRTCChannel:
         channel = WebRTCChannel(
@@ -415,6 +462,7 @@ class WebRTCConnector:
             max_message_size=self._max_message_size,
             on_closed=self._forget,
             before_close=lambda: self._drain(remote),
+            quick_close=lambda: self.quick_close and remote not in self._links,
         )
         self._channels.add(channel)
         return channel
@@ -607,6 +655,10 @@ class WebRTCConnector:
         self._links.clear()
         self._retired.clear()
         self._accepted.put_nowait(_CLOSED)
+
+
+def _pick(given: bool | None, default: bool) -> bool:
+    return default if given is None else bool(given)
 
 
 @asynccontextmanager
