@@ -11,13 +11,22 @@ in every configuration; the outcomes are checked to agree), for the 10-peer clus
   Chromium serves every trial (each opens and closes its own pages);
 * setup: cluster start -> round 1 begins (joins, page loads, links, distribution);
 * round: failure -> verified, and its phases: failing = fail sent -> newcomer joined (an
-  aiortc newcomer starts in-process; a browser newcomer is a page to open, load and join),
-  repairing = newcomer joined -> its ``stored``, collecting = ``stored`` -> verdict; medians
-  over every round of every trial, and each configuration's ratio to the aiortc one;
+  aiortc newcomer starts in-process; a browser newcomer's page, opened ahead, is started and
+  joins), repairing = newcomer joined -> its ``stored``, collecting = ``stored`` -> verdict;
+  medians over every round of every trial, and each configuration's ratio to the aiortc one;
+* newcomer start (browser newcomers): each newcomer's page is opened ahead, in standby
+  (``rlnc_testbed.browser.StandbyPages``: round 1's during setup, round r+1's as round r's
+  newcomer starts), so its round pays only the start; the breakdown, medians over every
+  newcomer: ahead = the page's new page, load (page, modules) and ready (media permission)
+  steps and how long before its round's failure it was ready (negative: its round waited);
+  in the round = failure -> start asked (the page taken), the start call (the page's answer
+  comes about when its join does), started -> joined (websocket, join, welcome) and the
+  failing phase in all;
 * Chromium: start (``Chromium.start()``: launch -> ready, fresh profile) and stop, medians
   over ``--starts`` launches; its memory idle (no page) and per page while the pages run
   peers: RSS and PSS summed over the Chromium process tree (browser, zygotes, GPU/utility
-  and renderer processes), sampled every 0.25 s; per page = (sample - idle) / open pages,
+  and renderer processes), sampled every 0.25 s; per page = (sample - idle) / open pages
+  (a newcomer's page waiting in standby counts as one),
   median over the samples (RSS counts shared pages once per process; PSS splits them).
 
 Between two Chromium pages the offering page picks the ICE pair from the host's cheapest
@@ -56,6 +65,18 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "all browser": {"browser_peers": 10, "browser_newcomers": True},
 }
 PHASES = ("failing", "repairing", "collecting")
+#: The newcomer-start breakdown: name -> (from, to), each a page mark (BrowserPage.marks) or
+#: a phase of the newcomer's round (``failing`` began, ``repairing`` = it joined).
+NEWCOMER_STEPS = {
+    "new page": ("open", "page"),
+    "load": ("page", "loaded"),
+    "ready": ("loaded", "ready"),
+    "ready ahead": ("ready", "failing"),
+    "fail->start": ("failing", "start"),
+    "start call": ("start", "started"),
+    "start->joined": ("started", "repairing"),
+    "failing": ("failing", "repairing"),
+}
 SAMPLE_SECONDS = 0.25
 #: Bound on the whole benchmark when it re-runs itself in a namespace (seconds).
 WHOLE_BOUND = 3 * 3600
@@ -158,6 +179,8 @@ async def one_trial(
             while True:
                 await asyncio.sleep(SAMPLE_SECONDS)
                 pages = sum(not page.done for page in cluster.browser_pages)
+                if cluster.standby is not None:  # opened ahead, not started yet
+                    pages += len(cluster.standby.waiting())
                 if pages:
                     samples.append((pages, *chromium_memory(browser)))
 
@@ -169,6 +192,18 @@ async def one_trial(
                 sampler.cancel()
     timeline = cluster.controller.timeline
     first = next((t for t, _r, phase in timeline if phase == "failing"), None)
+    starts: dict[str, list[float]] = {step: [] for step in NEWCOMER_STEPS}
+    for page in cluster.browser_pages:
+        number = int(page.slot) - params.peers
+        if number < 1:
+            continue
+        marks = dict(page.marks)
+        for t, r, phase in timeline:
+            if r == number and phase in ("failing", "repairing"):
+                marks.setdefault(phase, t)
+        for step, (begin, end) in NEWCOMER_STEPS.items():
+            if begin in marks and end in marks:
+                starts[step].append(marks[end] - marks[begin])
     phases: dict[str, list[float]] = {phase: [] for phase in PHASES}
     marks = [(t, phase) for t, r, phase in timeline if r >= 1]
     for (t0, ph0), (t1, _ph1) in itertools.pairwise(marks):
@@ -183,6 +218,7 @@ async def one_trial(
         "error": record.error or "; ".join(e["text"] for e in record.browser_errors),
         "browsers": len(record.browsers),
         "samples": samples,
+        "starts": starts,
         **phases,
     }
 
@@ -235,6 +271,10 @@ def summarise(trials: list[dict[str, Any]]) -> dict[str, Any]:
         "errors": [t["error"] for t in trials if t["error"]],
         "browsers": max((t["browsers"] for t in trials), default=0),
         "samples": [s for t in trials for s in t["samples"]],
+        "starts": {
+            step: median([d for t in trials for d in t["starts"][step]]) for step in NEWCOMER_STEPS
+        },
+        "newcomers": sum(len(t["starts"]["failing"]) for t in trials),
     }
 
 
@@ -270,6 +310,14 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> None:
     for name, trials in results.items():
         same = [t["outcomes"] for t in trials] == reference
         print(f"  {name}: outcomes {'equal to' if same else 'DIFFER from'} the aiortc run's")
+
+    print("\nbrowser newcomer start (medians, ms): opened ahead | in its round")
+    steps = list(NEWCOMER_STEPS)
+    print(f"{'configuration':<22} {'n':>3}" + "".join(f" {step:>13}" for step in steps))
+    for name, row in rows.items():
+        if row["newcomers"]:
+            print(f"{name:<22} {row['newcomers']:>3}"
+                  + "".join(f" {ms(row['starts'][step]):>13}" for step in steps))  # fmt: skip
 
     starts = data["starts"]
     idle_rss, idle_pss = data["idle"]

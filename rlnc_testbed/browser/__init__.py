@@ -15,6 +15,7 @@ from .chromium import (
     chromium_executable,
     unavailable,
 )
+from .standby import StandbyPages
 
 __all__ = [
     "CHROMIUM_ENV",
@@ -24,6 +25,7 @@ __all__ = [
     "BrowserPage",
     "Chromium",
     "PageEvent",
+    "StandbyPages",
     "chromium_executable",
     "unavailable",
 ]

@@ -14,6 +14,15 @@ not connect: a peer rejoining a restarting signaling server retries until it is 
 cluster names one that does not come back). Other console lines go to the logger. A page that prints
 ``[rlnc] done ...`` (the browser peer when its node stopped) is closed in the background.
 
+A newcomer's page is best opened ahead: opened when its round needs it, it costs ~0.5 s of
+that round's failing phase (a new page and its renderer, a dozen ES modules to fetch and
+evaluate, the media permission). :meth:`Chromium.open_standby` opens a peer page in standby
+(``peers.standby_url``): loaded, joined to nothing - a newcomer that joined early would be
+announced with ``new id`` and sent ``expect`` early (docs/protocol.md §2 step 6);
+:meth:`Chromium.start_standby` later starts its node, which joins with its slot's credential
+as a page opened then would. :mod:`rlnc_testbed.browser.standby` keeps such pages, one per
+upcoming slot, and holds what they report while they wait. Every wait is bounded.
+
 Playwright is imported when :meth:`Chromium.start` runs, so importing this module needs only
 the standard library (the ``browser`` extra installs ``playwright``).
 """
@@ -26,6 +35,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,6 +144,12 @@ class BrowserPage:
     console: list[str] = field(default_factory=list)
     #: Called with this page's failure events (instead of the browser's ``on_event``).
     on_event: Callable[[PageEvent], None] | None = None
+    #: True while the page waits, loaded, for :meth:`Chromium.start_standby`.
+    standby: bool = False
+    #: ``time.monotonic()`` of each step of its start: ``open`` (asked for), ``page`` (a new
+    #: page), ``loaded`` (its load event), ``ready`` (a standby page loaded its modules and
+    #: got the media permission), ``start`` / ``started`` (its node asked to start / told).
+    marks: dict[str, float] = field(default_factory=dict)
 
     async def close(self, *, timeout: float) -> None:
         """Close the page (bounded); closing it is not a failure."""
@@ -289,6 +305,7 @@ class Chromium:
         if self._context is None:
             raise BrowserError("Chromium is not started")
         limit = 10 * unit()
+        asked = time.monotonic()
         try:
             async with asyncio.timeout(limit):
                 page = await self._context.new_page()
@@ -297,23 +314,80 @@ class Chromium:
                 f"browser {role} {slot}: no new page: {type(exc).__name__}: {exc}"
             ) from None
         entry = BrowserPage(slot=slot, role=role, page=page, on_event=on_event)
+        entry.marks.update(open=asked, page=time.monotonic())
         self.pages.append(entry)
         page.on("console", lambda message: self._on_console(entry, message))
         page.on("pageerror", lambda error: self._on_page_error(entry, error))
         page.on("crash", lambda _page: self._event(entry, "crash", "the page crashed"))
         page.on("close", lambda _page: self._on_close(entry))
         try:
-            async with asyncio.timeout(limit):
-                response = await page.goto(url, wait_until="load", timeout=limit * 1000)
-        except Exception as exc:
-            text = f"could not load {_redact(url)}: {type(exc).__name__}: {exc}"
-            self._event(entry, "load", text)
-            raise BrowserError(f"browser {role} {slot}: {text}") from None
-        if response is not None and not response.ok:
-            text = f"loading {_redact(url)} gave HTTP {response.status}"
-            self._event(entry, "load", text)
-            raise BrowserError(f"browser {role} {slot}: {text}")
+            try:
+                async with asyncio.timeout(limit):
+                    response = await page.goto(url, wait_until="load", timeout=limit * 1000)
+            except Exception as exc:
+                text = f"could not load {_redact(url)}: {type(exc).__name__}: {exc}"
+                self._event(entry, "load", text)
+                raise BrowserError(f"browser {role} {slot}: {text}") from None
+            if response is not None and not response.ok:
+                text = f"loading {_redact(url)} gave HTTP {response.status}"
+                self._event(entry, "load", text)
+                raise BrowserError(f"browser {role} {slot}: {text}")
+        except BaseException:
+            await entry.close(timeout=self.stop_units * unit())  # no page left behind
+            raise
+        entry.marks["loaded"] = time.monotonic()
         return entry
+
+    async def open_standby(
+        self,
+        url: str,
+        *,
+        slot: str,
+        role: str,
+        on_event: Callable[[PageEvent], None] | None = None,
+    ) -> BrowserPage:
+        """Open a peer page in standby for ``slot`` (``url``: ``peers.standby_url``) and wait,
+        bounded, until it is ready: every module loaded, the media permission asked for,
+        nothing joined. A page that does not get there is a :class:`BrowserError` (and a
+        ``load`` event), and is closed."""
+        entry = await self.open_page(url, slot=slot, role=role, on_event=on_event)
+        try:
+            try:
+                async with asyncio.timeout(10 * unit()):
+                    state = await entry.page.evaluate("() => window.rlncStandby")
+            except Exception as exc:
+                state = f"{type(exc).__name__}: {exc}"
+            if state != "ready":
+                text = f"the standby page {_redact(url)} did not get ready: " + (
+                    "its modules did not load" if state is None else str(state)
+                )
+                self._event(entry, "load", text)
+                raise BrowserError(f"browser {role} {slot}: {text}")
+        except BaseException:
+            await entry.close(timeout=self.stop_units * unit())
+            raise
+        entry.standby = True
+        entry.marks["ready"] = time.monotonic()
+        return entry
+
+    async def start_standby(self, entry: BrowserPage, fragment: str) -> None:
+        """Start the node of a page opened with :meth:`open_standby`: ``fragment`` holds what
+        a page opened with it would read (``peers.peer_fragment``; handed over as an argument,
+        it never enters the address bar). Bounded; the node then joins by itself, its failures
+        reported as any page's. A page that cannot be started is a :class:`BrowserError`."""
+        if not entry.standby:
+            raise BrowserError(f"browser {entry.role} {entry.slot}: the page is not in standby")
+        entry.standby = False
+        entry.marks["start"] = time.monotonic()
+        try:
+            async with asyncio.timeout(10 * unit()):
+                await entry.page.evaluate("(fragment) => window.rlncStart(fragment)", fragment)
+        except Exception as exc:
+            why = str(exc).replace(fragment, "...")  # never the credential
+            text = f"could not start the standby page: {type(exc).__name__}: {why}"
+            self._event(entry, "load", text)
+            raise BrowserError(f"browser {entry.role} {entry.slot}: {text}") from None
+        entry.marks["started"] = time.monotonic()
 
     def _elapsed(self) -> float:
         try:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from .. import wire
-from ..browser.peers import browser_slots, peer_url
+from ..browser.peers import browser_slots, peer_fragment, peer_url, standby_url
 from ..protocol.draws import Role, stream_for
 from ..protocol.faults import (
     KILL_KINDS,
@@ -403,12 +403,20 @@ class Cluster:
         self.browser: Any = browser
         self._own_browser = browser is None
         self._browser_lock = asyncio.Lock()
+        self._browser_failure: Exception | None = None
         self._browser_slots: list[str] = []
         #: The pages this run opened (:class:`~rlnc_testbed.browser.BrowserPage`: slot,
         #: console lines, the Playwright page).
         self.browser_pages: list[Any] = []
         #: Failures the browser pages reported (PageEvent), in order.
         self.browser_events: list[Any] = []
+        #: Browser newcomers' pages opened ahead, one per upcoming round (loaded, not joined:
+        #: :class:`~rlnc_testbed.browser.StandbyPages`); None without browser newcomers.
+        self.standby: Any = None
+        if self.browser_newcomers:
+            from ..browser import StandbyPages
+
+            self.standby = StandbyPages(self._open_standby, log=self.log)
 
     async def __aenter__(self) -> Cluster:
         if self.hosts == "netns":
@@ -446,6 +454,7 @@ class Cluster:
         watchdog = asyncio.ensure_future(self._coordinator.watchdog())
         self._tasks.add(watchdog)
         try:
+            self._prepare_standby(1)  # round 1's browser newcomer, while the others join
             try:
                 await self._start_node(self.roles["collector"], role="collector")
                 await self._start_peers()
@@ -529,38 +538,76 @@ class Cluster:
         return node
 
     async def _start_browser(self, role: str, slot: str) -> None:
-        """Open a Chromium page running the JavaScript ``role`` for ``slot``
-        (``rlnc_testbed/web/peer.js``); it joins by itself, its credential in the URL fragment.
+        """Run the JavaScript ``role`` for ``slot`` (``rlnc_testbed/web/peer.js``) in a
+        Chromium page: a peer's page is opened now and joins by itself, its credential in the
+        URL fragment; a newcomer's was opened ahead (:attr:`standby`: loaded, not joined) and
+        is started now with the same arguments, then the next round's is opened.
 
-        The run's Chromium starts with the first browser slot. Its failures - and any page's
-        console errors, uncaught errors or crash - end the trial with the ``error`` verdict
-        naming them (:meth:`_browser_failed`), never a timeout."""
-        from ..browser import BrowserError, Chromium, PageEvent
+        The run's Chromium starts with the first browser slot (or round 1's standby page).
+        Its failures - and any page's console errors, uncaught errors or crash, a standby
+        page's included - end the trial with the ``error`` verdict naming them
+        (:meth:`_browser_failed`) when the node is started, never a timeout."""
+        from ..browser import BrowserError, PageEvent
 
         self._browser_slots.append(slot)
         try:
-            async with self._browser_lock:
-                if self.browser is None:
-                    self.browser = Chromium(log=self.log)
-                    await self.browser.start()
-            url = peer_url(
-                self.server.url,
-                role=role,
-                slot=slot,
-                token=self.server.credential(role, slot),
-                unit=unit(),
+            args: dict[str, Any] = {
+                "role": role,
+                "slot": slot,
+                "token": self.server.credential(role, slot),
+                "unit": unit(),
                 # the whole plan (a spec's position is its FAULT stream index), if a node
                 # carries out any of it: the page replays it and carries out its own faults
-                faults=self.faults.to_list() if self.faults.node_faults else None,
-            )
-            page = await self.browser.open_page(
-                url, slot=slot, role=role, on_event=self._browser_failed
-            )
-            self.browser_pages.append(page)
+                "faults": self.faults.to_list() if self.faults.node_faults else None,
+            }
+            if role == "newcomer" and self.standby is not None:
+                page = await self.standby.take(slot, on_event=self._browser_failed)
+                self.browser_pages.append(page)
+                await self.browser.start_standby(page, peer_fragment(self.server.url, **args))
+                self._prepare_standby(int(slot) - self.params.peers + 1)
+            else:
+                await self._ensure_browser()
+                url = peer_url(self.server.url, **args)
+                page = await self.browser.open_page(
+                    url, slot=slot, role=role, on_event=self._browser_failed
+                )
+                self.browser_pages.append(page)
         except BrowserError as exc:
             if not self.browser_events:  # a page that failed to load has said so already
                 self.browser_events.append(PageEvent(slot, role, "start", str(exc)))
             await self._coordinator._feed(self.controller.internal_error, exc)
+
+    async def _ensure_browser(self) -> None:
+        """Start the run's Chromium unless it is: once; when it cannot, that BrowserError,
+        to every page of the run alike (whichever asked first: a peer or a standby page)."""
+        from ..browser import BrowserError, Chromium
+
+        async with self._browser_lock:
+            if self._browser_failure is not None:
+                raise BrowserError(str(self._browser_failure))
+            if self.browser is None:
+                self.browser = Chromium(log=self.log)
+                try:
+                    await self.browser.start()
+                except BrowserError as exc:
+                    self._browser_failure = exc
+                    raise
+
+    def _prepare_standby(self, number: int) -> None:
+        """Open round ``number``'s browser newcomer page ahead (no-op past the last round,
+        without browser newcomers, or for an external newcomer)."""
+        if self.standby is None or not 1 <= number <= self.params.rounds:
+            return
+        slot = str(newcomer_id(self.params, number))
+        if slot not in self.external:
+            self.standby.prepare(slot)
+
+    async def _open_standby(self, slot: str, on_event: Callable[[Any], None]) -> Any:
+        """Open ``slot``'s newcomer page in standby (:attr:`standby`'s opener)."""
+        await self._ensure_browser()
+        return await self.browser.open_standby(
+            standby_url(self.server.url), slot=slot, role="newcomer", on_event=on_event
+        )
 
     def _browser_failed(self, event: Any) -> None:
         """A browser page failed (:class:`~rlnc_testbed.browser.PageEvent`): the node's
@@ -783,6 +830,8 @@ class Cluster:
             with contextlib.suppress(Exception):
                 await node.shutdown()
         await self._stop_processes()
+        if self.standby is not None:  # pages opened ahead and never started (bounded)
+            await self.standby.close(timeout=5 * unit())
         if self.browser is not None and self._own_browser:
             await self.browser.close()  # bounded; the record keeps its version and events
         elif self.browser_pages:  # a shared Chromium: close this run's pages (bounded)

@@ -5,6 +5,12 @@
 // Fragment (never the query string: a fragment is not sent to servers nor logged):
 //   #server=ws://127.0.0.1:PORT/ws&role=peer|newcomer&slot=ID&token=CREDENTIAL&unit=SECONDS
 //   [&faults=PLAN]
+// or `#standby`: a page opened ahead of its node (a newcomer's, before its round). It loads
+// every module and asks for the media permission (unlockLoopback), then waits: no websocket,
+// no join, nothing on the wire. `window.rlncStandby` resolves to 'ready' once it is; the
+// launcher then calls `window.rlncStart(fragment)` (the fragment above, as an argument, so the
+// credential never enters the address bar) when the node is to join, and from there the page
+// is exactly the one opened with that fragment. Either way a page runs one node, once.
 // `unit` is the timeout unit in seconds (rlnc_testbed.timeouts.unit(), default 1). `faults`,
 // when the trial has node faults, is the scenario's fault plan as JSON (FaultPlan.to_list());
 // the node then runs the fault-injecting roles of faulty.js, which replay the plan with the
@@ -33,7 +39,12 @@ const log = {
   error: (text) => console.error(text),
 };
 
+/** The fragment of a page opened ahead, in standby (see above). */
+export const STANDBY = '#standby';
+
 let node = null;
+let started = false;
+let loopback = null;
 
 function status(text) {
   const element = document.getElementById('status');
@@ -100,11 +111,12 @@ async function unlockLoopback() {
   }
 }
 
-async function main() {
-  const args = readFragment(location.hash);
+async function main(hash) {
+  const args = readFragment(hash);
   // The credential is not needed in the address bar any more.
-  history.replaceState(null, '', location.pathname);
-  await unlockLoopback();
+  if (location.hash) history.replaceState(null, '', location.pathname);
+  loopback ??= unlockLoopback();
+  await loopback;
   status(`joining ${args.server} as ${args.role} ${args.slot}`);
   const signaling = await Signaling.connect(args.server, {
     token: args.token,
@@ -130,7 +142,28 @@ async function main() {
   console.info(`${DONE_PREFIX} ${node.stopReason}`);
 }
 
-main().catch((exc) => {
-  reportUncaught('the browser peer', exc);
-  console.info(`${DONE_PREFIX} error: ${describe(exc)}`);
-});
+/**
+ * Run this page's node with `hash` (a fragment, as readFragment reads it), in the background:
+ * what went wrong is reported as from a page opened with that fragment. Once per page.
+ */
+export function start(hash) {
+  if (started) throw new Error('this page already runs a node');
+  started = true;
+  main(hash).catch((exc) => {
+    reportUncaught('the browser peer', exc);
+    console.info(`${DONE_PREFIX} error: ${describe(exc)}`);
+  });
+  return true;
+}
+
+if (location.hash === STANDBY) {
+  history.replaceState(null, '', location.pathname);
+  loopback = unlockLoopback();
+  window.rlncStart = start;
+  window.rlncStandby = loopback.then(() => {
+    if (!started) status('standby: loaded, not joined');
+    return 'ready';
+  });
+} else {
+  start(location.hash);
+}
