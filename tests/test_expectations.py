@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from records_support import trial_record
 
 from rlnc_testbed.analysis.stats import wilson_interval
 from rlnc_testbed.analysis.summary import PointResult, summarize
@@ -24,7 +25,7 @@ from rlnc_testbed.experiment.expectations import (
 from rlnc_testbed.experiment.runner import run_point
 from rlnc_testbed.experiment.scenario import Scenario, ScenarioError, load_scenario, load_scenarios
 from rlnc_testbed.protocol.params import Params
-from rlnc_testbed.protocol.records import VERDICTS, RoundRecord, TrialRecord
+from rlnc_testbed.protocol.records import VERDICTS, TrialRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = Params(peers=5, symbols=6, symbol_size=8, redundancy=2.0, parents=2, rounds=2, trials=6)
@@ -32,24 +33,8 @@ PARAMS = Params(peers=5, symbols=6, symbol_size=8, redundancy=2.0, parents=2, ro
 
 def trial(index: int, verdict: str = "ok", *, rounds: int = 2) -> TrialRecord:
     """A trial that verifies ``rounds`` rounds, or fails its last one with ``verdict``."""
-    records = []
-    for r in range(1, rounds + 1):
-        ok = verdict == "ok" or r < rounds
-        records.append(
-            RoundRecord(
-                round=r,
-                failed=1,
-                newcomer=5 + r,
-                parents=(2, 3),
-                newcomer_rank=2,
-                global_rank=6 if ok else 5,
-                decoded=ok,
-                verified=ok,
-                verdict="ok" if ok else verdict,
-                error="boom" if not ok and verdict == "error" else "",
-            )
-        )
-    return TrialRecord(trial=index, seed=0, rounds=records)
+    verified = rounds if verdict == "ok" else rounds - 1
+    return trial_record(index, rounds, verified=verified, verdict=verdict, peers=PARAMS.peers)
 
 
 def trials(*verdicts: str, start: int = 0, step: int = 1) -> list[TrialRecord]:
@@ -266,8 +251,9 @@ def test_every_scenario_file_states_an_expectation_that_can_fail(scenario: Scena
 def test_scenario_expectations_hold_with_margin_in_the_simulator(scenario: Scenario) -> None:
     """Run the scenario's parameters for MEASURE trials in the simulator (the first trials are
     the scenario's own: same seed) - or, when its faults change decisions (crashes, pollution),
-    for MEASURE_WITH_FAULTS trials over the memory transport with those faults. ``success``/``verdict`` must hold for every one of them
-    (a per-trial failure rate above ~3/MEASURE would show). A rate bound must be missed by an
+    for MEASURE_WITH_FAULTS trials over the memory transport with those faults.
+    ``success``/``verdict`` must hold for every one of them (a per-trial failure rate above
+    ~3/MEASURE would show). A rate bound must be missed by an
     honest run of the scenario's own trial count, merged or by one of its default shards'
     interval checks, with probability < FALSE_FAILURE even at the pessimistic end of the
     measured rate's 95% interval."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from records_support import trial_record
 
 import rlnc_testbed.experiment.cluster
 import rlnc_testbed.signaling.server  # noqa: F401
@@ -35,7 +36,7 @@ from rlnc_testbed.experiment.expectations import (
 from rlnc_testbed.experiment.runner import run_lifetime, run_point
 from rlnc_testbed.experiment.scenario import Scenario, ScenarioError, load_scenario
 from rlnc_testbed.protocol.params import Params
-from rlnc_testbed.protocol.records import RoundRecord, TrialRecord
+from rlnc_testbed.protocol.records import TrialRecord
 
 pytest_plugins = ["pytester"]
 
@@ -212,23 +213,7 @@ def test_sweep_of_a_file_run_until_loss(tmp_path: Path, capsys: Any) -> None:
 def trial(index: int, lifetime: int, cap: int) -> TrialRecord:
     """A trial run with R = ``cap`` that verified ``lifetime`` rounds, then lost its data
     (unless ``lifetime == cap``: it reached the cap)."""
-    rounds = []
-    for r in range(1, min(lifetime + 1, cap) + 1):
-        ok = r <= lifetime
-        rounds.append(
-            RoundRecord(
-                round=r,
-                failed=1,
-                newcomer=4 + r,
-                parents=(2, 3),
-                newcomer_rank=2,
-                global_rank=6 if ok else 5,
-                decoded=ok,
-                verified=ok,
-                verdict="ok" if ok else "undecodable",
-            )
-        )
-    return TrialRecord(trial=index, seed=0, rounds=rounds)
+    return trial_record(index, min(lifetime + 1, cap), verified=lifetime, peers=TINY_PARAMS.peers)
 
 
 def records(lifetimes: list[int], cap: int) -> list[TrialRecord]:

@@ -40,7 +40,7 @@ from dataclasses import dataclass, fields
 from statistics import NormalDist
 from typing import Any
 
-from rlnc_testbed.analysis.summary import PointResult, Shard, SummaryError
+from rlnc_testbed.analysis.summary import PointResult, Shard, SummaryError, check_shards
 from rlnc_testbed.protocol.params import Params
 from rlnc_testbed.protocol.records import TrialRecord
 
@@ -425,44 +425,13 @@ def merge_lifetime_shards(
     """Merge shard results of one point run until loss, each labelled (e.g. by its file name),
     into one result over all their trials, and the shard indices missing (empty when complete).
 
-    As :func:`~rlnc_testbed.analysis.summary.merge_shards` does for fixed rounds, refused with
-    :class:`SummaryError` naming the labels: results of different points (any parameter,
-    ``trials`` included, ``rounds`` - the cap - too; or the transport), shards of different
-    splits, the same shard twice (or a whole result with anything else) and a trial that is
-    not its shard's. The merged summary is the unsharded run's: the same lifetimes, the
-    unjudged counts summed."""
-    if not parts:
-        raise SummaryError("no results to merge")
-    first_label, first = parts[0]
-    count = (first.shard or Shard(0, 1)).count
-    seen: dict[int, str] = {}
-    for label, result in parts:
-        if result.transport != first.transport or result.params != first.params:
-            old, new = first.params.to_dict(), result.params.to_dict()
-            diffs = [f"{k} {old[k]!r} != {new[k]!r}" for k in old if old[k] != new[k]]
-            if result.transport != first.transport:
-                diffs.insert(0, f"transport {first.transport!r} != {result.transport!r}")
-            raise SummaryError(
-                f"{first_label} and {label} are not shards of the same point: {', '.join(diffs)}"
-            )
-        shard = result.shard or Shard(0, 1)
-        if shard.count != count:
-            raise SummaryError(
-                f"{first_label} is shard {first.shard or Shard(0, 1)} but {label} is shard "
-                f"{shard}: shards of different splits cannot be merged"
-            )
-        if shard.index in seen:
-            what = "the whole run" if count == 1 else f"shard {shard}"
-            raise SummaryError(
-                f"{seen[shard.index]} and {label} overlap: both are {what} of the same point"
-            )
-        seen[shard.index] = label
-        stray = [life.trial for life in result.lifetimes if not shard.owns(life.trial)]
-        if stray:
-            raise SummaryError(
-                f"{label} is shard {shard} but holds trial {stray[0]} (t % {count} = "
-                f"{stray[0] % count})"
-            )
+    As :func:`~rlnc_testbed.analysis.summary.merge_shards` does for fixed rounds, what
+    :func:`~rlnc_testbed.analysis.summary.check_shards` refuses is refused with
+    :class:`SummaryError` naming the labels (results of different points: any parameter,
+    ``rounds`` - the cap - too). The merged summary is the unsharded run's: the same
+    lifetimes, the unjudged counts summed."""
+    missing = check_shards(parts, lambda _, result: (life.trial for life in result.lifetimes))
+    first = parts[0][1]
     by_trial = {life.trial: life for _, result in parts for life in result.lifetimes}
     lifetimes = [by_trial[t] for t in sorted(by_trial)]
     unjudged: Counter[str] = Counter()
@@ -471,6 +440,5 @@ def merge_lifetime_shards(
     summary = summarize_lifetimes(
         first.params, lifetimes, cap=first.summary.cap, unjudged=dict(unjudged)
     )
-    missing = tuple(i for i in range(count) if i not in seen)
     merged = LifetimeResult(first.params, first.transport, lifetimes, summary, first.name)
     return merged, missing

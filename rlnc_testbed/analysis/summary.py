@@ -24,9 +24,9 @@ theirs, or whose points differ.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from rlnc_testbed.analysis.sequential import Stopping
 from rlnc_testbed.analysis.stats import wilson_interval
@@ -37,7 +37,9 @@ __all__ = [
     "PointResult",
     "PointSummary",
     "Shard",
+    "ShardedResult",
     "SummaryError",
+    "check_shards",
     "merge",
     "merge_shards",
     "merge_trials",
@@ -367,25 +369,38 @@ class PointResult:
         )
 
 
-def merge_shards(
-    parts: Sequence[tuple[str, PointResult]],
-) -> tuple[PointResult, tuple[int, ...]]:
-    """Merge shard results of one point, each labelled (e.g. by its file name), into one
-    result over all their trials, and the shard indices missing (empty when complete).
+class ShardedResult(Protocol):
+    """What :func:`check_shards` reads of a result: its point, its transport and its shard."""
 
-    Refused with :class:`SummaryError` naming the labels: results of different points (any
+    params: Params
+    transport: str
+    shard: Shard | None
+
+
+_Result = TypeVar("_Result", bound=ShardedResult)
+
+
+def check_shards(
+    parts: Sequence[tuple[str, _Result]], trials_of: Callable[[str, _Result], Iterable[int]]
+) -> tuple[int, ...]:
+    """The checks shard results of one point pass before they merge (:func:`merge_shards`, and
+    :func:`~rlnc_testbed.analysis.lifetime.merge_lifetime_shards` for runs until loss); the
+    shard indices missing (empty when complete).
+
+    ``parts`` are the results, each labelled (e.g. by its file name); ``trials_of(label,
+    result)`` gives a result's trial indices, and is called first for each result, so it may
+    refuse one (with :class:`SummaryError`) for reasons of its own. Refused with
+    :class:`SummaryError` naming the labels: no results, results of different points (any
     parameter, ``trials`` included, or the transport), shards of different splits (0/2 with
-    1/3), the same shard twice (or a whole result with anything else: they overlap), a
-    record whose trial is not its shard's, or results of sequential stopping (whose trials
-    depend on every trial)."""
+    1/3), the same shard twice (or a whole result with anything else: they overlap), and a
+    trial that is not its shard's."""
     if not parts:
         raise SummaryError("no results to merge")
     first_label, first = parts[0]
     seen: dict[int, str] = {}
     count = (first.shard or Shard(0, 1)).count
     for label, result in parts:
-        if result.stopping is not None:
-            raise SummaryError(f"{label}: a point run with --ci-width cannot be merged")
+        trials = list(trials_of(label, result))
         if result.transport != first.transport or result.params != first.params:
             old, new = first.params.to_dict(), result.params.to_dict()
             diffs = [f"{k} {old[k]!r} != {new[k]!r}" for k in old if old[k] != new[k]]
@@ -406,14 +421,26 @@ def merge_shards(
                 f"{seen[shard.index]} and {label} overlap: both are {what} of the same point"
             )
         seen[shard.index] = label
-        stray = [r.trial for r in result.trials if not shard.owns(r.trial)]
+        stray = [t for t in trials if not shard.owns(t)]
         if stray:
             raise SummaryError(
                 f"{label} is shard {shard} but holds trial {stray[0]} (t % {count} = "
                 f"{stray[0] % count})"
             )
+    return tuple(i for i in range(count) if i not in seen)
+
+
+def merge_shards(
+    parts: Sequence[tuple[str, PointResult]],
+) -> tuple[PointResult, tuple[int, ...]]:
+    """Merge shard results of one point, each labelled (e.g. by its file name), into one
+    result over all their trials, and the shard indices missing (empty when complete).
+
+    Refused with :class:`SummaryError` naming the labels: what :func:`check_shards` refuses,
+    and results of sequential stopping (whose trials depend on every trial)."""
+    missing = check_shards(parts, _unstopped_trials)
+    first = parts[0][1]
     records = merge_trials(*(result.trials for _, result in parts))
-    missing = tuple(i for i in range(count) if i not in seen)
     merged = PointResult(
         params=first.params,
         transport=first.transport,
@@ -422,3 +449,10 @@ def merge_shards(
         name=first.name,
     )
     return merged, missing
+
+
+def _unstopped_trials(label: str, result: PointResult) -> list[int]:
+    """The trial indices of a shard result, refusing one of sequential stopping."""
+    if result.stopping is not None:
+        raise SummaryError(f"{label}: a point run with --ci-width cannot be merged")
+    return [r.trial for r in result.trials]

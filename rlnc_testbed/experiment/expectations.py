@@ -207,25 +207,25 @@ class Expectations:
 
 
 def _rate(key: str, value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ExpectationError(key, f"must be a number in [0, 1]; got {value!r}")
-    rate = float(value)
-    if not math.isfinite(rate) or not 0.0 <= rate <= 1.0:
-        raise ExpectationError(key, f"must be in [0, 1]; got {value!r}")
-    return rate
+    return _number(key, value, high=1.0, kind="a number in [0, 1]", bounds="in [0, 1]")
 
 
 def _rounds(key: str, value: object) -> float | None:
+    words = "a number of rounds >= 0"
+    return _number(key, value, high=math.inf, kind=words, bounds=words)
+
+
+def _number(key: str, value: object, *, high: float, kind: str, bounds: str) -> float | None:
+    """``value`` (None: absent) as a finite float in [0, ``high``]: a bool or a non-number
+    must be ``kind``, a number out of range ``bounds`` (the messages' words)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ExpectationError(key, f"must be a number of rounds >= 0; got {value!r}")
-    rounds = float(value)
-    if not math.isfinite(rounds) or rounds < 0.0:
-        raise ExpectationError(key, f"must be a number of rounds >= 0; got {value!r}")
-    return rounds
+        raise ExpectationError(key, f"must be {kind}; got {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or not 0.0 <= number <= high:
+        raise ExpectationError(key, f"must be {bounds}; got {value!r}")
+    return number
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from ...analysis.history import check_resumable
+from ...analysis.points import Collapsed, collapse
 from ...experiment.runner import history_path
 from ...protocol.params import ParameterError, Params
 from .common import say
@@ -18,6 +19,7 @@ __all__ = [
     "check_outputs",
     "check_sweep_histories",
     "check_workers",
+    "collapsed_grid",
     "read_data",
     "warn_few_packets",
 ]
@@ -154,6 +156,16 @@ def read_data(path: Path, params: Params) -> bytes:
             f"{-(-len(data) // params.symbols)} in the scenario, or more symbols)"
         )
     return data
+
+
+def collapsed_grid(args: argparse.Namespace, grid: list[Params]) -> Collapsed:
+    """A sweep's grid with its duplicate points collapsed (a note says which were dropped),
+    and a warning when its points store too few packets (:func:`warn_few_packets`)."""
+    collapsed = collapse(grid)
+    if collapsed.dropped:
+        say(args, "note", collapsed.note())
+    warn_few_packets(args, collapsed.points)
+    return collapsed
 
 
 def warn_few_packets(args: argparse.Namespace, points: list[Params]) -> None:

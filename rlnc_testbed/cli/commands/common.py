@@ -14,7 +14,9 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from ...analysis import tables
 from ...analysis.history import HistoryError
 from ...analysis.plots import PlotError
 from ...analysis.summary import PointResult, SummaryError
@@ -32,6 +34,7 @@ __all__ = [
     "describe",
     "doing",
     "progress_hint",
+    "running_trials",
     "say",
 ]
 
@@ -99,6 +102,38 @@ def progress_hint(done: int, total: int, history: Path | None, option: str) -> s
     if history is not None:
         return f"{where}; {str(history)!r} keeps them: rerun with --resume to continue"
     return where if done == 0 else f"{where} (not kept: give {option} to be able to --resume)"
+
+
+@contextmanager
+def running_trials(
+    args: argparse.Namespace,
+    label: str,
+    total: int,
+    step: str,
+    *,
+    history: Path | None,
+    option: str,
+) -> Iterator[Callable[[Any], None]]:
+    """The step ``step`` that runs ``total`` trials, under a progress bar ``label`` (off with
+    --quiet): yields the runner's ``on_trial`` callback (for anything with a ``trial`` index:
+    a record or a lifetime), which moves the bar. Input errors of the runner pass through; on
+    any other failure the hint says how far the run got and how to resume it from
+    ``history`` (given by ``option``: :func:`progress_hint`)."""
+    finished: list[int] = []
+    with (
+        tables.progress(args.quiet, label, total) as advance,
+        doing(
+            step,
+            passes=RUNNING_INPUT_ERRORS,
+            hint=lambda: progress_hint(len(finished), total, history, option),
+        ),
+    ):
+
+        def on_trial(done: Any) -> None:
+            finished.append(done.trial)
+            advance(1)
+
+        yield on_trial
 
 
 def command_line(args: argparse.Namespace) -> list[str] | None:

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ...analysis.history import HistoryError
+from ...analysis.history import HistoryContents, HistoryError
 from ...analysis.summary import PointResult, Shard, SummaryError
 from ...protocol.params import Params
 from ...protocol.records import TrialRecord
 from .common import doing
 
-__all__ = ["input_kind", "lifetime_input", "shard_input"]
+__all__ = ["history_result", "input_kind", "lifetime_input", "shard_input"]
 
 
 def input_kind(path: Path) -> str:
@@ -51,25 +51,12 @@ def _read_result_json(path: Path) -> dict[str, Any]:
 
 def shard_input(path: Path) -> tuple[str, list[PointResult], dict[str, Any]]:
     """(kind, its points, the file's JSON or history header) of one ``show`` input."""
-    from ...analysis.history import read_history
     from ...analysis.summary import PointSummary, summarize
-    from ...experiment.runner import recorded_shard
 
     kind = input_kind(path)
     with doing(f"reading {str(path)!r}"):
         if kind == "history":
-            contents = read_history(path)
-            trials = [contents.trials[t] for t in sorted(contents.trials)]
-            if not trials:
-                raise HistoryError(f"{path}: no finished trial recorded yet")
-            result = PointResult(
-                params=contents.params,
-                transport=contents.transport or "history",
-                trials=trials,
-                summary=summarize(contents.params, trials),
-                name=path.stem,
-                shard=recorded_shard(path),
-            )
+            result, contents = history_result(path, with_shard=True)
             head = {"transport": contents.transport, "provenance": contents.provenance}
             return kind, [result], head
         data = _read_result_json(path)
@@ -94,6 +81,29 @@ def shard_input(path: Path) -> tuple[str, list[PointResult], dict[str, Any]]:
                 )
             )
         return kind, points, data
+
+
+def history_result(path: Path, *, with_shard: bool) -> tuple[PointResult, HistoryContents]:
+    """The finished trials of the history at ``path`` as one point's result, named after the
+    file (``with_shard``: with the shard it was written for), and the history's contents;
+    :class:`HistoryError` when no trial has finished yet."""
+    from ...analysis.history import read_history
+    from ...analysis.summary import summarize
+    from ...experiment.runner import recorded_shard
+
+    contents = read_history(path)
+    trials = [contents.trials[t] for t in sorted(contents.trials)]
+    if not trials:
+        raise HistoryError(f"{path}: no finished trial recorded yet")
+    result = PointResult(
+        params=contents.params,
+        transport=contents.transport or "history",
+        trials=trials,
+        summary=summarize(contents.params, trials),
+        name=path.stem,
+        shard=recorded_shard(path) if with_shard else None,
+    )
+    return result, contents
 
 
 def lifetime_input(path: Path) -> tuple[list[Any], dict[str, Any]]:

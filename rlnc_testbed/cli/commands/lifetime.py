@@ -10,12 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from ...analysis import tables
-from ...analysis.points import collapse
 from ...analysis.provenance import now, provenance
 from ...experiment.runner import SweepNetwork, run_lifetime, run_lifetime_sweep
 from ...protocol.params import ParameterError, Params
-from .checks import check_history, check_outputs, check_sweep_histories, warn_few_packets
-from .common import RUNNING_INPUT_ERRORS, command_line, doing, progress_hint, say
+from .checks import (
+    check_history,
+    check_outputs,
+    check_sweep_histories,
+    collapsed_grid,
+    warn_few_packets,
+)
+from .common import command_line, doing, running_trials
 from .options import network_options, shard_trial_count
 from .outputs import json_step, print_paths, write_csvs, write_json
 from .warmup import warm_up
@@ -28,8 +33,6 @@ def cmd_run_lifetime(
 ) -> int:
     """``run --until-loss`` (or a scenario run until loss): rounds survived per trial and the
     Kaplan-Meier summary; with ``--shard`` only the shard's trials (``show`` merges them)."""
-    from ...analysis.lifetime import Lifetime
-
     check_outputs(args)
     if args.history is not None and scenario.transport == "sim" and data is None:
         raise ParameterError(
@@ -45,24 +48,13 @@ def cmd_run_lifetime(
     label = f"{scenario.name} ({scenario.transport}, until loss, cap {cap})"
     if shard is not None:
         label += f" shard {shard}"
-    finished: list[int] = []
-
-    def on_trial(life: Lifetime) -> None:
-        finished.append(life.trial)
-        advance(1)
-
     step = (
         f"running {trials} trial{'s' * (trials != 1)} of {scenario.name!r} until loss over "
         f"{scenario.transport}"
     )
-    with (
-        tables.progress(args.quiet, label, trials) as advance,
-        doing(
-            step,
-            passes=RUNNING_INPUT_ERRORS,
-            hint=lambda: progress_hint(len(finished), trials, args.history, "--history"),
-        ),
-    ):
+    with running_trials(
+        args, label, trials, step, history=args.history, option="--history"
+    ) as on_trial:
         result = run_lifetime(
             scenario.params,
             cap=cap,
@@ -94,14 +86,9 @@ def cmd_sweep_lifetime(
 ) -> int:
     """``sweep --until-loss`` (or on a scenario run until loss): every point run until loss
     (or a shard of its trials); lifetime table, JSON, CSV, plots."""
-    from ...analysis.lifetime import Lifetime
-
     check_outputs(args)
-    collapsed = collapse(grid)
+    collapsed = collapsed_grid(args, grid)
     points = collapsed.points
-    if collapsed.dropped:
-        say(args, "note", collapsed.note())
-    warn_few_packets(args, points)
     if args.history_dir is not None and transport == "sim":
         raise ParameterError(
             "--history-dir with --until-loss needs the memory or webrtc transport: the sim "
@@ -112,23 +99,11 @@ def cmd_sweep_lifetime(
         warm_up(points, transport, None)
     started = now()
     total = sum(shard_trial_count(p, shard) for p in points)
-    finished: list[int] = []
-
-    def on_trial(life: Lifetime) -> None:
-        finished.append(life.trial)
-        advance(1)
-
+    label = f"{len(points)} points ({transport}, until loss)"
     step = f"running {len(points)} point{'s' * (len(points) != 1)} until loss over {transport}"
-    with (
-        tables.progress(
-            args.quiet, f"{len(points)} points ({transport}, until loss)", total
-        ) as advance,
-        doing(
-            step,
-            passes=RUNNING_INPUT_ERRORS,
-            hint=lambda: progress_hint(len(finished), total, args.history_dir, "--history-dir"),
-        ),
-    ):
+    with running_trials(
+        args, label, total, step, history=args.history_dir, option="--history-dir"
+    ) as on_trial:
         results = run_lifetime_sweep(
             points,
             cap=cap,

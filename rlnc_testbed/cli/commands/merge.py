@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ...analysis import tables
 from ...analysis.provenance import now, provenance
-from ...analysis.summary import PointResult, Shard, SummaryError
+from ...analysis.summary import PointResult, Shard, ShardedResult, SummaryError
 from ...protocol.params import ParameterError
 from .checks import check_outputs
 from .common import command_line, doing, say
@@ -20,6 +21,8 @@ from .lifetime import lifetime_outputs
 from .outputs import json_step, point_outputs, print_paths, sweep_point, write_csvs, write_json
 
 __all__ = ["cmd_show_merged", "show_sweep"]
+
+_Result = TypeVar("_Result", bound=ShardedResult)
 
 
 def cmd_show_merged(args: argparse.Namespace) -> int:
@@ -41,40 +44,17 @@ def cmd_show_merged(args: argparse.Namespace) -> int:
     if len(kinds) > 1:
         raise SummaryError("cannot merge a sweep's JSON with a run's output: give one kind")
     sweep = kinds == {True}
-    first_label, _, first_points, first_head = inputs[0]
-    for label, _, points, _ in inputs[1:]:
-        if len(points) != len(first_points):
-            raise SummaryError(
-                f"{first_label} has {len(first_points)} points but {label} has {len(points)}: "
-                "not shards of the same sweep"
-            )
+    first_head = inputs[0][3]
+    labelled = [(label, points) for label, _, points, _ in inputs]
+    _check_point_counts(labelled)
     if len(inputs) > 1:
-        for label, _, points, _ in inputs:
+        for label, points in labelled:
             if any(not r.trials for r in points):
                 raise SummaryError(
                     f"{label} holds no trial records: only the outputs of --shard runs (and "
                     "histories) can be merged"
                 )
-    merged: list[PointResult] = []
-    missing: set[tuple[int, int]] = set()
-    with doing(f"merging {len(paths)} result{'s' * (len(paths) != 1)}"):
-        for i in range(len(first_points)):
-            if len(inputs) == 1 and first_points[i].shard is None:
-                merged.append(first_points[i])
-                continue
-            result, absent = merge_shards([(label, pts[i]) for label, _, pts, _ in inputs])
-            split = first_points[i].shard
-            count = split.count if split is not None else 1
-            missing.update((index, count) for index in absent)
-            merged.append(result)
-    if missing:
-        count = next(iter(missing))[1]
-        gone = ", ".join(f"{i}/{count}" for i, _ in sorted(missing))
-        say(args, "warning", f"shard(s) {gone} missing: the result holds only the others' trials")
-    shards = [
-        {"source": label, "shard": (pts[0].shard.to_json() if pts and pts[0].shard else None)}
-        for label, _, pts, _ in inputs
-    ]
+    merged, missing, shards = _merge_points(args, labelled, merge_shards)
     origin = provenance(command=command_line(args), started=started, ended=now())
     if not sweep:
         result = merged[0]
@@ -105,32 +85,10 @@ def _cmd_show_lifetimes(args: argparse.Namespace, paths: list[Path], kinds: list
     check_outputs(args)
     started = now()
     inputs = [(str(path), *lifetime_input(path)) for path in paths]
-    first_label, first_points, first_head = inputs[0]
-    for label, points, _ in inputs[1:]:
-        if len(points) != len(first_points):
-            raise SummaryError(
-                f"{first_label} has {len(first_points)} points but {label} has {len(points)}: "
-                "not shards of the same sweep"
-            )
-    merged: list[Any] = []
-    missing: set[tuple[int, int]] = set()
-    with doing(f"merging {len(paths)} result{'s' * (len(paths) != 1)}"):
-        for i in range(len(first_points)):
-            if len(inputs) == 1 and first_points[i].shard is None:
-                merged.append(first_points[i])
-                continue
-            result, absent = merge_lifetime_shards([(label, pts[i]) for label, pts, _ in inputs])
-            count = first_points[i].shard.count if first_points[i].shard is not None else 1
-            missing.update((index, count) for index in absent)
-            merged.append(result)
-    if missing:
-        count = next(iter(missing))[1]
-        gone = ", ".join(f"{i}/{count}" for i, _ in sorted(missing))
-        say(args, "warning", f"shard(s) {gone} missing: the result holds only the others' trials")
-    shards = [
-        {"source": label, "shard": pts[0].shard.to_json() if pts and pts[0].shard else None}
-        for label, pts, _ in inputs
-    ]
+    first_head = inputs[0][2]
+    labelled = [(label, points) for label, points, _ in inputs]
+    _check_point_counts(labelled)
+    merged, missing, shards = _merge_points(args, labelled, merge_lifetime_shards)
     origin = provenance(command=command_line(args), started=started, ended=now())
     recorded = {
         "transport": first_head.get("transport") or merged[0].transport,
@@ -150,6 +108,52 @@ def _cmd_show_lifetimes(args: argparse.Namespace, paths: list[Path], kinds: list
     title = f"sweep until loss ({sweep['transport']}), {n} result{'s' * (n != 1)} merged"
     lifetime_outputs(args, merged, origin=origin, title=title, sweep=sweep, recorded=recorded)
     return 0
+
+
+def _check_point_counts(inputs: Sequence[tuple[str, Sequence[object]]]) -> None:
+    """Refuse labelled inputs that do not all hold as many points (shards of one sweep do)."""
+    first_label, first_points = inputs[0]
+    for label, points in inputs[1:]:
+        if len(points) != len(first_points):
+            raise SummaryError(
+                f"{first_label} has {len(first_points)} points but {label} has {len(points)}: "
+                "not shards of the same sweep"
+            )
+
+
+def _merge_points(
+    args: argparse.Namespace,
+    inputs: Sequence[tuple[str, Sequence[_Result]]],
+    merge: Callable[[list[tuple[str, _Result]]], tuple[_Result, tuple[int, ...]]],
+) -> tuple[list[_Result], set[tuple[int, int]], list[dict[str, Any]]]:
+    """Point i of every labelled input merged by ``merge`` (``merge_shards`` or
+    ``merge_lifetime_shards``; one input that is a whole result: as it is), with a warning for
+    the shards missing: the merged points, the (index, count) of the shards missing and the
+    ``recorded`` shards, one per input."""
+    first_points = inputs[0][1]
+    merged: list[_Result] = []
+    missing: set[tuple[int, int]] = set()
+    with doing(f"merging {len(inputs)} result{'s' * (len(inputs) != 1)}"):
+        for i, first in enumerate(first_points):
+            if len(inputs) == 1 and first.shard is None:
+                merged.append(first)
+                continue
+            result, absent = merge([(label, points[i]) for label, points in inputs])
+            count = (first.shard or Shard(0, 1)).count
+            missing.update((index, count) for index in absent)
+            merged.append(result)
+    if missing:
+        count = next(iter(missing))[1]
+        gone = ", ".join(f"{i}/{count}" for i, _ in sorted(missing))
+        say(args, "warning", f"shard(s) {gone} missing: the result holds only the others' trials")
+    shards = [
+        {
+            "source": label,
+            "shard": points[0].shard.to_json() if points and points[0].shard else None,
+        }
+        for label, points in inputs
+    ]
+    return merged, missing, shards
 
 
 def _show_histories_by_point(

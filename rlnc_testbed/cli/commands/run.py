@@ -9,22 +9,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ...analysis import tables
 from ...analysis.provenance import now, provenance
 from ...analysis.summary import PointResult
 from ...experiment.scenario import load_scenario
 from ...protocol.params import ParameterError, Params
-from ...protocol.records import TrialRecord
 from .checks import check_history, check_network, check_outputs, read_data, warn_few_packets
-from .common import (
-    INPUT_ERRORS,
-    RUNNING_INPUT_ERRORS,
-    RunPoint,
-    command_line,
-    doing,
-    progress_hint,
-    say,
-)
+from .common import INPUT_ERRORS, RunPoint, command_line, doing, running_trials, say
 from .lifetime import cmd_run_lifetime
 from .options import (
     network_options,
@@ -86,12 +76,6 @@ def cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
     label = f"{scenario.name} ({scenario.transport})"
     if shard is not None:
         label += f" shard {shard}"
-    finished: list[int] = []
-
-    def on_trial(record: TrialRecord) -> None:
-        finished.append(record.trial)
-        advance(1)
-
     trials = sequential["max_trials"] if sequential else scenario.params.trials
     if shard is not None:
         trials = len(shard.select(range(trials)))
@@ -108,12 +92,9 @@ def cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
     )
     with (
         _dashboard(args) as history,
-        tables.progress(args.quiet, label, trials) as advance,
-        doing(
-            step,
-            passes=RUNNING_INPUT_ERRORS,
-            hint=lambda: progress_hint(len(finished), trials, args.history, "--history"),
-        ),
+        running_trials(
+            args, label, trials, step, history=args.history, option="--history"
+        ) as on_trial,
     ):
         result = run(
             scenario.params,

@@ -13,7 +13,7 @@ from ...analysis.summary import PointResult
 from ...protocol.params import ParameterError
 from .checks import check_outputs
 from .common import INPUT_ERRORS, command_line, doing, say
-from .inputs import input_kind, shard_input
+from .inputs import history_result, input_kind, shard_input
 from .merge import cmd_show_merged, show_sweep
 from .outputs import point_outputs
 
@@ -23,9 +23,6 @@ __all__ = ["cmd_replay", "cmd_report", "cmd_show"]
 def cmd_show(args: argparse.Namespace) -> int:
     """``show HISTORY``: the recorded run's tables and outputs; a directory or several inputs
     go to the sweep and merging paths."""
-    from ...analysis.history import read_history
-    from ...analysis.summary import summarize
-
     if args.history.is_dir():
         return _cmd_show_history_dir(args)
     if getattr(args, "more", None) or input_kind(args.history) != "history":
@@ -33,18 +30,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     check_outputs(args)
     started = now()
     with doing(f"reading history {str(args.history)!r}"):
-        contents = read_history(args.history)
-        trials = [contents.trials[t] for t in sorted(contents.trials)]
-        if not trials:
-            raise HistoryError(f"{args.history}: no finished trial recorded yet")
-        result = PointResult(
-            params=contents.params,
-            transport=contents.transport or "history",
-            trials=trials,
-            summary=summarize(contents.params, trials),
-            name=args.history.stem,
-        )
-    title = f"{args.history.name}: {len(trials)} of {contents.params.trials} trials recorded"
+        result, contents = history_result(args.history, with_shard=False)
+    title = f"{args.history.name}: {len(result.trials)} of {contents.params.trials} trials recorded"
     origin = provenance(command=command_line(args), started=started, ended=now())
     recorded = {"transport": contents.transport, "provenance": contents.provenance}
     point_outputs(args, result, contents.params, title, origin=origin, recorded=recorded)

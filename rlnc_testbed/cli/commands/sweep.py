@@ -11,14 +11,12 @@ from contextlib import nullcontext
 from typing import Any
 
 from ...analysis import tables
-from ...analysis.points import collapse
 from ...analysis.provenance import now, provenance
 from ...experiment.runner import SWEEP_AXES, expand_grid
 from ...experiment.scenario import load_scenario
 from ...protocol.params import ParameterError, Params
-from ...protocol.records import TrialRecord
-from .checks import check_outputs, check_sweep_histories, check_workers, warn_few_packets
-from .common import RUNNING_INPUT_ERRORS, RunSweep, command_line, doing, progress_hint, say
+from .checks import check_outputs, check_sweep_histories, check_workers, collapsed_grid
+from .common import RunSweep, command_line, doing, running_trials
 from .lifetime import cmd_sweep_lifetime
 from .options import executor_of, sequential_options, shard_of, until_loss_cap
 from .outputs import json_step, sweep_point, write_csvs, write_json
@@ -70,11 +68,8 @@ def cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
             f"{len(short)} point(s) (trials = {short[0].trials})"
         )
     check_outputs(args)
-    collapsed = collapse(grid)
+    collapsed = collapsed_grid(args, grid)
     points = collapsed.points
-    if collapsed.dropped:
-        say(args, "note", collapsed.note())
-    warn_few_packets(args, points)
     check_sweep_histories(args, points, transport)
     with doing("warming up the coding kernels"):
         warm_up(points, transport, None)
@@ -83,20 +78,12 @@ def cmd_sweep(args: argparse.Namespace, run_sweep: RunSweep) -> int:
     total = sum(sequential["max_trials"] if sequential else p.trials for p in points)
     if shard is not None:
         total = sum(len(shard.select(range(p.trials))) for p in points)
-    finished: list[int] = []
-
-    def on_trial(record: TrialRecord) -> None:
-        finished.append(record.trial)
-        advance(1)
-
+    label = f"{len(points)} points ({transport})"
     step = f"running {len(points)} point{'s' * (len(points) != 1)} over {transport}"
     with (
-        tables.progress(args.quiet, f"{len(points)} points ({transport})", total) as advance,
-        doing(
-            step,
-            passes=RUNNING_INPUT_ERRORS,
-            hint=lambda: progress_hint(len(finished), total, args.history_dir, "--history-dir"),
-        ),
+        running_trials(
+            args, label, total, step, history=args.history_dir, option="--history-dir"
+        ) as on_trial,
         executor as running,
     ):
         if running is not None:
