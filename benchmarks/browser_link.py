@@ -39,7 +39,8 @@ signaling server's websocket; each side's SDP handling is its connector's own.
   dropped for a full socket receive buffer meanwhile (``/proc/net/snmp``, the namespace's;
   SCTP retransmits them, and cuts its congestion window);
 * the page's ICE gathering (medians): when its 127.0.0.1 UDP candidate came and when
-  gathering completed (``channels.js`` sends no SDP before, no trickle ICE).
+  gathering completed (``channels.js`` sends its SDP once the 127.0.0.1 UDP candidate is in
+  it, or gathering completed; no trickle ICE).
 
 One warm-up connection and transfer per link (``--warmup-mib``) come first, not counted
 (Chromium's first peer connection, the JIT). Chromium may pick a non-loopback ICE pair from
@@ -672,8 +673,8 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> None:
         "  process's event loop was runnable but waited for a CPU (the machine's other load)",
         "UDP drops: datagrams the kernel dropped for a full socket receive buffer during a",
         f"  transfer, and their share of those received (median; {scope})",
-        "ICE gathering: from the page's peer connection made; channels.js sends an SDP only",
-        "  once gathering completed (no trickle ICE)",
+        "ICE gathering: from the page's peer connection made; channels.js sends its SDP once",
+        "  the 127.0.0.1 UDP candidate is in it, or gathering completed (no trickle ICE)",
     )
     print("\n".join(f"  {line}" for line in notes))
     print("  every transfer: message count, bytes and checksum verified at the receiver")

@@ -2,9 +2,12 @@
 //
 // One RTCPeerConnection per channel; whoever sends a batch opens it (the offerer) with one
 // ordered, reliable data channel; the other side answers and accepts it from `datachannel`.
-// No STUN/TURN, no trickle ICE: an SDP leaves once gathering completed. Every candidate but
-// 127.0.0.1 over UDP is removed from every SDP we send (and from those we receive): Chromium
-// gathers all its interfaces, and only loopback may be addressed here.
+// No STUN/TURN, no trickle ICE: an SDP leaves, whole, as soon as the local description holds
+// a 127.0.0.1 UDP host candidate (Chromium has it within ~5 ms, but completes gathering only
+// ~120 ms later, with a TCP candidate we would discard), or once gathering completed, or after
+// GATHER_UNITS (then without one: an error). Every candidate but 127.0.0.1 over UDP is removed
+// from every SDP we send (and from those we receive): Chromium gathers all its interfaces, and
+// only loopback may be addressed here. Candidates gathered after the SDP left stay local.
 //
 // Framing: each data-channel message is 1 flag byte (0x01 more fragments follow, 0x00 last)
 // plus at most 65535 bytes of one application message. Sends pause while more than 1 MiB is
@@ -172,16 +175,39 @@ function isConnectionFailure(exc) {
   return exc instanceof TimeoutError || exc instanceof TransportError || exc instanceof DOMException;
 }
 
-function gatheringComplete(pc) {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+/** How long (timeout units) an SDP waits for its 127.0.0.1 UDP candidate at most. */
+export const GATHER_UNITS = 3;
+
+/** Whether `sdp` has an `a=candidate` line for UDP on 127.0.0.1 (what loopbackOnly keeps). */
+export function hasLoopbackCandidate(sdp) {
+  return candidateEndpoints(sdp).some((c) => c.protocol === 'udp' && c.address === LOOPBACK);
+}
+
+/**
+ * Resolves once `pc`'s local description is ready to send: it has a 127.0.0.1 UDP candidate
+ * (watched on `icecandidate`: the spec adds a candidate to the local description before it
+ * fires the event), or gathering completed, or `ms` passed (then loopbackOnly names what is
+ * missing). Never rejects; the caller's own bound still applies.
+ */
+export function loopbackGathered(pc, ms) {
+  const ready = () =>
+    pc.iceGatheringState === 'complete' ||
+    (pc.localDescription !== null && hasLoopbackCandidate(pc.localDescription.sdp));
+  if (ready()) return Promise.resolve();
   return new Promise((resolve) => {
+    let timer = null;
     const check = () => {
-      if (pc.iceGatheringState === 'complete') {
-        pc.removeEventListener('icegatheringstatechange', check);
-        resolve();
-      }
+      if (ready()) done();
     };
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener('icecandidate', check);
+      pc.removeEventListener('icegatheringstatechange', check);
+      resolve();
+    };
+    pc.addEventListener('icecandidate', check);
     pc.addEventListener('icegatheringstatechange', check);
+    timer = setTimeout(done, ms);
   });
 }
 
@@ -493,7 +519,7 @@ export class Connector {
       await withTimeout(
         (async () => {
           await pc.setLocalDescription(await pc.createOffer());
-          await gatheringComplete(pc);
+          await loopbackGathered(pc, GATHER_UNITS * this._unitMs);
           const sdp = loopbackOnly(pc.localDescription.sdp);
           await this._sendSignal(remote, { conn, type: 'offer', sdp });
           const reply = await answer;
@@ -529,7 +555,11 @@ export class Connector {
     return channel;
   }
 
-  /** Feed one relayed signal from `sender`; an offer is answered before this returns. */
+  /**
+   * Feed one relayed signal from `sender`; an offer is answered before this returns. Offers
+   * from different senders may be handled concurrently (each has its own connection); the
+   * caller keeps one sender's signals in order (signaling.js does).
+   */
   async handleSignal(sender, payload) {
     if (payload === null || typeof payload !== 'object') {
       throw new TransportError(`signal from ${sender} is not an object`);
@@ -561,7 +591,7 @@ export class Connector {
         (async () => {
           await pc.setRemoteDescription({ type: 'offer', sdp: withoutCandidates(sdp) });
           await pc.setLocalDescription(await pc.createAnswer());
-          await gatheringComplete(pc);
+          await loopbackGathered(pc, GATHER_UNITS * this._unitMs);
           const local = loopbackOnly(pc.localDescription.sdp);
           await this._sendSignal(sender, { conn, type: 'answer', sdp: local });
         })(),

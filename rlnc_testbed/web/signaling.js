@@ -2,7 +2,9 @@
 // messages, queues what arrives (docs/protocol.md §1).
 //
 // As SignalingClient in signaling/client.py: `signal` messages go to `onSignal(from, payload)`,
-// awaited one after the other (so signals stay in order); everything else is queued for
+// one sender's awaited one after the other (so a connection's signals stay in order: an answer
+// leaves before that sender's later signals are handled), different senders' concurrently (a
+// newcomer answers all its parents' offers at once); everything else is queued for
 // `recv()`. `close` from the server, or the end of the websocket, ends the session: `recv()`
 // then raises SignalingError. Integers beyond 2^53 - 1 (a seed) are parsed exactly, as BigInt.
 //
@@ -104,7 +106,8 @@ export class Signaling {
     this._held = [];
     this._ended = false;
     this._queue = new Queue();
-    this._signals = Promise.resolve();
+    /** Per sender, the end of its chain of signal handlers (removed once it settles). */
+    this._signals = new Map();
   }
 
   /**
@@ -285,12 +288,17 @@ export class Signaling {
     }
     if (msg.type === 'signal' && this.onSignal) {
       const from = String(msg.from);
-      this._signals = this._signals.then(() =>
-        this.onSignal(from, msg.payload).catch((exc) => {
+      const before = this._signals.get(from) ?? Promise.resolve();
+      const after = before
+        .then(() => this.onSignal(from, msg.payload))
+        .catch((exc) => {
           if (isNetworkFailure(exc)) this.log.warn(`signaling: signal from ${from} failed: ${exc}`);
           else this.log.error(`signaling: handling a signal from ${from} raised ${describe(exc)}`);
-        }),
-      );
+        })
+        .finally(() => {
+          if (this._signals.get(from) === after) this._signals.delete(from);
+        });
+      this._signals.set(from, after);
       return;
     }
     if (msg.type === 'close') this.closeReason = String(msg.reason || '');
