@@ -166,6 +166,8 @@ def test_signaling_faults_are_accepted_with_browser_peers():
             params, browser_peers=[1, 2], browser_newcomers=True, faults=FaultPlan.from_list([spec])
         )
         assert cluster.browser_peers == (1, 2) and cluster.faults.specs[0].kind == spec["kind"]
+        # the server serves the pages' modules: no page is loaded ahead while it may be down
+        assert (cluster.standby is None) == (spec["kind"] == "server-restart")
     with pytest.raises(ParameterError, match="webrtc"):
         Cluster(params, transport="memory", browser_peers=[1],
                 faults=FaultPlan.from_list([{"kind": "server-restart", "round": 1}]))  # fmt: skip

@@ -411,9 +411,12 @@ class Cluster:
         #: Failures the browser pages reported (PageEvent), in order.
         self.browser_events: list[Any] = []
         #: Browser newcomers' pages opened ahead, one per upcoming round (loaded, not joined:
-        #: :class:`~rlnc_testbed.browser.StandbyPages`); None without browser newcomers.
+        #: :class:`~rlnc_testbed.browser.StandbyPages`); None without browser newcomers, and
+        #: when the signaling server restarts: it serves the pages' modules, so a page opened
+        #: ahead could be loading while it is down, which a page opened when needed is not.
         self.standby: Any = None
-        if self.browser_newcomers:
+        restarts = any(spec.kind == "server-restart" for spec in self.faults.specs)
+        if self.browser_newcomers and not restarts:
             from ..browser import StandbyPages
 
             self.standby = StandbyPages(self._open_standby, log=self.log)
