@@ -7,6 +7,7 @@ stands as a further OS process (only the program name is this interpreter's
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -199,6 +200,76 @@ def test_a_missing_external_peer_is_an_error_naming_its_slot(tmp_path: Path) -> 
     serve.stdout.close()
     assert code == 1, err
     assert "peer slot 1 did not join within 1 s" in err, err
+
+
+def test_a_short_newcomer_pool_is_an_error_before_any_round(tmp_path: Path) -> None:
+    """External newcomers and no pool node: the session says so while it waits for them,
+    before the trial's first round (not as that round's timeout)."""
+    serve = _serve(tmp_path, "--external-peers", "0", "--external-newcomers", "--wait", "1")
+    assert serve.stdout is not None
+    printed = _lines(serve.stdout)
+    code, err = _finish(serve, 30, tmp_path / "serve.err")
+    assert sum("--pool" in line for line in iter(printed.get, None)) == 2
+    serve.stdout.close()
+    assert code == 1, err
+    assert "0 of 2 pool newcomers waiting" in err, err
+    assert "0 of the 2 pool newcomers a trial needs (one per round) waited within 1 s" in err
+    assert "no pool newcomer took" not in err, err
+
+
+async def test_pool_newcomers_are_counted_only_with_the_pool_token(monkeypatch) -> None:
+    """``/health`` counts a pool waiter whose proof holds, each waiter once, for
+    POOL_FRESH_SECONDS after its last poll; a wrong proof is refused and not counted, and
+    outside a session the header is ignored."""
+    from rlnc_testbed.signaling import server as server_module
+    from rlnc_testbed.signaling.server import POOL_WAITER_HEADER, pool_waiter_proof
+
+    async def ask(server: SignalingServer, header: str) -> dict[str, object]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(
+                f"http://127.0.0.1:{server.port}/health", headers={POOL_WAITER_HEADER: header}
+            ) as response,
+        ):
+            return await response.json()
+
+    async with SignalingServer(admit_run_token=False) as server:
+        pool = server.pool_credential()
+        good = f"a1:{pool_waiter_proof(pool, 'a1')}"
+        assert "pool" not in await ask(server, good)  # no session: not a pool to wait in
+        assert server.pool_waiting() == 0
+        server.session = {"trial": -1, "trials": 1, "newcomer": None, "done": False}
+        assert (await ask(server, good))["pool"] == "waiting"
+        assert (await ask(server, good))["pool"] == "waiting"
+        assert server.pool_waiting() == 1  # the same waiter twice
+        other = server.session_credential("peer", "1")  # a peer's token is not the pool's
+        for bad in (
+            f"b2:{pool_waiter_proof(other, 'b2')}",
+            f"b2:{pool_waiter_proof(pool, 'a1')}",
+            "b2",
+            f"b-2:{pool_waiter_proof(pool, 'b-2')}",
+            f"{'c' * 65}:{pool_waiter_proof(pool, 'c' * 65)}",
+        ):
+            assert (await ask(server, bad))["pool"] == "refused", bad
+        assert server.pool_waiting() == 1
+        assert (await ask(server, f"b2:{pool_waiter_proof(pool, 'b2')}"))["pool"] == "waiting"
+        assert server.pool_waiting() == 2
+        monkeypatch.setattr(server_module, "POOL_FRESH_SECONDS", 0.05)
+        await asyncio.sleep(0.1)
+        assert server.pool_waiting() == 0  # silent waiters no longer count
+
+
+async def test_a_pool_node_with_a_wrong_token_is_told_so() -> None:
+    from rlnc_testbed.experiment.standalone import serve_trials
+
+    async with SignalingServer(admit_run_token=False) as server:
+        server.session = {"trial": -1, "trials": 1, "newcomer": None, "done": False}
+        with pytest.raises(SignalingError, match="refused this pool token"):
+            await serve_trials(
+                server.url, token=server.session_credential("peer", "1"), role="newcomer",
+                pool=True,
+            )  # fmt: skip
+        assert server.pool_waiting() == 0
 
 
 def test_node_session_options_are_checked(tmp_path: Path) -> None:

@@ -444,7 +444,8 @@ def _serve_parser(sub: Any) -> None:
         type=_positive_float,
         default=300.0,
         metavar="SECONDS",
-        help="how long to wait for the external peers before each trial (default 300)",
+        help="how long to wait before each trial for the external peers to join and the pool "
+        "to hold one newcomer per round (default 300)",
     )
     serve.add_argument(
         "--ice-interfaces",

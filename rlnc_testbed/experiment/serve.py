@@ -13,8 +13,10 @@ trial after trial:
    borrows the server, its external slots left to the nodes outside;
 2. ``/health`` announces the open trial (``session``: ``trial``, ``trials``, ``newcomer``,
    ``done``); the external nodes (``rlnc-testbed node --trials all``) see it and join their
-   slots; the session waits for them, bounded by ``wait`` seconds, with a progress line, and a
-   slot nobody joined is a :class:`ServeError` naming it (never a hang);
+   slots; the session waits for them (and, with external newcomers, for one waiting pool
+   newcomer per round, counted from their ``/health`` polls), bounded by ``wait`` seconds,
+   with a progress line, and a slot nobody joined or a pool short of newcomers is a
+   :class:`ServeError` naming it (never a hang);
 3. the cluster runs the trial: the engine, the collector and the slots that are not external
    run in this process; at the end every node is told ``close`` and disconnected; a node that
    (re)joins between trials is used for the next.
@@ -247,7 +249,7 @@ class ServeSession:
                 self._joined = set()
                 self.server.handler = _Watched(cluster.server.handler, self._joined)
                 self.server.session.update(trial=trial, newcomer=None)
-                await self._wait_for_peers(trial)
+                await self._wait_for_nodes(trial)
                 record = await cluster.run()
                 self.server.session["newcomer"] = None
             missing = [slot for t, slot in self._announced if t == trial and not self._took(slot)]
@@ -279,34 +281,51 @@ class ServeSession:
                 return f"round {rnd.round} ended {rnd.verdict}"
         return f"the trial ended {record.finish}"
 
-    async def _wait_for_peers(self, trial: int) -> None:
+    async def _wait_for_nodes(self, trial: int) -> None:
         """Wait (at most ``wait`` s) until every external peer slot has joined trial
-        ``trial``, printing a progress line when the count changes and every few seconds."""
+        ``trial`` and, with external newcomers, one pool newcomer per round waits, printing
+        a progress line when a count changes and every few seconds."""
         wanted = self.peers
-        if not wanted:
+        pool_wanted = self.params.rounds if self.external_newcomers else 0
+        if not wanted and not pool_wanted:
             return
         start = time.monotonic()
-        shown: tuple[int, float] | None = None
+        shown: tuple[int, int, float] | None = None
         while True:
             joined = [slot for slot in wanted if slot in self.server.clients]
             missing = [slot for slot in wanted if slot not in joined]
+            pool = min(self.server.pool_waiting(), pool_wanted)
             waited = time.monotonic() - start
-            if shown is None or shown[0] != len(joined) or waited - shown[1] >= PROGRESS_SECONDS:
+            if (
+                shown is None
+                or shown[:2] != (len(joined), pool)
+                or waited - shown[2] >= PROGRESS_SECONDS
+            ):
+                counts = []
+                if wanted:
+                    counts.append(f"{len(joined)} of {len(wanted)} external peers joined")
+                if pool_wanted:
+                    counts.append(f"{pool} of {pool_wanted} pool newcomers waiting")
                 self._say(
-                    f"trial {trial + 1} of {self.params.trials}: {len(joined)} of {len(wanted)} "
-                    f"external peers joined"
+                    f"trial {trial + 1} of {self.params.trials}: {', '.join(counts)}"
                     + (f"; waiting for peer slot {', '.join(missing)}" if missing else "")
                     + f" ({waited:.0f} s of {self.wait:.0f} s)"
                 )
-                shown = (len(joined), waited)
-            if not missing:
+                shown = (len(joined), pool, waited)
+            if not missing and pool >= pool_wanted:
                 return
             if waited >= self.wait:
-                which = "slots" if len(missing) > 1 else "slot"
+                if missing:
+                    which = "slots" if len(missing) > 1 else "slot"
+                    raise ServeError(
+                        f"trial {trial}: peer {which} {', '.join(missing)} did not join within "
+                        f"{self.wait:g} s (run the 'rlnc-testbed node ... --slot {missing[0]}' "
+                        "line printed for it)"
+                    )
                 raise ServeError(
-                    f"trial {trial}: peer {which} {', '.join(missing)} did not join within "
-                    f"{self.wait:g} s (run the 'rlnc-testbed node ... --slot {missing[0]}' line "
-                    "printed for it)"
+                    f"trial {trial}: {pool} of the {pool_wanted} pool newcomers a trial needs "
+                    f"(one per round) waited within {self.wait:g} s (run the printed "
+                    "'rlnc-testbed node --role newcomer --pool' line once per round)"
                 )
             await asyncio.sleep(0.05)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import stat
 import sys
 from collections.abc import Callable, Mapping
@@ -34,7 +35,7 @@ from ..protocol.params import ParameterError
 from ..roles import ROLE_CLASSES
 from ..roles.node import Node
 from ..signaling.client import SignalingClient, SignalingError
-from ..signaling.server import trial_credential
+from ..signaling.server import POOL_WAITER_HEADER, pool_waiter_proof, trial_credential
 from ..timeouts import unit
 from ..transport.shaping import Shaper
 
@@ -145,18 +146,26 @@ def health_url(url: str) -> str:
     return ("http" + base[2:] if base.startswith("ws") else base) + "/health"
 
 
-async def _session_state(session: Any, url: str) -> dict[str, Any] | None:
-    """The server's ``session`` (None: not a session), bounded; ConnectionError when the
-    server cannot be reached."""
+async def _session_state(
+    session: Any, url: str, headers: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any] | None, Any]:
+    """The server's ``session`` (None: not a session) and its word on a pool waiter's
+    ``headers`` (``"waiting"``, ``"refused"``), bounded; ConnectionError when the server
+    cannot be reached."""
     import aiohttp
 
     try:
-        async with asyncio.timeout(5 * unit()), session.get(url) as response:
+        async with (
+            asyncio.timeout(5 * unit()),
+            session.get(url, headers=headers) as response,
+        ):
             body = await response.json()
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise ConnectionError(f"cannot ask {url}: {type(exc).__name__}: {exc}") from exc
-    state = body.get("session") if isinstance(body, dict) else None
-    return state if isinstance(state, dict) else None
+    if not isinstance(body, dict):
+        return None, None
+    state = body.get("session")
+    return (state if isinstance(state, dict) else None), body.get("pool")
 
 
 async def serve_trials(
@@ -194,19 +203,26 @@ async def serve_trials(
     nodes: list[Node] = []
     done: set[tuple[int, str]] = set()  # (trial, slot) taken part in or tried
     last_seen: tuple[int, int] | None = None  # (trial, trials) of the last state seen
+    waiter = secrets.token_hex(8)  # a pool newcomer is counted as waiting under this id
+    headers = {POOL_WAITER_HEADER: f"{waiter}:{pool_waiter_proof(token, waiter)}"} if pool else None
     async with aiohttp.ClientSession() as http:
         while trials is None or len(nodes) < trials:
             loop = asyncio.get_running_loop()
             give_up = loop.time() + SESSION_WAIT_UNITS * unit()
             while True:
                 try:
-                    state = await _session_state(http, where)
+                    state, pool_word = await _session_state(http, where, headers)
                 except ConnectionError:
                     if last_seen is not None and last_seen[0] >= last_seen[1] - 1:
                         return nodes  # the last trial had begun: the session is over
                     raise
                 if state is None:
                     raise SignalingError(f"{url} runs no serve session (no session on /health)")
+                if pool and pool_word == "refused":
+                    raise SignalingError(
+                        f"the session at {url} refused this pool token: give --token-file "
+                        "the newcomer-pool.token that this session's serve printed"
+                    )
                 trial, total = int(state.get("trial", -1)), int(state.get("trials", 0))
                 if (trial, total) != last_seen:
                     give_up = loop.time() + SESSION_WAIT_UNITS * unit()

@@ -16,6 +16,11 @@ trial's, :func:`trial_credential` of the slot's *session credential*
 :meth:`SignalingServer.pool_credential`): a node holding the session credential derives each
 trial's itself, so one token file serves every trial and a credential seen on the wire in one
 trial admits nobody in another. ``/health`` then also shows :attr:`SignalingServer.session`.
+A newcomer waiting in the pool says so on every poll of ``/health`` (header
+:data:`POOL_WAITER_HEADER`: its waiter id and :func:`pool_waiter_proof`, so only a holder of
+the pool's token file counts) and the server counts the waiters heard from in the last
+:data:`POOL_FRESH_SECONDS` (:meth:`SignalingServer.pool_waiting`): a session waits for its
+trial's newcomers before it opens the trial, as it does for its external peers.
 
 Interruptions: :meth:`SignalingServer.restart` (stop listening, close every connection with
 code 1012 "service restart", listen again on the same port) and :meth:`SignalingServer.drop`
@@ -101,6 +106,8 @@ __all__ = [
     "MESSAGE_RATE",
     "NUMBERED_ROLES",
     "OFFER_TIMEOUT_UNITS",
+    "POOL_FRESH_SECONDS",
+    "POOL_WAITER_HEADER",
     "REJECTION_KINDS",
     "UNIQUE_ROLES",
     "ServerHandler",
@@ -108,6 +115,7 @@ __all__ = [
     "SignalingServer",
     "TokenBucket",
     "UnknownClientError",
+    "pool_waiter_proof",
     "trial_credential",
 ]
 
@@ -250,6 +258,24 @@ def trial_credential(credential: str, trial: int, slot: str) -> str:
     return hmac.new(credential.encode(), message, hashlib.sha256).hexdigest()
 
 
+#: The ``/health`` request header of a newcomer waiting in a session's pool:
+#: ``<waiter id>:<pool_waiter_proof(pool credential, waiter id)>``.
+POOL_WAITER_HEADER = "X-Rlnc-Pool-Waiter"
+#: A pool waiter counts as waiting this long after its last ``/health`` poll (seconds).
+POOL_FRESH_SECONDS = 1.0
+#: Pool waiters remembered at most (the longest silent forgotten first), and a waiter id's
+#: length limit (it is a random hex string).
+MAX_POOL_WAITERS = 1024
+MAX_WAITER_ID = 64
+
+
+def pool_waiter_proof(pool_credential: str, waiter: str) -> str:
+    """What a pool newcomer sends with its waiter id ``waiter`` to be counted as waiting:
+    HMAC-SHA256 under the pool credential over ``rlnc-pool-wait|<waiter>``, lowercase hex."""
+    message = f"rlnc-pool-wait|{waiter}".encode()
+    return hmac.new(pool_credential.encode(), message, hashlib.sha256).hexdigest()
+
+
 class UnknownClientError(LookupError):
     """No client with the given id is connected."""
 
@@ -346,6 +372,8 @@ class SignalingServer:
         self.trial: int | None = None
         #: A session's public state, shown on ``/health`` as ``session`` (None: not shown).
         self.session: dict[str, Any] | None = None
+        #: Pool newcomers' waiter ids -> when each last polled (loop time), oldest first.
+        self._pool_waiters: collections.OrderedDict[str, float] = collections.OrderedDict()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -471,6 +499,12 @@ class SignalingServer:
         credential derives from it (HMAC-SHA256 over ``rlnc-pool|newcomer``)."""
         return hmac.new(self._slot_key, b"rlnc-pool|newcomer", hashlib.sha256).hexdigest()
 
+    def pool_waiting(self) -> int:
+        """How many newcomers wait in the session's pool: distinct waiters whose proven
+        ``/health`` poll came within the last :data:`POOL_FRESH_SECONDS`."""
+        since = asyncio.get_running_loop().time() - POOL_FRESH_SECONDS
+        return sum(seen >= since for seen in self._pool_waiters.values())
+
     def begin_trial(self, trial: int) -> None:
         """Open a session's trial ``trial``: credentials become that trial's and every slot
         is free again (used, resumable slots and the join count reset). Disconnect the last
@@ -560,12 +594,29 @@ class SignalingServer:
         body: dict[str, Any] = {"clients": len(self._clients)}
         if self.session is not None:
             body["session"] = self.session
+            waiter = request.headers.get(POOL_WAITER_HEADER)
+            if waiter is not None:
+                body["pool"] = "waiting" if self._note_pool_waiter(waiter) else "refused"
         given = request.headers.get("Authorization", "")
         if given.startswith("Bearer ") and secrets.compare_digest(
             given[len("Bearer ") :].encode("utf-8", "replace"), self.token.encode()
         ):
             body.update(ids=list(self._clients), roles=self.clients)
         return web.json_response(body)
+
+    def _note_pool_waiter(self, header: str) -> bool:
+        """Count the pool waiter that sent ``header`` (True) if its proof holds."""
+        waiter, _, proof = header.partition(":")
+        if not 0 < len(waiter) <= MAX_WAITER_ID or not waiter.isascii() or not waiter.isalnum():
+            return False
+        expected = pool_waiter_proof(self.pool_credential(), waiter)
+        if not secrets.compare_digest(proof.encode("utf-8", "replace"), expected.encode()):
+            return False
+        self._pool_waiters[waiter] = asyncio.get_running_loop().time()
+        self._pool_waiters.move_to_end(waiter)
+        while len(self._pool_waiters) > MAX_POOL_WAITERS:
+            self._pool_waiters.popitem(last=False)
+        return True
 
     async def _send_text(self, client: _Client, text: str) -> None:
         try:
