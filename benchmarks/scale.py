@@ -12,10 +12,16 @@ own, and prints medians over ``--trials``:
   calls and meets warm links still opening, round 2 is the steady cost the ratios compare;
 * whole: the trial from start to its verdicts, and the child's CPU seconds and peak RSS;
 
+* the round's work: the bytes the collector read (``collect_bytes``; with k = 2N every packet
+  carries 2N coefficient bytes, so a round moves ~4N * (2N + 64) bytes, quadratic in N) and
+  the collector's judging CPU (per-batch checks, rank), measured by a probing collector;
+
 then the per-round cost ratios between consecutive sizes, against N's own ratio (the target:
-round cost growing no faster than linearly in N) and whether the 1,000-peer trial verified
-within 60 s. Figures are measured in this one run; the machine's load moves them (compare the
-CPU seconds when it is shared).
+round cost growing no faster than linearly in N) and against the ratio of the bytes the
+round moved (the round's cost per collected byte: what the testbed adds to the work the
+parameters ask for), and whether the 1,000-peer trial verified within 60 s. Figures are
+measured in this one run; the machine's load moves them (compare the CPU seconds when it is
+shared).
 
     python benchmarks/scale.py [--sizes 10,100,300,1000] [--trials 1] [--processes]
 """
@@ -47,6 +53,40 @@ def params(n: int) -> Any:
     )
 
 
+def probing_collector(judged: dict[int, float]) -> type[Any]:
+    """The real collector, noting each round's judging CPU seconds in ``judged``: the checks
+    of each batch as it arrives and the round's verdict."""
+    import contextvars
+
+    from rlnc_testbed.roles import Collector
+
+    reading: contextvars.ContextVar[int] = contextvars.ContextVar("reading", default=-1)
+
+    def note(number: int, started: float) -> None:
+        judged[number] = judged.get(number, 0.0) + time.process_time() - started
+
+    class JudgeTimed(Collector):
+        async def on_channel(self, hello: Any, reader: Any) -> int:
+            reading.set(hello.round)  # this channel's task: the round its batch is for
+            return await super().on_channel(hello, reader)
+
+        def _delivery(self, batch: Any) -> Any:
+            started = time.process_time()
+            try:
+                return super()._delivery(batch)
+            finally:
+                note(reading.get(), started)
+
+        async def _judge(self, number: int, state: Any) -> None:
+            started = time.process_time()
+            try:
+                await super()._judge(number, state)
+            finally:
+                note(number, started)
+
+    return JudgeTimed
+
+
 async def one_trial(n: int, processes: bool) -> dict[str, Any]:
     """One trial of size ``n``; its figures (seconds), measured inside this process."""
     import logging
@@ -54,8 +94,15 @@ async def one_trial(n: int, processes: bool) -> dict[str, Any]:
     from rlnc_testbed.experiment.cluster import Cluster
 
     logging.disable(logging.WARNING)
+    judged: dict[int, float] = {}
     started = time.monotonic()
-    async with Cluster(params(n), 0, transport="webrtc", processes=processes) as cluster:
+    async with Cluster(
+        params(n),
+        0,
+        transport="webrtc",
+        processes=processes,
+        roles={"collector": probing_collector(judged)},
+    ) as cluster:
         record = await cluster.run()
     whole = time.monotonic() - started
     timeline = cluster.controller.timeline
@@ -69,6 +116,8 @@ async def one_trial(n: int, processes: bool) -> dict[str, Any]:
         "n": n,
         "start": None if first is None else first - started,
         "rounds": [r.duration for r in record.rounds],
+        "collect_bytes": [r.collect_bytes for r in record.rounds],
+        "judge": [judged.get(r.round, 0.0) for r in record.rounds],
         "verified": [r.verified for r in record.rounds],
         "finish": record.finish,
         "whole": whole,
@@ -125,6 +174,8 @@ def summarise(n: int, trials: list[dict[str, Any]]) -> dict[str, Any]:
         "round": median(rounds),
         "round1": median([t["rounds"][0] for t in ok if t["rounds"]]),
         "round2": median([t["rounds"][-1] for t in ok if len(t["rounds"]) > 1]),
+        "mb2": median([t["collect_bytes"][-1] / 1e6 for t in ok if len(t["rounds"]) > 1]),
+        "judge2": median([t["judge"][-1] for t in ok if len(t["rounds"]) > 1]),
         "failing": median([d for t in ok for d in t["failing"]]),
         "repairing": median([d for t in ok for d in t["repairing"]]),
         "collecting": median([d for t in ok for d in t["collecting"]]),
@@ -141,7 +192,8 @@ def report(rows: list[dict[str, Any]], processes: bool) -> None:
     print(
         f"{'N':>6} {'ok':>5} {'start':>9} {'round 1':>11} {'round 2':>11} {'failing':>11} "
         f"{'repairing':>11} "
-        f"{'collecting':>11} {'whole':>9} {'process':>9} {'cpu':>9} {'peak RSS':>9}"
+        f"{'collecting':>11} {'whole':>9} {'process':>9} {'cpu':>9} {'peak RSS':>9} "
+        f"{'MB/round':>9} {'judging':>11}"
     )
     for row in rows:
         print(
@@ -149,23 +201,28 @@ def report(rows: list[dict[str, Any]], processes: bool) -> None:
             f"{fmt(row['round1'], 'ms')} {fmt(row['round2'], 'ms')} {fmt(row['failing'], 'ms')} "
             f"{fmt(row['repairing'], 'ms')} {fmt(row['collecting'], 'ms')} "
             f"{fmt(row['whole'])} {fmt(row['process'])} {fmt(row['cpu'])} "
-            f"{row['rss_mb'] or 0:7.0f} MB"
+            f"{row['rss_mb'] or 0:7.0f} MB {row['mb2'] or 0:9.3f} {fmt(row['judge2'], 'ms')}"
         )
         for error in row["errors"]:
             print(f"       error: {error}")
     print(
         "\nround 2 (steady: no first-call compiles, warm links in place) cost ratio between "
-        "sizes\n(target: <= the N ratio, i.e. at most linear)"
+        "sizes,\nagainst N's ratio (target: at most linear in N) and the ratio of the bytes the "
+        "round moved\n(k = 2N: each packet's coefficients grow with N; per MB: the cost of the "
+        "testbed per unit of work)"
     )
     for small, big in itertools.pairwise(rows):
         if small["round2"] and big["round2"]:
             ratio = big["round2"] / small["round2"]
             start = big["start"] / small["start"] if small["start"] and big["start"] else 0
             grows = big["n"] / small["n"]
+            work = big["mb2"] / small["mb2"] if small["mb2"] and big["mb2"] else float("nan")
             verdict = "at most linear" if ratio <= grows else "FASTER than linear"
+            per_byte = "at most linear" if ratio <= work else "FASTER than linear"
             print(
                 f"  N {small['n']:>5} -> {big['n']:<5} (x{grows:5.1f}): round x{ratio:6.2f} "
-                f"({verdict}), start x{start:6.2f}"
+                f"({verdict} in N); bytes x{work:6.2f}, per MB x{ratio / work:5.2f} "
+                f"({per_byte} in the bytes); start x{start:6.2f}"
             )
     size, bound = TARGET
     for row in rows:
