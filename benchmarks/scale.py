@@ -1,9 +1,10 @@
 """How a real-WebRTC cluster scales with N: start, memory and the cost of a repair round.
 
 For each size N (default 10, 100, 300, 1000: k = 2N symbols of 64 bytes, r = 2, P = 3) this
-runs whole 2-round trials, every node in this process (and, with ``--processes``, peers and
-newcomers as OS processes), each trial in a fresh child process so that its peak RSS is its
-own, and prints medians over ``--trials``:
+runs whole 2-round trials, every node in this process (with ``--node-hosts W``: the peers and
+newcomers in W node host processes, ``Cluster(node_hosts=W)``, which 1,000 peers fit in; with
+``--processes``, each peer and newcomer its own OS process, which they do not), each trial in
+a fresh child process so that its peak RSS is its own, and prints medians over ``--trials``:
 
 * start: cluster start -> round 1 begins (all joins, every store/source/warm link open, the
   packets distributed);
@@ -23,7 +24,8 @@ parameters ask for), and whether the 1,000-peer trial verified within 60 s. Figu
 measured in this one run; the machine's load moves them (compare the CPU seconds when it is
 shared).
 
-    python benchmarks/scale.py [--sizes 10,100,300,1000] [--trials 1] [--processes]
+    python benchmarks/scale.py [--sizes 10,100,300,1000] [--trials 1]
+                               [--node-hosts W | --processes]
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def probing_collector(judged: dict[int, float]) -> type[Any]:
     return JudgeTimed
 
 
-async def one_trial(n: int, processes: bool) -> dict[str, Any]:
+async def one_trial(n: int, processes: bool, node_hosts: int) -> dict[str, Any]:
     """One trial of size ``n``; its figures (seconds), measured inside this process."""
     import logging
 
@@ -101,6 +103,7 @@ async def one_trial(n: int, processes: bool) -> dict[str, Any]:
         0,
         transport="webrtc",
         processes=processes,
+        node_hosts=node_hosts,
         roles={"collector": probing_collector(judged)},
     ) as cluster:
         record = await cluster.run()
@@ -125,9 +128,9 @@ async def one_trial(n: int, processes: bool) -> dict[str, Any]:
     }
 
 
-def child(n: int, processes: bool) -> None:
+def child(n: int, processes: bool, node_hosts: int) -> None:
     """Run one trial and print its figures as one JSON line (with this process's CPU, RSS)."""
-    figures = asyncio.run(one_trial(n, processes))
+    figures = asyncio.run(one_trial(n, processes, node_hosts))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     figures["cpu"] = usage.ru_utime + usage.ru_stime + kids.ru_utime + kids.ru_stime
@@ -135,8 +138,9 @@ def child(n: int, processes: bool) -> None:
     print(json.dumps(figures))
 
 
-def run_child(n: int, processes: bool) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", str(n)] + (["--processes"] if processes else [])
+def run_child(n: int, processes: bool, node_hosts: int) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", str(n), "--node-hosts", str(node_hosts)]
+    command += ["--processes"] if processes else []
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
     wall = time.monotonic() - started
@@ -186,8 +190,14 @@ def summarise(n: int, trials: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def report(rows: list[dict[str, Any]], processes: bool) -> None:
-    where = "peers as OS processes" if processes else "one process"
+def report(rows: list[dict[str, Any]], processes: bool, node_hosts: int) -> None:
+    where = (
+        "peers as OS processes"
+        if processes
+        else f"peers and newcomers in {node_hosts} node hosts"
+        if node_hosts
+        else "one process"
+    )
     print(f"\nreal WebRTC, {where}; k = 2N, 64 B symbols, r = 2, P = 3 (medians)")
     print(
         f"{'N':>6} {'ok':>5} {'start':>9} {'round 1':>11} {'round 2':>11} {'failing':>11} "
@@ -238,19 +248,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--trials", type=int, default=1)
-    parser.add_argument("--processes", action="store_true", help="peers as OS processes")
+    parser.add_argument(
+        "--processes", action="store_true", help="each peer and newcomer its own OS process"
+    )
+    parser.add_argument(
+        "--node-hosts",
+        type=int,
+        default=0,
+        metavar="W",
+        help="the peers and newcomers in W node host processes (default 0: this process)",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.processes)
+        child(args.child, args.processes, args.node_hosts)
         return
     sizes = [int(x) for x in args.sizes.split(",") if x]
     rows = []
     for n in sizes:
-        trials = [run_child(n, args.processes) for _ in range(args.trials)]
+        trials = [run_child(n, args.processes, args.node_hosts) for _ in range(args.trials)]
         rows.append(summarise(n, trials))
         print(f"  N={n}: {rows[-1]['verified']}/{len(trials)} verified", file=sys.stderr)
-    report(rows, args.processes)
+    report(rows, args.processes, args.node_hosts)
     if os.environ.get("SCALE_JSON"):
         with open(os.environ["SCALE_JSON"], "w", encoding="utf-8") as out:
             json.dump(rows, out, indent=1)

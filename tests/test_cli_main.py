@@ -241,6 +241,9 @@ UNKNOWN_SCHEME = TINY.replace("parents = 2", 'parents = 2\nscheme = "fountain"')
         (["run", "{tiny}", "--data", "{tmp}/nothing.bin"], "nothing.bin"),
         (["run", "{tiny}", "--transport", "sim", "--port", "8000"], "only for the memory"),
         (["run", "{tiny}", "--transport", "memory", "--processes"], "needs the webrtc"),
+        (["run", "{tiny}", "--transport", "sim", "--node-hosts", "2"], "transport is 'sim'"),
+        (["run", "{tiny}", "--transport", "webrtc", "--node-hosts", "2", "--processes"], "one of"),
+        (["run", "{tiny}", "--node-hosts", "0"], "--node-hosts"),
         (["run", "{tiny}", "--ice-interfaces", "bogus"], "not an IP address"),
         (["node", "--server", "ws://x/ws", "--role", "king"], "--role"),
         (["sweep", "--parents", "10"], "P must be <= N - 1"),
@@ -543,7 +546,7 @@ def test_top_level_usage_lists_every_subcommand(capsys: pytest.CaptureFixture[st
     for command in ("run", "sweep", "show", "node"):
         assert command in usage, usage
     assert main([]) == EXIT_USAGE
-    assert "{run,show,node,serve,sweep,replay,report,design}" in capsys.readouterr().err
+    assert "{run,show,node,node-host,serve,sweep,replay,report,design}" in capsys.readouterr().err
 
 
 def test_fewer_packets_than_symbols_warns_but_runs(

@@ -131,7 +131,7 @@ def _synopsis() -> dict[str, str]:
         words = line.split()
         at = next(i for i, word in enumerate(words) if word == "rlnc-testbed")
         following = words[at + 1] if len(words) > at + 1 else ""
-        current = following if re.fullmatch(r"[a-z]+", following) else ""
+        current = following if re.fullmatch(r"[a-z][a-z-]*", following) else ""
         entries[current] = line
     return entries
 

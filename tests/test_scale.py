@@ -27,7 +27,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rlnc_testbed.coding import matmul, rank
-from rlnc_testbed.experiment.cluster import GC_YOUNG_PER_NODE, run_trial
+from rlnc_testbed.experiment.cluster import run_trial
+from rlnc_testbed.experiment.heap import GC_YOUNG_PER_NODE
 from rlnc_testbed.protocol import Params
 from rlnc_testbed.protocol.messages import MAX_MESSAGE_BYTES, encode_message
 from rlnc_testbed.roles.collector import _fit, blocked_rank

@@ -147,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="webrtc only (refused for sim and memory): run every storage peer and newcomer as "
         "its own OS process ('rlnc-testbed node') joined over WebRTC",
     )
+    net.add_argument(
+        "--node-hosts",
+        type=_positive_int,
+        metavar="W",
+        help="webrtc only: run the storage peers and newcomers in W 'rlnc-testbed node-host' "
+        "processes, many nodes each, slot s in host (s - 1) mod W (fits 1,000 peers, which "
+        "--processes does not; no node or link faults)",
+    )
     _browser_options(net)
     _lifetime_options(run)
     _sequential_options(run)
@@ -269,6 +277,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="newcomer only: wait in a serve session's newcomer pool and take the newcomer "
         "slot the server announces, each time one is free, until the session ends (the "
         "token is the pool's)",
+    )
+    host = sub.add_parser(
+        "node-host",
+        help="run many peers and newcomers in this one process (what a cluster's node hosts are)",
+        description="Run a peer or newcomer for every line of stdin, each its own signaling "
+        'client and WebRTC stack, joined to --server: one JSON object per line, {"role": '
+        '"peer"|"newcomer", "slot": "3", "credential": "..."} (credentials travel on stdin, '
+        "never on a command line). A cluster with node hosts (Cluster(node_hosts=W), "
+        "benchmarks/scale.py --node-hosts W) starts W of these and spreads its slots over "
+        "them. A malformed line is reported by its number and skipped; once stdin closes "
+        "the host waits (bounded) for its nodes to stop.",
+        epilog="Exit status: 0 when stdin ended and every node stopped as told, 1 when a line "
+        "was malformed or a node failed (each on stderr, as it happens), 2 for invalid options.",
+    )
+    host.add_argument("--server", required=True, metavar="URL", help="ws://HOST:PORT/ws")
+    host.add_argument(
+        "--ice-interfaces",
+        type=_ice_interfaces,
+        default="loopback",
+        metavar="loopback|all|ADDR[,ADDR]",
+        help="ICE host candidates (default loopback)",
     )
     _serve_parser(sub)
 

@@ -20,11 +20,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import gc
 import logging
 import os
 import sys
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from .. import wire
@@ -62,7 +61,9 @@ from ..signaling.server import NUMBERED_ROLES, SignalingServer, UnknownClientErr
 from ..timeouts import unit
 from ..transport.base import Connector
 from ..transport.shaping import Datagram, Decision, Draws, Fate, LinkShape, Shaper
+from .heap import young_generation
 from .hosts import EmulatedHosts
+from .node_hosts import NodeHosts
 from .scenario import NETWORK_TRANSPORTS
 from .standalone import TOKEN_ENV, attach_webrtc
 
@@ -93,40 +94,6 @@ START_CONCURRENCY = 16
 
 #: How late a memory link delivers a message its loss draw dropped (an SCTP-like resend).
 RETRANSMIT_SECONDS = 0.02
-
-#: While a cluster runs here, the garbage collector's youngest generation is collected after
-#: this many allocations per node of the trial (never fewer than Python's own threshold).
-GC_YOUNG_PER_NODE = 50
-
-#: Clusters running in this process now, and Python's thresholds from before the first.
-_gc_running = 0
-_gc_saved = gc.get_threshold()
-
-
-@contextlib.contextmanager
-def _young_generation(nodes: int) -> Iterator[None]:
-    """Collect young objects less often while a cluster of ``nodes`` nodes runs here.
-
-    A 1,000-peer run in one process holds over a million long-lived objects (the aiortc state of
-    2,000 connections), while a thousand batches in flight keep their short-lived objects alive
-    across Python's young collections (every 700 allocations): they are promoted, and each time
-    a quarter of the heap has been promoted a full collection walks all of it: over a quarter of
-    such a run's CPU, measured. A young generation scaled with the run lets them die young.
-    Unlike ``gc.freeze()`` every object stays collectable, and the thresholds are restored
-    when the last running cluster of this process ends; runs of up to 12 nodes keep Python's
-    own."""
-    global _gc_running, _gc_saved
-    if not _gc_running:
-        _gc_saved = gc.get_threshold()
-    _gc_running += 1
-    young, middle, old = gc.get_threshold()
-    gc.set_threshold(max(young, GC_YOUNG_PER_NODE * nodes), middle, old)
-    try:
-        yield
-    finally:
-        _gc_running -= 1
-        if not _gc_running:
-            gc.set_threshold(*_gc_saved)
 
 
 class ReliableShaper(Shaper):
@@ -287,6 +254,7 @@ class Cluster:
         roles: Mapping[str, type[Node]] | None = None,
         on_round: Callable[[RoundRecord], None] | None = None,
         processes: bool = False,
+        node_hosts: int = 0,
         log: logging.Logger | None = None,
         faults: FaultPlan | None = None,
         shaping: Mapping[tuple[str, str], LinkShape] | None = None,
@@ -315,6 +283,26 @@ class Cluster:
                 f"network namespace, over the webrtc transport; got transport {transport!r}"
             )
         processes = processes or hosts == "netns"  # a namespace holds a process
+        if isinstance(node_hosts, bool) or not isinstance(node_hosts, int) or node_hosts < 0:
+            raise ParameterError(f"node_hosts must be a count >= 0, got {node_hosts!r}")
+        if node_hosts and (transport != "webrtc" or processes):
+            raise ParameterError(
+                "node_hosts runs peers and newcomers in that many processes over the webrtc "
+                "transport; it replaces processes=True (one process per node) and hosts='netns'"
+            )
+        in_hosts = sorted({s.kind for s in (faults or FaultPlan()).specs} - set(SIGNALING_KINDS))
+        if node_hosts and (in_hosts or shaping):
+            raise ParameterError(
+                f"node_hosts carries out only {', '.join(SIGNALING_KINDS)} faults and no link "
+                "shaping (a host holds many nodes: a crash would kill them all, and the fault "
+                f"roles and shapers are in-process); got {', '.join(in_hosts) or 'shaping'}"
+            )
+        #: Run storage peers and newcomers in this many node host processes
+        #: (:mod:`rlnc_testbed.experiment.node_hosts`); 0: not.
+        self.node_hosts = node_hosts
+        self._node_hosts: NodeHosts | None = None
+        #: The node hosts' exit codes once the cluster closed (None: killed).
+        self.node_host_exits: list[int | None] = []
         #: Where nodes run: ``loopback`` (this host, 127.0.0.1) or ``netns`` (one emulated
         #: host per peer and newcomer, :mod:`rlnc_testbed.experiment.hosts`).
         self.hosts = hosts
@@ -359,7 +347,7 @@ class Cluster:
             params,
             trial,
             packet_bytes=wire.packet_message_size(params.symbols, params.symbol_size),
-            process_nodes=processes or bool(external),
+            process_nodes=processes or bool(external),  # node hosts: W starts, in the base
         )
         self._coordinator = _Coordinator(self, self.controller)
         #: Slots whose nodes join by themselves (``rlnc-testbed serve``'s external nodes):
@@ -450,7 +438,7 @@ class Cluster:
 
     async def run(self) -> TrialRecord:
         """Start every role, run rounds until 'end' or the max round, and return the record."""
-        with _young_generation(self.params.peers + 2):
+        with young_generation(self.params.peers + 2):
             return await self._run()
 
     async def _run(self) -> TrialRecord:
@@ -525,6 +513,13 @@ class Cluster:
             return None
         if self.processes and role in NUMBERED_ROLES:
             await self._start_process(role, slot)
+            return None
+        if self.node_hosts and role in NUMBERED_ROLES:
+            if self._node_hosts is None:
+                self._node_hosts = NodeHosts(
+                    self.node_hosts, self.server.url, interfaces=self.interfaces, log=self.log
+                )
+            await self._node_hosts.add(role, slot, self.server.credential(role, slot))
             return None
         client = await SignalingClient.connect(
             self.server.url, token=self.server.credential(role, slot), role=role, slot=slot
@@ -833,6 +828,8 @@ class Cluster:
             with contextlib.suppress(Exception):
                 await node.shutdown()
         await self._stop_processes()
+        if self._node_hosts is not None:  # after 'close': their nodes are leaving
+            self.node_host_exits = await self._node_hosts.close()
         if self.standby is not None:  # pages opened ahead and never started (bounded)
             await self.standby.close(timeout=5 * unit())
         if self.browser is not None and self._own_browser:
@@ -895,6 +892,7 @@ async def run_trial(
     port: int = 0,
     interfaces: str = "loopback",
     processes: bool = False,
+    node_hosts: int = 0,
     faults: FaultPlan | None = None,
     shaping: Mapping[tuple[str, str], LinkShape] | None = None,
     browser_peers: Iterable[int] | int | None = None,
@@ -908,7 +906,9 @@ async def run_trial(
     ``host``/``port`` bind the signaling server (default: 127.0.0.1, a free port);
     ``interfaces`` selects ICE host candidates (``loopback`` or ``all``/addresses, see
     :mod:`rlnc_testbed.transport.ice`); ``processes`` runs peers and newcomers as separate
-    OS processes; ``faults`` schedules faults (:mod:`rlnc_testbed.protocol.faults`);
+    OS processes, ``node_hosts=W`` in W processes that hold many each
+    (:mod:`rlnc_testbed.experiment.node_hosts`); ``faults`` schedules faults
+    (:mod:`rlnc_testbed.protocol.faults`);
     ``shaping`` shapes chosen links for the whole trial; ``browser_peers`` (peer slots, or a
     count n: slots 1..n) and ``browser_newcomers`` run those nodes as Chromium pages
     (:mod:`rlnc_testbed.browser`), in ``browser`` (a started ``Chromium``) if given;
@@ -926,6 +926,7 @@ async def run_trial(
         port=port,
         interfaces=interfaces,
         processes=processes,
+        node_hosts=node_hosts,
         faults=faults,
         shaping=shaping,
         browser_peers=browser_peers,

@@ -21,6 +21,7 @@ back to the pool after the trial. Every wait is bounded (:data:`SESSION_WAIT_UNI
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -126,13 +127,16 @@ async def run_node(
     interfaces: str = "loopback",
     data: bytes | None = None,
     log: logging.Logger | None = None,
+    joining: asyncio.Semaphore | None = None,
 ) -> Node:
     """Join ``url`` as ``role`` (in ``slot``, whose credential ``token`` then is) over WebRTC
     and serve until the server closes the trial (or this peer is told to fail); return the
-    finished node (its ``stop_reason`` says why)."""
+    finished node (its ``stop_reason`` says why). ``joining`` bounds the joins in flight of
+    the nodes that share it (a node host's: the server admits few unjoined connections)."""
     if role not in ROLE_CLASSES:
         raise ValueError(f"role must be one of {', '.join(ROLE_CLASSES)}; got {role!r}")
-    client = await SignalingClient.connect(url, token=token, role=role, slot=slot)
+    async with joining or contextlib.nullcontext():
+        client = await SignalingClient.connect(url, token=token, role=role, slot=slot)
     connector = attach_webrtc(client, interfaces=interfaces)
     extra: dict[str, Any] = {"data": data} if role == "engine" else {}
     node = ROLE_CLASSES[role](signaling=client, connector=connector, log=log, **extra)

@@ -3,9 +3,9 @@
 :func:`run_command` hands the parsed options to one module per subcommand: :mod:`.run` and
 :mod:`.sweep` (both until loss in :mod:`.lifetime`), :mod:`.show` (also ``replay`` and
 ``report``; shard outputs read by :mod:`.inputs` and merged by :mod:`.merge`), :mod:`.design`
-and :mod:`.node` (``node`` and ``serve``). What they share: :mod:`.common` (the errors, and
-:func:`doing`, which names each step), :mod:`.options` (what the run options ask of the
-runner), :mod:`.checks` (before anything runs), :mod:`.warmup` and :mod:`.outputs`.
+and :mod:`.node` (``node``, ``node-host`` and ``serve``). What they share: :mod:`.common`
+(the errors, and :func:`doing`, which names each step), :mod:`.options` (what the run options
+ask of the runner), :mod:`.checks` (before anything runs), :mod:`.warmup` and :mod:`.outputs`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .common import (
     doing,
 )
 from .design import cmd_design
-from .node import cmd_node, cmd_serve
+from .node import cmd_node, cmd_node_host, cmd_serve
 from .outputs import ROUND_TABLE_MAX_TRIALS, ROUNDS_CAPTION
 from .run import cmd_run
 from .show import cmd_replay, cmd_report, cmd_show
@@ -48,6 +48,8 @@ def run_command(args: argparse.Namespace, *, run_point: RunPoint, run_sweep: Run
         return cmd_run(args, run_point)
     if args.command == "node":
         return cmd_node(args)
+    if args.command == "node-host":
+        return cmd_node_host(args)
     if args.command == "serve":
         return cmd_serve(args)
     if args.command == "show":

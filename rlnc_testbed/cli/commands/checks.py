@@ -111,6 +111,17 @@ def check_network(args: argparse.Namespace, transport: str) -> None:
             f"process joined over WebRTC: it needs the webrtc transport, and this run's "
             f"transport is {transport!r} (give --transport webrtc)"
         )
+    hosts = getattr(args, "node_hosts", None)
+    if hosts and (transport != "webrtc" or args.processes):
+        raise ParameterError(
+            f"--node-hosts runs the storage peers and newcomers in {hosts} 'rlnc-testbed "
+            "node-host' processes joined over WebRTC: it needs the webrtc transport and "
+            + (
+                "replaces --processes (give one of them)"
+                if args.processes
+                else f"this run's transport is {transport!r} (give --transport webrtc)"
+            )
+        )
     given = [
         option
         for option, value in (

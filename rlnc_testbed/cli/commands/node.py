@@ -1,5 +1,6 @@
-"""``node`` (one role as its own process, joined to a signaling server over WebRTC) and
-``serve`` (a session of a scenario's trials that such external nodes join)."""
+"""``node`` (one role as its own process, joined to a signaling server over WebRTC),
+``node-host`` (many peers and newcomers in one process, handed to it on stdin) and ``serve``
+(a session of a scenario's trials that external nodes join)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from .common import RUNNING_INPUT_ERRORS, command_line, doing
 from .outputs import point_outputs
 from .warmup import warm_up
 
-__all__ = ["cmd_node", "cmd_serve"]
+__all__ = ["cmd_node", "cmd_node_host", "cmd_serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,16 @@ def cmd_node(args: argparse.Namespace) -> int:
         return 1
     logger.info("node %s stopped: %s", args.role, node.stop_reason)
     return 0
+
+
+def cmd_node_host(args: argparse.Namespace) -> int:
+    """Run the nodes that stdin names (:mod:`rlnc_testbed.experiment.node_hosts`) until stdin
+    closes and they stopped; 1 when a line was malformed or a node failed."""
+    import asyncio
+
+    from ...experiment.node_hosts import host_nodes, stdin_lines
+
+    return asyncio.run(host_nodes(args.server, stdin_lines(), interfaces=args.ice_interfaces))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

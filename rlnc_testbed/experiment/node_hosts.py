@@ -1,0 +1,262 @@
+"""Many peers and newcomers in a few OS processes: ``Cluster(node_hosts=W)``.
+
+One process per node (``processes=True``) pays an interpreter and the imports of numpy,
+numba and aiortc for every node (about a second of CPU and tens of MB each): 1,000 peers do
+not fit on one machine that way. ``node_hosts=W`` runs W *node host* processes
+(``rlnc-testbed node-host``) instead, slot s in host (s - 1) mod W. Every node in a host is
+still its own signaling client and its own WebRTC stack, so nothing changes on the wire, and
+the trial's work is spread over the machine's cores.
+
+The cluster (:class:`NodeHosts`) hands a host its nodes on stdin, one JSON line each:
+``{"role": "peer", "slot": "3", "credential": "..."}`` (a credential is never on a command
+line nor in an environment). The host (:func:`host_nodes`) starts each node as its line
+arrives and reports every node that fails, on stderr, as it happens. A malformed line is
+reported by its number and skipped; the host and its other nodes go on. Once stdin closes
+(the cluster is done) the host waits at most :data:`HOST_STOP_UNITS` units for its nodes to
+stop, cancels the rest, and exits: 0 when every node stopped as told, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..protocol.messages import MAX_TOKEN
+from ..signaling.server import NUMBERED_ROLES
+from ..timeouts import unit
+from .heap import young_generation
+from .standalone import TOKEN_ENV, run_node
+
+__all__ = [
+    "HOST_JOIN_CONCURRENCY",
+    "HOST_STOP_UNITS",
+    "MAX_LINE_BYTES",
+    "NodeHosts",
+    "host_nodes",
+    "parse_node_line",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Joins in flight per host, at most (the server admits ``MAX_UNJOINED`` unjoined connections
+#: in all; a cluster joins ``START_CONCURRENCY`` of its own nodes at once).
+HOST_JOIN_CONCURRENCY = 8
+#: After its stdin closes, a host waits at most this many units for its nodes to stop.
+HOST_STOP_UNITS = 10.0
+#: A stdin line longer than this is malformed (a line holds a role, a slot and a credential).
+MAX_LINE_BYTES = 4 * MAX_TOKEN
+
+
+def parse_node_line(line: bytes) -> tuple[str, str, str]:
+    """``(role, slot, credential)`` of one stdin line; ValueError naming what is wrong."""
+    if len(line) > MAX_LINE_BYTES:
+        raise ValueError(f"longer than {MAX_LINE_BYTES} bytes")
+    try:
+        entry = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(entry, dict) or set(entry) != {"role", "slot", "credential"}:
+        raise ValueError('not an object with exactly "role", "slot" and "credential"')
+    role, slot, credential = entry["role"], entry["slot"], entry["credential"]
+    if role not in NUMBERED_ROLES:
+        raise ValueError(f"role must be one of {', '.join(NUMBERED_ROLES)}, got {role!r}")
+    if not isinstance(slot, str) or not slot.isascii() or not slot.isdigit() or slot[0] == "0":
+        raise ValueError(f"slot must be a positive integer in a string, got {slot!r}")
+    if not isinstance(credential, str) or not 0 < len(credential) <= MAX_TOKEN:
+        raise ValueError(f"credential must be a string of 1-{MAX_TOKEN} characters")
+    return role, slot, credential
+
+
+async def host_nodes(
+    url: str,
+    lines: AsyncIterator[bytes],
+    *,
+    interfaces: str = "loopback",
+    log: logging.Logger | None = None,
+    report: Any = None,
+) -> int:
+    """Run a node for every line of ``lines`` (see the module docstring), joined to ``url``;
+    return 0 once ``lines`` ended and every node stopped as told, 1 otherwise. ``report``
+    (default: stderr) gets one line per malformed input line and per failed node."""
+    log = log or logger
+    out = report if report is not None else sys.stderr
+    failures = 0
+    nodes: dict[asyncio.Task[Any], str] = {}
+    joining = asyncio.Semaphore(HOST_JOIN_CONCURRENCY)
+
+    def say(text: str) -> None:
+        print(f"rlnc-testbed node-host: {text}", file=out, flush=True)
+
+    def stopped(task: asyncio.Task[Any]) -> None:
+        nonlocal failures
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            failures += 1
+            say(f"{nodes[task]} failed: {type(exc).__name__}: {exc or 'no detail given'}")
+
+    with young_generation(0) as grow:
+        number = 0
+        async for line in lines:
+            number += 1
+            if not line.strip():
+                continue
+            try:
+                role, slot, credential = parse_node_line(line)
+            except ValueError as exc:
+                failures += 1
+                say(f"stdin line {number} ignored: {exc}")
+                continue
+            task = asyncio.ensure_future(
+                run_node(
+                    url,
+                    token=credential,
+                    role=role,
+                    slot=slot,
+                    interfaces=interfaces,
+                    log=log,
+                    joining=joining,
+                )
+            )
+            nodes[task] = f"{role} {slot}"
+            task.add_done_callback(stopped)
+            grow(len(nodes))  # the young generation scales with the nodes held
+        pending = [task for task in nodes if not task.done()]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=HOST_STOP_UNITS * unit())
+            for task in late:
+                failures += 1
+                say(f"{nodes[task]} did not stop within {HOST_STOP_UNITS * unit():g} s")
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=5 * unit())
+    return 1 if failures else 0
+
+
+async def stdin_lines() -> AsyncIterator[bytes]:
+    """This process's stdin, line by line, without blocking the event loop."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=MAX_LINE_BYTES + 2)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while True:
+        try:
+            line = await reader.readline()
+        except ValueError:  # over the limit: its bytes are dropped up to the next newline
+            yield b"x" * (MAX_LINE_BYTES + 1)
+            continue
+        if not line:
+            return
+        yield line
+
+
+class NodeHosts:
+    """The cluster's side: ``count`` ``rlnc-testbed node-host`` processes, started with the
+    first node, each handed its nodes on stdin; :meth:`close` ends them (bounded)."""
+
+    def __init__(
+        self,
+        count: int,
+        url: str,
+        *,
+        interfaces: str = "loopback",
+        log: logging.Logger | None = None,
+    ) -> None:
+        if count < 1:
+            raise ValueError(f"node hosts must be >= 1, got {count!r}")
+        self.count = count
+        self.url = url
+        self.interfaces = interfaces
+        self.log = log or logger
+        self.processes: list[asyncio.subprocess.Process] = []
+        self._readers: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()
+        #: Where each slot runs: slot -> host index.
+        self.placed: dict[str, int] = {}
+
+    def host_of(self, slot: str) -> int:
+        return (int(slot) - 1) % self.count
+
+    async def add(self, role: str, slot: str, credential: str) -> None:
+        """Run ``role`` in ``slot`` in its host; it joins by itself."""
+        async with self._lock:
+            if not self.processes:
+                await self._start()
+        index = self.host_of(slot)
+        process = self.processes[index]
+        if process.returncode is not None or process.stdin is None:
+            raise ConnectionError(
+                f"node host {index} (pid {process.pid}) is gone (exit {process.returncode}): "
+                f"{role} {slot} cannot start"
+            )
+        entry = {"role": role, "slot": slot, "credential": credential}
+        process.stdin.write(json.dumps(entry).encode() + b"\n")
+        async with asyncio.timeout(5 * unit()):
+            await process.stdin.drain()
+        self.placed[slot] = index
+
+    async def _start(self) -> None:
+        env = {name: value for name, value in os.environ.items() if name != TOKEN_ENV}
+        argv = [
+            sys.executable,
+            "-m",
+            "rlnc_testbed",
+            "--log-level",
+            "warning",
+            "node-host",
+            "--server",
+            self.url,
+            "--ice-interfaces",
+            self.interfaces,
+        ]
+        for index in range(self.count):
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+            )
+            self.processes.append(process)
+            self._readers.append(asyncio.ensure_future(self._forward_stderr(index, process)))
+
+    async def _forward_stderr(self, index: int, process: asyncio.subprocess.Process) -> None:
+        assert process.stderr is not None
+        async for line in process.stderr:
+            self.log.warning(
+                "node host %d (pid %d): %s", index, process.pid, line.decode().rstrip()
+            )
+
+    async def close(self) -> list[int | None]:
+        """Close every host's stdin, wait (bounded) for it to exit, kill it otherwise;
+        return the exit codes (None: killed)."""
+        codes: list[int | None] = []
+        for process in self.processes:
+            if process.stdin is not None:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    process.stdin.close()
+        for index, process in enumerate(self.processes):
+            try:
+                async with asyncio.timeout((HOST_STOP_UNITS + 5) * unit()):
+                    codes.append(await process.wait())
+            except TimeoutError:
+                self.log.warning(
+                    "node host %d (pid %d) did not exit; killing it", index, process.pid
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+                codes.append(None)
+        if self._readers:
+            await asyncio.wait(self._readers, timeout=5 * unit())
+        for reader in self._readers:
+            reader.cancel()
+        self.processes.clear()
+        self._readers.clear()
+        return codes
