@@ -26,11 +26,16 @@ ratio of their medians is printed with the median of per-trial-pair ratios (pair
 meaningful while the machine's speed drifts): ``before`` = a node's one certificate and SCTP
 bundling only; ``after`` = every speed-up (also the lean setup: one SCTP initiator, no SRTP
 keys, one fingerprint; the quick close; delayed SACKs). ``--uvloop`` adds a third, ``after``
-on uvloop's event loop (``pip install uvloop``).
+on uvloop's event loop (``pip install uvloop``); ``--node-hosts W`` another, ``after`` with the
+peers and newcomers in W node host processes (``Cluster(node_hosts=W)``: the round uses every
+core; its CPU figures are this process's only, and its breakdown is left out: the probes see
+only this process).
 
 Target (issue 13): a 10-peer repair round in <= 40 ms median.
 
     python benchmarks/cluster.py [--trials 6] [--rounds 6] [--no-compare] [--uvloop]
+                                 [--node-hosts W]
+                                 [--node-hosts W]
 """
 
 from __future__ import annotations
@@ -150,11 +155,19 @@ def breakdown(
     return out
 
 
-async def one_trial(params: Params, trial: int, choice: Tuning | None) -> dict[str, Any]:
+async def one_trial(
+    params: Params, trial: int, choice: Tuning | None, node_hosts: int = 0
+) -> dict[str, Any]:
     marks = _Marks()
     started = time.monotonic()
     with tuning(choice or Tuning()):
-        async with Cluster(params, trial, transport="webrtc", roles=probing_roles(marks)) as c:
+        async with Cluster(
+            params,
+            trial,
+            transport="webrtc",
+            roles=probing_roles(marks),
+            node_hosts=node_hosts,
+        ) as c:
             c.controller.timeline = cpu = _CpuTimeline(c.controller.timeline)
             record = await c.run()
     timeline = c.controller.timeline
@@ -169,17 +182,19 @@ async def one_trial(params: Params, trial: int, choice: Tuning | None) -> dict[s
 
 
 Runner = Callable[[Coroutine[Any, Any, dict[str, Any]]], dict[str, Any]]
+#: A configuration: the transport tuning, the event loop's runner, node host processes.
+Config = tuple[Tuning | None, Runner, int]
 
 
 def measure(
-    params: Params, trials: int, configs: dict[str, tuple[Tuning | None, Runner]]
+    params: Params, trials: int, configs: dict[str, Config]
 ) -> dict[str, list[dict[str, Any]]]:
     """``trials`` trials per configuration, the configurations taking turns, each trial on an
     event loop of its own (as a ``run`` makes)."""
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
     for trial in range(trials):
-        for name, (choice, run) in configs.items():
-            out[name].append(run(one_trial(params, trial, choice)))
+        for name, (choice, run, hosts) in configs.items():
+            out[name].append(run(one_trial(params, trial, choice, hosts)))
     return out
 
 
@@ -217,16 +232,26 @@ def main() -> None:
         action="store_true",
         help="also run every speed-up on uvloop's event loop (third configuration)",
     )
+    parser.add_argument(
+        "--node-hosts",
+        type=int,
+        default=0,
+        metavar="W",
+        help="also run every speed-up with the peers and newcomers in W node host processes "
+        "(a configuration of its own; its round CPU and breakdown are not this process's)",
+    )
     args = parser.parse_args()
-    configs: dict[str, tuple[Tuning | None, Runner]] = {
-        name: (choice, asyncio.run) for name, choice in CONFIGS.items()
+    configs: dict[str, Config] = {
+        name: (choice, asyncio.run, 0) for name, choice in CONFIGS.items()
     }
     if not args.compare:
         del configs["before"]
     if args.uvloop:
         import uvloop
 
-        configs["after, uvloop"] = (Tuning(), uvloop.run)
+        configs["after, uvloop"] = (Tuning(), uvloop.run, 0)
+    if args.node_hosts:
+        configs[f"after, {args.node_hosts} node hosts"] = (Tuning(), asyncio.run, args.node_hosts)
     three = Params(
         peers=3,
         symbols=6,

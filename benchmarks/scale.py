@@ -12,10 +12,11 @@ a fresh child process so that its peak RSS is its own, and prints medians over `
   repairing, collecting, medians over both rounds); round 1 pays each process's first numba
   calls and meets warm links still opening, round 2 is the steady cost the ratios compare;
 * whole: the trial from start to its verdicts, and the child's CPU seconds and peak RSS;
-
 * the round's work: the bytes the collector read (``collect_bytes``; with k = 2N every packet
-  carries 2N coefficient bytes, so a round moves ~4N * (2N + 64) bytes, quadratic in N) and
-  the collector's judging CPU (per-batch checks, rank), measured by a probing collector;
+  carries 2N coefficient bytes, so a round moves ~4N * (2N + 64) bytes, quadratic in N, and
+  the rank takes ~k^3; ``--symbols K`` holds k, and so the bytes and the judging, the same at
+  every N, which leaves the testbed's own per-peer cost to grow) and the collector's judging
+  CPU (per-batch checks, rank), measured by a probing collector;
 
 then the per-round cost ratios between consecutive sizes, against N's own ratio (the target:
 round cost growing no faster than linearly in N) and against the ratio of the bytes the
@@ -24,7 +25,7 @@ parameters ask for), and whether the 1,000-peer trial verified within 60 s. Figu
 measured in this one run; the machine's load moves them (compare the CPU seconds when it is
 shared).
 
-    python benchmarks/scale.py [--sizes 10,100,300,1000] [--trials 1]
+    python benchmarks/scale.py [--sizes 10,100,300,1000] [--trials 1] [--symbols K]
                                [--node-hosts W | --processes]
 """
 
@@ -47,11 +48,19 @@ SIZES = (10, 100, 300, 1000)
 TARGET = (1000, 60.0)
 
 
-def params(n: int) -> Any:
+def params(n: int, symbols: int = 0) -> Any:
+    """Size ``n``'s parameters: k = 2N symbols (Q = 4 per peer), or ``symbols`` for every N
+    (the same work at every size, Q = floor(2k / N))."""
     from rlnc_testbed.protocol import Params
 
     return Params(
-        peers=n, symbols=2 * n, symbol_size=64, redundancy=2.0, parents=3, rounds=2, seed=1
+        peers=n,
+        symbols=symbols or 2 * n,
+        symbol_size=64,
+        redundancy=2.0,
+        parents=3,
+        rounds=2,
+        seed=1,
     )
 
 
@@ -89,7 +98,7 @@ def probing_collector(judged: dict[int, float]) -> type[Any]:
     return JudgeTimed
 
 
-async def one_trial(n: int, processes: bool, node_hosts: int) -> dict[str, Any]:
+async def one_trial(n: int, processes: bool, node_hosts: int, symbols: int) -> dict[str, Any]:
     """One trial of size ``n``; its figures (seconds), measured inside this process."""
     import logging
 
@@ -99,7 +108,7 @@ async def one_trial(n: int, processes: bool, node_hosts: int) -> dict[str, Any]:
     judged: dict[int, float] = {}
     started = time.monotonic()
     async with Cluster(
-        params(n),
+        params(n, symbols),
         0,
         transport="webrtc",
         processes=processes,
@@ -128,9 +137,9 @@ async def one_trial(n: int, processes: bool, node_hosts: int) -> dict[str, Any]:
     }
 
 
-def child(n: int, processes: bool, node_hosts: int) -> None:
+def child(n: int, processes: bool, node_hosts: int, symbols: int) -> None:
     """Run one trial and print its figures as one JSON line (with this process's CPU, RSS)."""
-    figures = asyncio.run(one_trial(n, processes, node_hosts))
+    figures = asyncio.run(one_trial(n, processes, node_hosts, symbols))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     figures["cpu"] = usage.ru_utime + usage.ru_stime + kids.ru_utime + kids.ru_stime
@@ -138,8 +147,9 @@ def child(n: int, processes: bool, node_hosts: int) -> None:
     print(json.dumps(figures))
 
 
-def run_child(n: int, processes: bool, node_hosts: int) -> dict[str, Any]:
+def run_child(n: int, processes: bool, node_hosts: int, symbols: int) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", str(n), "--node-hosts", str(node_hosts)]
+    command += ["--symbols", str(symbols)]
     command += ["--processes"] if processes else []
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
@@ -190,7 +200,7 @@ def summarise(n: int, trials: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def report(rows: list[dict[str, Any]], processes: bool, node_hosts: int) -> None:
+def report(rows: list[dict[str, Any]], processes: bool, node_hosts: int, symbols: int) -> None:
     where = (
         "peers as OS processes"
         if processes
@@ -198,7 +208,8 @@ def report(rows: list[dict[str, Any]], processes: bool, node_hosts: int) -> None
         if node_hosts
         else "one process"
     )
-    print(f"\nreal WebRTC, {where}; k = 2N, 64 B symbols, r = 2, P = 3 (medians)")
+    k = f"k = {symbols} (Q = 2k / N)" if symbols else "k = 2N (Q = 4)"
+    print(f"\nreal WebRTC, {where}; {k}, 64 B symbols, r = 2, P = 3 (medians)")
     print(
         f"{'N':>6} {'ok':>5} {'start':>9} {'round 1':>11} {'round 2':>11} {'failing':>11} "
         f"{'repairing':>11} "
@@ -218,8 +229,14 @@ def report(rows: list[dict[str, Any]], processes: bool, node_hosts: int) -> None
     print(
         "\nround 2 (steady: no first-call compiles, warm links in place) cost ratio between "
         "sizes,\nagainst N's ratio (target: at most linear in N) and the ratio of the bytes the "
-        "round moved\n(k = 2N: each packet's coefficients grow with N; per MB: the cost of the "
-        "testbed per unit of work)"
+        "round moved\n"
+        + (
+            f"(k = {symbols} at every N: the same bytes and judging, so the growth is the "
+            "testbed's own per-peer cost)"
+            if symbols
+            else "(k = 2N: each packet's coefficients grow with N; per MB: the cost of the "
+            "testbed per unit of work)"
+        )
     )
     for small, big in itertools.pairwise(rows):
         if small["round2"] and big["round2"]:
@@ -258,18 +275,27 @@ def main() -> None:
         metavar="W",
         help="the peers and newcomers in W node host processes (default 0: this process)",
     )
+    parser.add_argument(
+        "--symbols",
+        type=int,
+        default=0,
+        metavar="K",
+        help="k = K at every size (the same work: Q = floor(2K / N); K >= N / 2) instead of k = 2N",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.processes, args.node_hosts)
+        child(args.child, args.processes, args.node_hosts, args.symbols)
         return
     sizes = [int(x) for x in args.sizes.split(",") if x]
     rows = []
     for n in sizes:
-        trials = [run_child(n, args.processes, args.node_hosts) for _ in range(args.trials)]
+        trials = [
+            run_child(n, args.processes, args.node_hosts, args.symbols) for _ in range(args.trials)
+        ]
         rows.append(summarise(n, trials))
         print(f"  N={n}: {rows[-1]['verified']}/{len(trials)} verified", file=sys.stderr)
-    report(rows, args.processes, args.node_hosts)
+    report(rows, args.processes, args.node_hosts, args.symbols)
     if os.environ.get("SCALE_JSON"):
         with open(os.environ["SCALE_JSON"], "w", encoding="utf-8") as out:
             json.dump(rows, out, indent=1)
