@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -120,7 +121,9 @@ async def test_connect_to_nothing_is_a_signaling_error(server: SignalingServer) 
         await SignalingClient.connect(url, token="x", role="peer", timeout=2 * unit())
 
 
-async def test_signal_relay_queue_and_callback(server: SignalingServer) -> None:
+async def test_signal_relay_queue_and_callback(
+    server: SignalingServer, caplog: pytest.LogCaptureFixture
+) -> None:
     async with await join(server, "peer") as a, await join(server, "peer") as b:
         await a.signal("2", {"sdp": "offer"})
         msg = await b.recv()
@@ -144,6 +147,18 @@ async def test_signal_relay_queue_and_callback(server: SignalingServer) -> None:
         assert server.rejected["unknown-target"] == 1
         await a.signal("2", {"still": "alive"})
         assert (await b.recv())["payload"] == {"still": "alive"}
+        # A member that left: the same reply with its own reason, and no warning (a race).
+        await b.close()
+        async with asyncio.timeout(5 * unit()):
+            while "2" in server.clients:
+                await asyncio.sleep(0.01)
+        with caplog.at_level(logging.INFO, logger=server.logger.name):
+            await a.signal("2", {"late": "answer"})
+            with pytest.raises(SignalingError, match="client '2' has left"):
+                await a.expect("stored")
+        assert server.rejected["target-left"] == 1 and server.rejected["unknown-target"] == 1
+        left = [r for r in caplog.records if "target-left" in r.getMessage()]
+        assert [r.levelno for r in left] == [logging.INFO]
 
 
 async def test_broadcast_new_id_with_roles_and_exclude(server: SignalingServer) -> None:

@@ -37,7 +37,8 @@ counted in :attr:`SignalingServer.rejected` under the reason in brackets):
   number that is not finite or not a safe integer [bad-number], nesting too deep
   [too-deep], a string/list/object over its limit [too-large], a type only the server
   sends [wrong-direction], a second join [rejoin], a signal without ``to``
-  [missing-field] or to an unknown id [unknown-target].
+  [missing-field], to an unknown id [unknown-target] or to a member that has left
+  [target-left: a race, logged at info, not as a warning].
 - error reply, then close (code 1008): anything before a valid join (the schema reasons
   above, or [before-join] for a valid non-join message), a wrong or missing token or
   credential [bad-token], a slot that does not fit the role [bad-slot], a slot taken or
@@ -108,6 +109,7 @@ __all__ = [
     "OFFER_TIMEOUT_UNITS",
     "POOL_FRESH_SECONDS",
     "POOL_WAITER_HEADER",
+    "RACE_REJECTIONS",
     "REJECTION_KINDS",
     "UNIQUE_ROLES",
     "ServerHandler",
@@ -224,11 +226,16 @@ UNIQUE_ROLES = (ENGINE_ID, COLLECTOR_ID)
 #: Roles whose ids are decimal ("1", "2", ...): the slot claimed, or the next in join order.
 NUMBERED_ROLES = tuple(role for role in ROLES if role not in UNIQUE_ROLES)
 
+#: Rejections that an honest member meets in an ordinary race, logged at info rather than as
+#: a warning: a signal to a member that left while it was under way (a collector answering
+#: the warm-link offer of a peer that has just failed).
+RACE_REJECTIONS = frozenset({"target-left"})
 #: Every key of :attr:`SignalingServer.rejected`: the schema's kinds and the server's own.
 REJECTION_KINDS = SCHEMA_ERROR_KINDS | {
     "wrong-direction",
     "rejoin",
     "unknown-target",
+    "target-left",
     "unreachable-target",
     "before-join",
     "bad-token",
@@ -858,6 +865,8 @@ class SignalingServer:
         if target_id is None:
             raise _Rejected("missing-field", "'signal' message is missing field 'to'", close=False)
         target = self._clients.get(target_id)
+        if target is None and target_id in self._spent:  # a race, not a fault: see below
+            raise _Rejected("target-left", f"client {target_id!r} has left", close=False)
         if target is None:
             raise _Rejected("unknown-target", f"no client with id {target_id!r}", close=False)
         payload = msg["payload"]
@@ -910,8 +919,13 @@ class SignalingServer:
     ) -> None:
         self.rejected[rejection.kind] += 1
         action = "closing" if rejection.close else "error reply"
-        self.logger.warning(
-            "rejected message from %s (%s, %s): %s", who, rejection.kind, action, rejection.reason
+        self.logger.log(
+            logging.INFO if rejection.kind in RACE_REJECTIONS else logging.WARNING,
+            "rejected message from %s (%s, %s): %s",
+            who,
+            rejection.kind,
+            action,
+            rejection.reason,
         )
         reason = rejection.reason[:MAX_TEXT] or rejection.kind
         text = encode_message({"type": "error", "reason": reason})
