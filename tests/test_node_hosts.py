@@ -153,6 +153,6 @@ def test_run_with_node_hosts_gives_the_simulator_s_outcomes(tmp_path: Path):
     assert main(["run", str(scenario), "--node-hosts", "2", "--json", str(out), "--quiet"]) == 0
     written = json.loads(out.read_text())
     params = Params(peers=5, symbols=10, symbol_size=32, parents=2, rounds=2, trials=2, seed=3)
-    assert [
-        [r.outcome() for r in TrialRecord.from_dict(t).rounds] for t in written["trials"]
-    ] == [[r.outcome() for r in simulate_trial(params, t).rounds] for t in range(2)]
+    assert [[r.outcome() for r in TrialRecord.from_dict(t).rounds] for t in written["trials"]] == [
+        [r.outcome() for r in simulate_trial(params, t).rounds] for t in range(2)
+    ]

@@ -411,9 +411,10 @@ class Chromium:
         kind = message.type
         entry.console.append(f"{kind}: {text}"[:_MAX_TEXT])
         if kind == "error" and _refused_websocket(message):
-            # Chromium's own log line for a websocket that could not connect (a peer
-            # rejoining a restarting server tries until it is back): the page's code decides
-            # whether that matters (a first join that fails is its console.error).
+            # Chromium's own log line for a websocket or /health poll that could not connect (a
+            # peer rejoining a restarting server tries until it is back; a session page polls
+            # a server that ended): the page's code decides whether that matters (a first join
+            # that fails is its console.error).
             self.log.info("browser %s %s: %s", entry.role, entry.slot, text)
         elif kind == "error":
             self._event(entry, "console", text)
@@ -445,9 +446,19 @@ class Chromium:
 
 
 def _refused_websocket(message: Any) -> bool:
-    """Whether a console message is Chromium's own "WebSocket connection to ... failed" line
-    (logged by the browser, so without arguments; a page's ``console.error`` has some)."""
-    return not message.args and message.text.startswith("WebSocket connection to ")
+    """Whether a console message is Chromium's own line for a connection to the signaling
+    server that failed: "WebSocket connection to ... failed" (a peer rejoining a restarting
+    server), or "Failed to load resource" for a ``/health`` poll (a serve-session page, whose
+    server goes away when the session ends). Chromium logs them itself, so without arguments
+    (a page's ``console.error`` has some); the page's own code decides whether it matters."""
+    if message.args:
+        return False
+    if message.text.startswith("WebSocket connection to "):
+        return True
+    where = (getattr(message, "location", None) or {}).get("url", "")
+    return message.text.startswith("Failed to load resource: net::") and where.split("?")[
+        0
+    ].endswith("/health")
 
 
 def _redact(url: str) -> str:

@@ -190,6 +190,12 @@ class ServeSession:
     def url(self) -> str:
         return self.server.url
 
+    @property
+    def browser_url(self) -> str:
+        """The page a browser opens to take an external slot (``web/session.html``: it asks
+        for the slot and its token file's text)."""
+        return "http" + self.server.url.removesuffix("/ws")[2:] + "/web/session.html"
+
     def commands(self) -> list[str]:
         """One ``rlnc-testbed node ...`` line per external slot (the newcomer pool's once per
         round: one pool node per newcomer a trial needs); no secret in any of them."""

@@ -22,22 +22,11 @@
 // info line when the node stopped, and one `[rlnc] rejoined signaling as ID (n)` info line
 // each time it rejoined its slot after the server restarted or dropped it (signaling.js).
 
-import { Connector } from './channels.js';
-import { hasNodeFaults, parsePlan } from './faults.js';
-import { FAULTY_ROLES } from './faulty.js';
-import { Signaling } from './signaling.js';
-import { Newcomer, StoragePeer } from './storage.js';
+import { parsePlan } from './faults.js';
+import { DONE_PREFIX, ROLES, runNode, unlockLoopback } from './run-node.js';
 import { describe } from './util.js';
 
-const ROLES = { peer: StoragePeer, newcomer: Newcomer };
-export const DONE_PREFIX = '[rlnc] done';
-
-const log = {
-  debug: (text) => console.debug(text),
-  info: (text) => console.info(text),
-  warn: (text) => console.warn(text),
-  error: (text) => console.error(text),
-};
+export { DONE_PREFIX };
 
 /** The fragment of a page opened ahead, in standby (see above). */
 export const STANDBY = '#standby';
@@ -95,51 +84,20 @@ export function readFragment(hash) {
   return out;
 }
 
-/**
- * Chromium offers a 127.0.0.1 host candidate only once media permission was granted (with
- * --allow-loopback-in-peer-connection and --use-fake-ui-for-media-stream): ask for it once.
- * Without a device the request fails (NotFoundError) after the permission is granted: fine.
- */
-async function unlockLoopback() {
-  try {
-    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-    for (const track of stream.getTracks()) track.stop();
-  } catch (exc) {
-    if (!(exc instanceof DOMException) || exc.name !== 'NotFoundError') {
-      console.warn(`getUserMedia: ${describe(exc)} (127.0.0.1 candidates may be missing)`);
-    }
-  }
-}
-
 async function main(hash) {
   const args = readFragment(hash);
   // The credential is not needed in the address bar any more.
   if (location.hash) history.replaceState(null, '', location.pathname);
   loopback ??= unlockLoopback();
   await loopback;
-  status(`joining ${args.server} as ${args.role} ${args.slot}`);
-  const signaling = await Signaling.connect(args.server, {
-    token: args.token,
-    role: args.role,
-    slot: args.slot,
-    timeoutMs: 10 * args.unitMs,
-    unitMs: args.unitMs, // a 1012 close (server restart) is rejoined within 20 units
-    log,
+  const stopped = await runNode(args, {
+    status,
+    onNode: (created) => {
+      node = created;
+      window.rlncNode = created;
+    },
   });
-  const connector = new Connector(signaling.id, {
-    sendSignal: (to, payload) => signaling.signal(to, payload),
-    unitMs: args.unitMs,
-    log,
-  });
-  signaling.onSignal = (from, payload) => connector.handleSignal(from, payload);
-  const plan = args.plan ?? [];
-  const roles = hasNodeFaults(plan) ? FAULTY_ROLES : ROLES;
-  node = new roles[args.role]({ signaling, connector, unitMs: args.unitMs, log, plan });
-  window.rlncNode = node;
-  status(`${args.role} ${signaling.id}: running`);
-  await node.run();
-  status(`${args.role} ${signaling.id}: stopped: ${node.stopReason}`);
-  console.info(`${DONE_PREFIX} ${node.stopReason}`);
+  console.info(`${DONE_PREFIX} ${stopped.stopReason}`);
 }
 
 /**

@@ -146,6 +146,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 )
             for line in lines:
                 print(line, flush=True)
+            if lines:
+                print(
+                    f"or take a slot in a browser: open {serve.browser_url} and give it the "
+                    "slot (or pool) and the text of its token file",
+                    flush=True,
+                )
             if args.history is None:
                 records = await serve.run()
             else:
