@@ -76,6 +76,7 @@ MARKERS = {
     "slow": "takes more than a few seconds",
     "three_peers": "the 3-peer workflows",
     "ten_peers": "the 10-peer workflows",
+    "node_hosts": "runs the peers and newcomers in node host processes (rlnc-testbed node-host)",
     "failure_path": "checks that a failure is reported cleanly, not as a crash or hang",
     "faults": "runs faults on a schedule (the scenario's [[faults]])",
     "browser": "runs storage peers or pages in real Chromium (fails, naming the fix, without "

@@ -156,3 +156,33 @@ def test_run_with_node_hosts_gives_the_simulator_s_outcomes(tmp_path: Path):
     assert [[r.outcome() for r in TrialRecord.from_dict(t).rounds] for t in written["trials"]] == [
         [r.outcome() for r in simulate_trial(params, t).rounds] for t in range(2)
     ]
+
+
+def test_scenario_files_take_node_hosts_and_check_them(tmp_path: Path):
+    from rlnc_testbed.experiment.scenario import ScenarioError, load_scenario
+
+    def scenario(top: str, faults: str = "") -> Path:
+        path = tmp_path / "hosted.toml"
+        path.write_text(
+            f'name = "hosted"\n{top}\n[params]\npeers = 5\nsymbols = 10\nparents = 2\n{faults}',
+            encoding="utf-8",
+        )
+        return path
+
+    loaded = load_scenario(scenario('transport = "webrtc"\nnode_hosts = 2'))
+    assert loaded.deployment == {"node_hosts": 2} and loaded.to_dict()["node_hosts"] == 2
+    assert load_scenario(scenario('transport = "webrtc"')).deployment == {}
+    assert loaded.with_deployment(node_hosts=3).deployment == {"node_hosts": 3}
+    bad = {
+        'transport = "webrtc"\nnode_hosts = -1': "node_hosts must be a count",
+        'transport = "webrtc"\nnode_hosts = true': "node_hosts must be a count",
+        'transport = "webrtc"\nnode_hosts = "2"': "node_hosts must be a count",
+        'transport = "memory"\nnode_hosts = 2': "got transport 'memory'",
+        'transport = "webrtc"\nhosts = "netns"\nnode_hosts = 2': "hosts 'netns'",
+    }
+    for top, problem in bad.items():
+        with pytest.raises(ScenarioError, match=problem):
+            load_scenario(scenario(top))
+    crash = '[[faults]]\nkind = "crash"\nround = 1\n'
+    with pytest.raises(ScenarioError, match="only collector-reconnect, server-restart faults"):
+        load_scenario(scenario('transport = "webrtc"\nnode_hosts = 2\n', crash))

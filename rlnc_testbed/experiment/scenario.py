@@ -6,6 +6,7 @@ A scenario file holds only data::
     description = "3 peers with RLNC: peer 2 fails, newcomer 4 recodes from 1 and 3"
     transport = "webrtc"          # sim | memory | webrtc
     hosts = "loopback"            # loopback | netns: a network namespace per peer/newcomer
+    node_hosts = 2                # webrtc only: peers and newcomers in 2 node host processes
     markers = ["webrtc"]          # extra pytest markers (scenario is always added)
 
     [params]                      # any field of rlnc_testbed.protocol.Params
@@ -57,7 +58,7 @@ from typing import Any
 
 from ..analysis.lifetime import DEFAULT_MAX_ROUNDS_CAP, MAX_ROUNDS_CAP
 from ..browser.peers import browser_slots
-from ..protocol.faults import FaultError, FaultPlan
+from ..protocol.faults import SIGNALING_KINDS, FaultError, FaultPlan
 from ..protocol.params import ParameterError, Params
 from .expectations import LIFETIME_KEYS, ExpectationError, Expectations
 
@@ -77,7 +78,8 @@ RUN_TRANSPORTS = ("sim", "memory", "webrtc")
 NETWORK_TRANSPORTS = RUN_TRANSPORTS[1:]
 
 _TOP_KEYS = {
-    "name", "description", "transport", "hosts", "markers", "params", "expect", "data", "faults",
+    "name", "description", "transport", "hosts", "node_hosts", "markers", "params", "expect",
+    "data", "faults",
 }  # fmt: skip
 #: Where a scenario's nodes run (experiment/cluster.py ``HOSTS``; netns: experiment/hosts.py).
 SCENARIO_HOSTS = ("loopback", "netns")
@@ -113,6 +115,9 @@ class Scenario:
     hosts: str = "loopback"
     #: Every trial runs until loss (``rounds = 0`` in the file); ``params.rounds`` is the cap.
     until_loss: bool = False
+    #: The peers and newcomers run in this many node host processes (0: not;
+    #: :mod:`rlnc_testbed.experiment.node_hosts`).
+    node_hosts: int = 0
 
     def __post_init__(self) -> None:
         where = self.path or self.name
@@ -155,6 +160,21 @@ class Scenario:
             raise ScenarioError(
                 f"{where}: hosts = 'netns' needs transport = 'webrtc'; got {self.transport!r}"
             )
+        hosts = self.node_hosts
+        if isinstance(hosts, bool) or not isinstance(hosts, int) or hosts < 0:
+            raise ScenarioError(f"{where}: node_hosts must be a count >= 0, got {hosts!r}")
+        if hosts and (self.transport != "webrtc" or self.hosts == "netns"):
+            raise ScenarioError(
+                f"{where}: node_hosts = {hosts} runs the peers and newcomers in node host "
+                "processes over transport = 'webrtc', on this host's loopback (not with hosts "
+                f"= 'netns'); got transport {self.transport!r}, hosts {self.hosts!r}"
+            )
+        unhosted = sorted({s.kind for s in self.faults.specs} - set(SIGNALING_KINDS))
+        if hosts and unhosted:
+            raise ScenarioError(
+                f"{where}: node_hosts carries out only {', '.join(SIGNALING_KINDS)} faults (a "
+                f"host holds many nodes); got {', '.join(unhosted)}"
+            )
         if self.browsers and self.transport != "webrtc":
             raise ScenarioError(
                 f"{where}: browser peers need transport = 'webrtc'; got {self.transport!r}"
@@ -178,6 +198,8 @@ class Scenario:
             out["browser_newcomers"] = True
         if self.hosts != "loopback":
             out["hosts"] = self.hosts
+        if self.node_hosts:
+            out["node_hosts"] = self.node_hosts
         return out
 
     @property
@@ -233,10 +255,13 @@ class Scenario:
         browser_peers: Any = None,
         browser_newcomers: bool | None = None,
         hosts: str | None = None,
+        node_hosts: int | None = None,
     ) -> Scenario:
         """A copy with these deployment choices overridden (None: keep the scenario's);
         checked like the file's own (ScenarioError naming the problem)."""
         changes: dict[str, Any] = {}
+        if node_hosts is not None:
+            changes["node_hosts"] = node_hosts
         if browser_peers is not None:
             changes["browser_peers"] = browser_peers
         if browser_newcomers is not None:
@@ -256,6 +281,7 @@ class Scenario:
             "browser_peers": list(self.browser_peers),
             "browser_newcomers": self.browser_newcomers,
             "hosts": self.hosts,
+            "node_hosts": self.node_hosts,
             "until_loss": self.until_loss,
             "max_rounds_cap": self.max_rounds_cap,
         }
@@ -323,6 +349,7 @@ def load_scenario(path: str | Path) -> Scenario:
         browser_newcomers=browser_newcomers,
         hosts=raw.get("hosts", "loopback"),
         until_loss=until_loss,
+        node_hosts=raw.get("node_hosts", 0),
     )
 
 

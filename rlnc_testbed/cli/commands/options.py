@@ -129,7 +129,6 @@ def network_options(args: argparse.Namespace, scenario: Any = None) -> dict[str,
         "port": args.port,
         "interfaces": args.ice_interfaces,
         "processes": args.processes or None,
-        "node_hosts": getattr(args, "node_hosts", None),
     }
     out = {name: value for name, value in given.items() if value is not None}
     if scenario is not None:

@@ -45,10 +45,12 @@ def cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
             scenario = scenario.with_rounds(args.rounds)
         scenario = scenario.with_params(trials=args.trials, seed=args.seed)
         scenario = scenario.with_transport(args.transport)
+        check_network(args, scenario.transport)  # the options first: their own words
         scenario = scenario.with_deployment(
             browser_peers=args.browser_peers,
             browser_newcomers=args.browser_newcomers,
             hosts=args.hosts,
+            node_hosts=args.node_hosts,
         )
     data_path = args.data if args.data is not None else scenario.data
     with doing(f"reading data file {str(data_path)!r}"):
@@ -58,7 +60,6 @@ def cmd_run(args: argparse.Namespace, run_point: RunPoint) -> int:
             f"--dashboard is not available with a run until loss ({why_until_loss(args)}): "
             "give --rounds R for a run of R rounds"
         )
-    check_network(args, scenario.transport)
     shard = shard_of(args, sequential)
     if cap is not None:
         return cmd_run_lifetime(args, scenario, data, cap, shard)
