@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 
 import pytest
 from browser_support import require_chromium
+from test_serve import _SCENARIO_PARAMS, SCENARIO, _env
 
-import rlnc_testbed
 from rlnc_testbed.browser import Chromium
 from rlnc_testbed.protocol.params import Params
 from rlnc_testbed.protocol.records import TrialRecord
@@ -24,28 +23,20 @@ from rlnc_testbed.timeouts import unit
 
 pytestmark = [pytest.mark.browser, pytest.mark.webrtc]
 
-SCENARIO = """\
-name = "served to a browser"
-transport = "webrtc"
 
-[params]
-peers = 3
-symbols = 6
-symbol_size = 64
-redundancy = 2.0
-parents = 2
-rounds = 2
-trials = 2
-seed = 6
-"""
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "RLNC_TOKEN"}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(Path(rlnc_testbed.__file__).parents[1]), env.get("PYTHONPATH", "")]
+async def _serve(tmp_path: Path, *options: str) -> asyncio.subprocess.Process:
+    """``rlnc-testbed serve`` of test_serve's scenario as its own process (tokens in
+    ``tmp_path/tokens``)."""
+    scenario = tmp_path / "served.toml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    return await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "rlnc_testbed", "serve", str(scenario)),
+        *("--token-dir", str(tmp_path / "tokens"), *options),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_env(),
+        cwd=tmp_path,
     )
-    return env
 
 
 async def _printed(stream: asyncio.StreamReader, count: int) -> list[str]:
@@ -62,17 +53,16 @@ async def _printed(stream: asyncio.StreamReader, count: int) -> list[str]:
 
 async def test_browser_pages_take_a_peer_slot_and_the_newcomer_pool(tmp_path: Path) -> None:
     require_chromium()
-    scenario = tmp_path / "served.toml"
-    scenario.write_text(SCENARIO, encoding="utf-8")
     out = tmp_path / "served.json"
-    serve = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "rlnc_testbed", "serve", str(scenario)),
-        *("--external-peers", "1", "--external-newcomers", "--wait", "60"),
-        *("--token-dir", str(tmp_path / "tokens"), "--json", str(out)),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_env(),
-        cwd=tmp_path,
+    serve = await _serve(
+        tmp_path,
+        "--external-peers",
+        "1",
+        "--external-newcomers",
+        "--wait",
+        "60",
+        "--json",
+        str(out),
     )
     assert serve.stdout is not None and serve.stderr is not None
     try:
@@ -113,10 +103,7 @@ async def test_browser_pages_take_a_peer_slot_and_the_newcomer_pool(tmp_path: Pa
         "0: newcomer 4", "0: newcomer 5", "1: newcomer 4", "1: newcomer 5"
     ]  # fmt: skip
     assert "pool newcomers waiting" in err, err
-    params = Params.from_dict(
-        {"peers": 3, "symbols": 6, "symbol_size": 64, "redundancy": 2.0, "parents": 2,
-         "rounds": 2, "trials": 2, "seed": 6}
-    )  # fmt: skip
+    params = Params.from_dict({**_SCENARIO_PARAMS, "trials": 2})
     written = json.loads(out.read_text())
     assert [[r.outcome() for r in TrialRecord.from_dict(t).rounds] for t in written["trials"]] == [
         [r.outcome() for r in simulate_trial(params, t).rounds] for t in range(2)
@@ -125,17 +112,7 @@ async def test_browser_pages_take_a_peer_slot_and_the_newcomer_pool(tmp_path: Pa
 
 async def test_a_session_page_refuses_a_wrong_pool_token_and_says_so(tmp_path: Path) -> None:
     require_chromium()
-    scenario = tmp_path / "served.toml"
-    scenario.write_text(SCENARIO, encoding="utf-8")
-    serve = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "rlnc_testbed", "serve", str(scenario)),
-        *("--external-peers", "0", "--external-newcomers", "--wait", "3"),
-        *("--token-dir", str(tmp_path / "tokens")),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_env(),
-        cwd=tmp_path,
-    )
+    serve = await _serve(tmp_path, "--external-peers", "0", "--external-newcomers", "--wait", "3")
     assert serve.stdout is not None and serve.stderr is not None
     try:
         lines = await _printed(serve.stdout, count=2)

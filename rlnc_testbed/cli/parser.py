@@ -254,13 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the slot (id) the token is the credential of, e.g. 3 or collector; without it "
         "the token is the run token and the server hands out the next id",
     )
-    node.add_argument(
-        "--ice-interfaces",
-        type=_ice_interfaces,
-        default="loopback",
-        metavar="loopback|all|ADDR[,ADDR]",
-        help="ICE host candidates (default loopback)",
-    )
+    _node_ice_option(node)
     node.add_argument(
         "--data", metavar="FILE", type=Path, help="engine only: the source file to store"
     )
@@ -292,13 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         "was malformed or a node failed (each on stderr, as it happens), 2 for invalid options.",
     )
     host.add_argument("--server", required=True, metavar="URL", help="ws://HOST:PORT/ws")
-    host.add_argument(
-        "--ice-interfaces",
-        type=_ice_interfaces,
-        default="loopback",
-        metavar="loopback|all|ADDR[,ADDR]",
-        help="ICE host candidates (default loopback)",
-    )
+    _node_ice_option(host)
     _serve_parser(sub)
 
     sweep = sub.add_parser(
@@ -425,6 +413,19 @@ def _external_peers(text: str) -> int | str:
     return "all" if text == "all" else _non_negative_int(text)
 
 
+def _node_ice_option(
+    parser: argparse.ArgumentParser, text: str = "ICE host candidates (default loopback)"
+) -> None:
+    """``--ice-interfaces`` of the commands that run nodes (default loopback)."""
+    parser.add_argument(
+        "--ice-interfaces",
+        type=_ice_interfaces,
+        default="loopback",
+        metavar="loopback|all|ADDR[,ADDR]",
+        help=text,
+    )
+
+
 def _serve_parser(sub: Any) -> None:
     serve = sub.add_parser(
         "serve",
@@ -476,13 +477,10 @@ def _serve_parser(sub: Any) -> None:
         help="how long to wait before each trial for the external peers to join and the pool "
         "to hold one newcomer per round (default 300)",
     )
-    serve.add_argument(
-        "--ice-interfaces",
-        type=_ice_interfaces,
-        default="loopback",
-        metavar="loopback|all|ADDR[,ADDR]",
-        help="ICE host candidates of the nodes in this process (default loopback; other hosts "
-        "need all, and the printed node lines then say --ice-interfaces all)",
+    _node_ice_option(
+        serve,
+        "ICE host candidates of the nodes in this process (default loopback; other hosts need "
+        "all, and the printed node lines then say --ice-interfaces all)",
     )
     _common_outputs(
         serve,

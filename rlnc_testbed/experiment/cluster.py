@@ -21,8 +21,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import os
-import sys
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
@@ -65,7 +63,7 @@ from .heap import young_generation
 from .hosts import EmulatedHosts
 from .node_hosts import NodeHosts
 from .scenario import NETWORK_TRANSPORTS
-from .standalone import TOKEN_ENV, attach_webrtc
+from .standalone import attach_webrtc, node_command, spawn_node_process
 
 __all__ = [
     "BROWSER_KINDS",
@@ -641,36 +639,15 @@ class Cluster:
         Its credential goes down a stdin pipe (``--token-file -``): never on the command line
         (``/proc/PID/cmdline`` is world-readable) nor in its environment.
         """
-        env = {name: value for name, value in os.environ.items() if name != TOKEN_ENV}
-        argv = [
-            sys.executable,
-            "-m",
-            "rlnc_testbed",
-            "--log-level",
-            "warning",
-            "node",
-            "--server",
-            self.server.url,
-            "--token-file",
-            "-",
-            "--role",
-            role,
-            "--slot",
-            slot,
-            "--ice-interfaces",
-            self.interfaces,
-        ]
+        argv = node_command(
+            *("node", "--server", self.server.url, "--token-file", "-"),
+            *("--role", role, "--slot", slot, "--ice-interfaces", self.interfaces),
+        )
         if self._emulated is not None:  # in its own namespace, offering its own address
             index = int(slot) - 1
             argv[-1] = self._emulated.address(index)
             argv = self._emulated.command(index, argv)
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
+        process = await spawn_node_process(argv)
         self._processes.append(process)
         self._process_by_slot[slot] = process
         assert process.stdin is not None

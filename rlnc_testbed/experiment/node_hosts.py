@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -31,7 +30,7 @@ from ..protocol.messages import MAX_TOKEN
 from ..signaling.server import NUMBERED_ROLES
 from ..timeouts import unit
 from .heap import young_generation
-from .standalone import TOKEN_ENV, run_node
+from .standalone import node_command, run_node, spawn_node_process
 
 __all__ = [
     "HOST_JOIN_CONCURRENCY",
@@ -202,27 +201,9 @@ class NodeHosts:
         self.placed[slot] = index
 
     async def _start(self) -> None:
-        env = {name: value for name, value in os.environ.items() if name != TOKEN_ENV}
-        argv = [
-            sys.executable,
-            "-m",
-            "rlnc_testbed",
-            "--log-level",
-            "warning",
-            "node-host",
-            "--server",
-            self.url,
-            "--ice-interfaces",
-            self.interfaces,
-        ]
+        argv = node_command("node-host", "--server", self.url, "--ice-interfaces", self.interfaces)
         for index in range(self.count):
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-                env=env,
-            )
+            process = await spawn_node_process(argv)
             self.processes.append(process)
             self._readers.append(asyncio.ensure_future(self._forward_stderr(index, process)))
 

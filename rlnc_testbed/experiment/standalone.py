@@ -45,9 +45,11 @@ __all__ = [
     "SESSION_WAIT_UNITS",
     "TOKEN_ENV",
     "attach_webrtc",
+    "node_command",
     "read_token",
     "run_node",
     "serve_trials",
+    "spawn_node_process",
 ]
 
 #: Environment variable ``rlnc-testbed node`` takes its token (or credential) from.
@@ -142,6 +144,27 @@ async def run_node(
     node = ROLE_CLASSES[role](signaling=client, connector=connector, log=log, **extra)
     await node.run()
     return node
+
+
+def node_command(*words: str) -> list[str]:
+    """The command line of a node process this package starts: ``python -m rlnc_testbed
+    --log-level warning WORDS...`` (``node ...`` or ``node-host ...``)."""
+    return [sys.executable, "-m", "rlnc_testbed", "--log-level", "warning", *words]
+
+
+async def spawn_node_process(argv: list[str]) -> asyncio.subprocess.Process:
+    """Start ``argv`` (:func:`node_command`, maybe wrapped to enter a namespace) with its
+    stdin piped - credentials go down it, never on a command line (``/proc/PID/cmdline`` is
+    world-readable) nor in the environment (:data:`TOKEN_ENV` is removed) - its stdout
+    discarded and its stderr piped, for the caller to forward."""
+    env = {name: value for name, value in os.environ.items() if name != TOKEN_ENV}
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
 
 
 def health_url(url: str) -> str:
