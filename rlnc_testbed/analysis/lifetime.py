@@ -40,7 +40,13 @@ from dataclasses import dataclass, fields
 from statistics import NormalDist
 from typing import Any
 
-from rlnc_testbed.analysis.summary import PointResult, Shard, SummaryError, check_shards
+from rlnc_testbed.analysis.summary import (
+    PointResult,
+    Shard,
+    SummaryError,
+    check_shards,
+    point_fields,
+)
 from rlnc_testbed.protocol.params import Params
 from rlnc_testbed.protocol.records import TrialRecord
 
@@ -311,24 +317,8 @@ def summarize_lifetimes(
 ) -> LifetimeSummary:
     """Summarise the lifetimes of one point run until loss with safety cap ``cap``."""
     estimate = estimate_lifetimes(lifetimes, cap=cap, confidence=confidence)
-    redundancy = (
-        float(params.redundancy)
-        if params.redundancy is not None
-        else params.total_packets_made / params.symbols
-    )
     return LifetimeSummary(
-        scheme=params.scheme,
-        field=params.field,
-        keep=params.keep,
-        redundancy=redundancy,
-        q=params.per_peer,
-        parents=params.parents,
-        beta=params.upload,
-        peers=params.peers,
-        symbols=params.symbols,
-        seed=params.seed,
-        symbol_size=params.symbol_size,
-        systematic=params.systematic,
+        **point_fields(params),
         **{f.name: getattr(estimate, f.name) for f in fields(estimate)},
         unjudged=tuple(sorted((unjudged or {}).items())),
     )

@@ -43,6 +43,7 @@ __all__ = [
     "merge",
     "merge_shards",
     "merge_trials",
+    "point_fields",
     "summarize",
 ]
 
@@ -150,21 +151,8 @@ def summarize(params: Params, trials: Sequence[TrialRecord]) -> PointSummary:
     )
     all_rounds = [r for record in records for r in record.rounds]
     unjudged = Counter(record.unjudged for record in records if record.unjudged)
-    redundancy = (
-        float(params.redundancy)
-        if params.redundancy is not None
-        else params.total_packets_made / params.symbols
-    )
     return PointSummary(
-        scheme=params.scheme,
-        field=params.field,
-        keep=params.keep,
-        redundancy=redundancy,
-        q=params.per_peer,
-        parents=params.parents,
-        beta=params.upload,
-        peers=params.peers,
-        symbols=params.symbols,
+        **point_fields(params),
         rounds=params.rounds,
         trials=count,
         successes=successes,
@@ -174,10 +162,31 @@ def summarize(params: Params, trials: Sequence[TrialRecord]) -> PointSummary:
         repair_bytes_per_round=_mean([r.repair_bytes for r in all_rounds]),
         mean_collect_bytes_per_round=_mean([r.collect_bytes for r in all_rounds]),
         unjudged=tuple(sorted(unjudged.items())),
-        seed=params.seed,
-        symbol_size=params.symbol_size,
-        systematic=params.systematic,
     )
+
+
+def point_fields(params: Params) -> dict[str, Any]:
+    """What a summary says of its point (a fixed-rounds or an until-loss one): the scheme
+    and its parameters as derived (Q, beta; r given, or K / k when Q was given), the seed."""
+    redundancy = (
+        float(params.redundancy)
+        if params.redundancy is not None
+        else params.total_packets_made / params.symbols
+    )
+    return {
+        "scheme": params.scheme,
+        "field": params.field,
+        "keep": params.keep,
+        "redundancy": redundancy,
+        "q": params.per_peer,
+        "parents": params.parents,
+        "beta": params.upload,
+        "peers": params.peers,
+        "symbols": params.symbols,
+        "seed": params.seed,
+        "symbol_size": params.symbol_size,
+        "systematic": params.systematic,
+    }
 
 
 def _mean(values: Sequence[int]) -> float:
