@@ -44,18 +44,16 @@ import argparse
 import asyncio
 import itertools
 import logging
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from loopback import inside, rerun_unless_inside
+
 from rlnc_testbed.browser import Chromium, unavailable
 from rlnc_testbed.experiment.cluster import Cluster
-from rlnc_testbed.experiment.hosts import loopback_only
-from rlnc_testbed.experiment.hosts import unavailable as no_namespaces
 from rlnc_testbed.protocol import Params
 
 #: name -> Cluster options; the first is the baseline the ratios divide by.
@@ -283,7 +281,7 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> None:
     results = data["results"]
     rows = {name: summarise(trials) for name, trials in results.items()}
     base = rows["aiortc"]
-    where = "loopback-only network namespace" if os.environ.get("RLNC_BENCH_NETNS") else "host"
+    where = "loopback-only network namespace" if inside() else "host"
     print(
         f"\n{params.peers} peers, RLNC, k={params.symbols}, {params.symbol_size} B symbols, "
         f"r=2, P={params.parents}; {args.trials} trials x {args.rounds} rounds, real WebRTC, "
@@ -356,15 +354,7 @@ def main() -> None:
     problem = unavailable()
     if problem:
         sys.exit(f"error: {problem}")
-    if not args.here and not os.environ.get("RLNC_BENCH_NETNS"):
-        why = no_namespaces()
-        if why:
-            sys.exit(f"error: no loopback-only namespace ({why}); run with --here to measure "
-                     "on this host's network")  # fmt: skip
-        env = {**os.environ, "RLNC_BENCH_NETNS": "1"}
-        argv = loopback_only([sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
-        done = subprocess.run(argv, env=env, timeout=WHOLE_BOUND, check=False)
-        sys.exit(done.returncode)
+    rerun_unless_inside(__file__, here=args.here, bound=WHOLE_BOUND)
     logging.disable(logging.WARNING)
     data = asyncio.run(measure(args))
     report(data, args)

@@ -59,17 +59,15 @@ import itertools
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any
 
 import numpy as np
 from aiohttp import web
+from loopback import inside, rerun_unless_inside
 
 from rlnc_testbed.browser import Chromium, unavailable
-from rlnc_testbed.experiment.hosts import loopback_only
-from rlnc_testbed.experiment.hosts import unavailable as no_namespaces
 from rlnc_testbed.signaling.web import add_web_routes
 from rlnc_testbed.timeouts import unit
 from rlnc_testbed.transport.webrtc import WebRTCChannel, WebRTCConnector
@@ -618,7 +616,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(data: dict[str, Any], args: argparse.Namespace) -> None:
     rates, setups = data["rates"], data["setups"]
-    where = "loopback-only network namespace" if os.environ.get("RLNC_BENCH_NETNS") else "host"
+    where = "loopback-only network namespace" if inside() else "host"
     total, size = data["total"], data["size"]
     print(
         f"\n{data['version']} vs aiortc, {where}; bulk {total / 2**20:.1f} MiB in "
@@ -626,7 +624,7 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> None:
         f"over {len(setups[BASE])} connections per link"
     )
     cpus = data["cpus"]
-    scope = "this namespace: ours only" if os.environ.get("RLNC_BENCH_NETNS") else "host-wide"
+    scope = "this namespace: ours only" if inside() else "host-wide"
     base_rate = statistics.median(rates[BASE])
     print(
         f"{'bulk':<22} {'MiB/s':>6} {'min-max':>10} {'x base':>6}"
@@ -709,15 +707,7 @@ def main() -> None:
     problem = unavailable()
     if problem:
         sys.exit(f"error: {problem}")
-    if not args.here and not os.environ.get("RLNC_BENCH_NETNS"):
-        why = no_namespaces()
-        if why:
-            sys.exit(f"error: no loopback-only namespace ({why}); run with --here to measure "
-                     "on this host's network")  # fmt: skip
-        env = {**os.environ, "RLNC_BENCH_NETNS": "1"}
-        argv = loopback_only([sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
-        done = subprocess.run(argv, env=env, timeout=WHOLE_BOUND, check=False)
-        sys.exit(done.returncode)
+    rerun_unless_inside(__file__, here=args.here, bound=WHOLE_BOUND)
     data = asyncio.run(measure(args))
     report(data, args)
 
