@@ -18,8 +18,10 @@ from rlnc_testbed.experiment.node_hosts import MAX_LINE_BYTES, parse_node_line
 from rlnc_testbed.experiment.standalone import TOKEN_ENV
 from rlnc_testbed.protocol import Params
 from rlnc_testbed.protocol.faults import FaultPlan
+from rlnc_testbed.protocol.rounds import Phase, phase_deadline_units
 from rlnc_testbed.signaling import SignalingServer
 from rlnc_testbed.simulation import simulate_trial
+from rlnc_testbed.timeouts import unit
 
 
 def _text_of(pid: int, name: str) -> str:
@@ -73,6 +75,31 @@ async def test_nodes_in_hosts_rejoin_a_restarted_server():
     ((restart),) = cluster.interruptions
     assert restart["missing"] == [] and len(restart["rejoined"]) == params.peers + 2
     assert cluster.node_host_exits == [0, 0]
+
+
+@pytest.mark.webrtc
+async def test_a_node_host_that_dies_mid_trial_is_the_trial_s_error_naming_it():
+    """Killing a host takes all its nodes at once, which no round rule accounts for: the
+    trial ends with ``error`` naming the host and its nodes, well before a deadline."""
+    params = Params(scheme="rlnc", seed=1, peers=6, symbols=12, symbol_size=64, parents=2, rounds=4)
+    async with Cluster(params, 0, transport="webrtc", node_hosts=2) as cluster:
+        run = asyncio.ensure_future(cluster.run())
+        async with asyncio.timeout(60):
+            while not cluster.controller.record.rounds and not run.done():
+                await asyncio.sleep(0.01)
+        assert cluster._node_hosts is not None
+        cluster._node_hosts.processes[0].kill()
+        started = asyncio.get_running_loop().time()
+        record = await run
+        took = asyncio.get_running_loop().time() - started
+    assert record.finish == "error", record
+    assert "node host 0" in record.error and "exited with status -9" in record.error
+    assert "1, 3, 5" in record.error  # the peers it held (slot s in host (s - 1) mod 2)
+    assert record.rounds[-1].verdict == "error"
+    assert cluster.node_host_exits[0] == -9
+    # Before this was reported, the round waited out its deadline (repair-timeout).
+    deadline = min(phase_deadline_units(p, params) for p in (Phase.FAILING, Phase.REPAIRING))
+    assert took < deadline * unit(), (took, deadline)
 
 
 def test_node_host_lines_are_checked():

@@ -515,7 +515,11 @@ class Cluster:
         if self.node_hosts and role in NUMBERED_ROLES:
             if self._node_hosts is None:
                 self._node_hosts = NodeHosts(
-                    self.node_hosts, self.server.url, interfaces=self.interfaces, log=self.log
+                    self.node_hosts,
+                    self.server.url,
+                    interfaces=self.interfaces,
+                    log=self.log,
+                    on_lost=self._node_host_lost,
                 )
             await self._node_hosts.add(role, slot, self.server.credential(role, slot))
             return None
@@ -619,6 +623,15 @@ class Cluster:
 
             failure = BrowserError(event.describe())
             coro = self._coordinator._feed(self.controller.internal_error, failure)
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _node_host_lost(self, failure: Exception) -> None:
+        """A node host exited during the trial: the trial's ``error``, naming it."""
+        if self.controller.phase is Phase.DONE:
+            return
+        coro = self._coordinator._feed(self.controller.internal_error, failure)
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -23,7 +23,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..protocol.messages import MAX_TOKEN
@@ -36,6 +36,7 @@ __all__ = [
     "HOST_JOIN_CONCURRENCY",
     "HOST_STOP_UNITS",
     "MAX_LINE_BYTES",
+    "NodeHostError",
     "NodeHosts",
     "host_nodes",
     "parse_node_line",
@@ -155,9 +156,17 @@ async def stdin_lines() -> AsyncIterator[bytes]:
         yield line
 
 
+class NodeHostError(ConnectionError):
+    """A node host process is gone while its cluster runs (the message names it, its exit
+    status and the nodes it held)."""
+
+
 class NodeHosts:
     """The cluster's side: ``count`` ``rlnc-testbed node-host`` processes, started with the
-    first node, each handed its nodes on stdin; :meth:`close` ends them (bounded)."""
+    first node, each handed its nodes on stdin; :meth:`close` ends them (bounded). A host
+    that exits before :meth:`close` began is ``on_lost(NodeHostError)``: its nodes are gone
+    all at once, which no round rule accounts for (the cluster ends the trial with ``error``
+    naming it, never a timeout)."""
 
     def __init__(
         self,
@@ -166,6 +175,7 @@ class NodeHosts:
         *,
         interfaces: str = "loopback",
         log: logging.Logger | None = None,
+        on_lost: Callable[[NodeHostError], None] | None = None,
     ) -> None:
         if count < 1:
             raise ValueError(f"node hosts must be >= 1, got {count!r}")
@@ -178,6 +188,8 @@ class NodeHosts:
         self._lock = asyncio.Lock()
         #: Where each slot runs: slot -> host index.
         self.placed: dict[str, int] = {}
+        self.on_lost = on_lost
+        self._closing = False
 
     def host_of(self, slot: str) -> int:
         return (int(slot) - 1) % self.count
@@ -190,7 +202,7 @@ class NodeHosts:
         index = self.host_of(slot)
         process = self.processes[index]
         if process.returncode is not None or process.stdin is None:
-            raise ConnectionError(
+            raise NodeHostError(
                 f"node host {index} (pid {process.pid}) is gone (exit {process.returncode}): "
                 f"{role} {slot} cannot start"
             )
@@ -208,15 +220,26 @@ class NodeHosts:
             self._readers.append(asyncio.ensure_future(self._forward_stderr(index, process)))
 
     async def _forward_stderr(self, index: int, process: asyncio.subprocess.Process) -> None:
+        """Forward the host's stderr; once it ends, say so if the host was not told to stop."""
         assert process.stderr is not None
         async for line in process.stderr:
             self.log.warning(
                 "node host %d (pid %d): %s", index, process.pid, line.decode().rstrip()
             )
+        code = await process.wait()
+        if not self._closing and self.on_lost is not None:
+            held = sorted((s for s, i in self.placed.items() if i == index), key=int)
+            self.on_lost(
+                NodeHostError(
+                    f"node host {index} (pid {process.pid}) exited with status {code} during "
+                    f"the trial; the nodes it held are gone: {', '.join(held) or 'none'}"
+                )
+            )
 
     async def close(self) -> list[int | None]:
         """Close every host's stdin, wait (bounded) for it to exit, kill it otherwise;
         return the exit codes (None: killed)."""
+        self._closing = True
         codes: list[int | None] = []
         for process in self.processes:
             if process.stdin is not None:
