@@ -213,3 +213,23 @@ def test_scenario_files_take_node_hosts_and_check_them(tmp_path: Path):
     crash = '[[faults]]\nkind = "crash"\nround = 1\n'
     with pytest.raises(ScenarioError, match="only collector-reconnect, server-restart faults"):
         load_scenario(scenario('transport = "webrtc"\nnode_hosts = 2\n', crash))
+
+
+@pytest.mark.webrtc
+def test_a_sweep_on_node_hosts_gives_the_simulator_s_trials(tmp_path: Path):
+    from rlnc_testbed.cli.entry import main
+    from rlnc_testbed.protocol.records import TrialRecord
+
+    grid = ["--peers", "5", "--symbols", "10", "--symbol-size", "32", "--parents", "1", "2"]
+    grid += ["--rounds", "2", "--trials", "2", "--seed", "4", "--trial-outcomes", "--quiet"]
+    outcomes = {}
+    for name, where in (("hosted", ["--transport", "webrtc", "--node-hosts", "2"]),
+                        ("sim", ["--transport", "sim"])):  # fmt: skip
+        out = tmp_path / f"{name}.json"
+        assert main(["sweep", *grid, *where, "--json", str(out)]) == 0
+        points = json.loads(out.read_text())["points"]
+        outcomes[name] = [
+            [[r.outcome() for r in TrialRecord.from_dict(t).rounds] for t in point["records"]]
+            for point in points
+        ]
+    assert len(outcomes["sim"]) == 2 and outcomes["hosted"] == outcomes["sim"]

@@ -147,14 +147,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="webrtc only (refused for sim and memory): run every storage peer and newcomer as "
         "its own OS process ('rlnc-testbed node') joined over WebRTC",
     )
-    net.add_argument(
-        "--node-hosts",
-        type=_positive_int,
-        metavar="W",
-        help="webrtc only: run the storage peers and newcomers in W 'rlnc-testbed node-host' "
-        "processes, many nodes each, slot s in host (s - 1) mod W (fits 1,000 peers, which "
-        "--processes does not; no node or link faults)",
-    )
     _browser_options(net)
     _lifetime_options(run)
     _sequential_options(run)
@@ -356,7 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
         sweep.add_argument_group(
             "where the nodes run (webrtc transport)",
             "As for run, for every point (default: the --scenario's browser_peers, "
-            "browser_newcomers and hosts); refused for sim and memory, and with --executor dask.",
+            "browser_newcomers, hosts and node_hosts); refused for sim and memory, and with "
+            "--executor dask.",
         )
     )
     _lifetime_options(sweep)
@@ -725,6 +718,15 @@ def _browser_options(group: Any) -> None:
         choices=("loopback", "netns"),
         help="where the nodes run: this host's loopback (default), or netns - every peer and "
         "newcomer its own process in its own network namespace (root)",
+    )
+    group.add_argument(
+        "--node-hosts",
+        type=_positive_int,
+        metavar="W",
+        help="webrtc only: run the storage peers and newcomers in W 'rlnc-testbed node-host' "
+        "processes, many nodes each, slot s in host (s - 1) mod W (fits 1,000 peers, which "
+        "one process per node does not; signaling faults only); overrides the scenario's "
+        "node_hosts",
     )
     group.add_argument(
         "--isolate",

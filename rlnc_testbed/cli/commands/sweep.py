@@ -140,9 +140,9 @@ def _sweep_placement(
     args: argparse.Namespace, scenario: Any, transport: str, points: list[Params]
 ) -> Callable[[Params], dict[str, Any]] | None:
     """Where a sweep's nodes run, per point: the browser slots (--browser-peers, else the
-    --scenario's), browser newcomers and hosts, as run_point's ``network`` options; None when
-    every node is an aiortc node on this host's loopback. Only for the webrtc transport, and
-    every point must have the slots."""
+    --scenario's), browser newcomers, emulated hosts and node hosts, as run_point's
+    ``network`` options; None when every node is an aiortc node in this process on this
+    host's loopback. Only for the webrtc transport, and every point must have the slots."""
     from ...browser.peers import browser_slots
 
     given = [
@@ -151,6 +151,7 @@ def _sweep_placement(
             ("--browser-peers", args.browser_peers),
             ("--browser-newcomers", args.browser_newcomers),
             ("--hosts", args.hosts),
+            ("--node-hosts", args.node_hosts),
         )
         if value is not None
     ]
@@ -161,15 +162,16 @@ def _sweep_placement(
     if newcomers is None:
         newcomers = scenario.browser_newcomers if scenario is not None else False
     hosts = args.hosts or (scenario.hosts if scenario is not None else "loopback")
-    placed = bool(peers) or newcomers or hosts != "loopback"
+    node_hosts = args.node_hosts or (scenario.node_hosts if scenario is not None else 0)
+    placed = bool(peers) or newcomers or hosts != "loopback" or bool(node_hosts)
     if not placed:
         return None
     if transport != "webrtc":
-        which = (
-            ", ".join(given) or f"{args.scenario}: its browser_peers, browser_newcomers or hosts"
+        which = ", ".join(given) or (
+            f"{args.scenario}: its browser_peers, browser_newcomers, hosts or node_hosts"
         )
         raise ParameterError(
-            f"{which}: only for the webrtc transport (Chromium pages and emulated hosts join "
+            f"{which}: only for the webrtc transport (Chromium pages, emulated and node hosts join "
             f"over WebRTC), and this sweep's transport is {transport!r} (give --transport "
             "webrtc)"
         )
@@ -189,6 +191,8 @@ def _sweep_placement(
             out["browser_newcomers"] = True
         if hosts != "loopback":
             out["hosts"] = hosts
+        if node_hosts:
+            out["node_hosts"] = node_hosts
         return out
 
     return placement
