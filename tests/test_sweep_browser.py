@@ -54,8 +54,8 @@ def _usage_error(capsys: Any, argv: list[str]) -> str:
     [
         (["--browser-peers", "1"], "--browser-peers: only for the webrtc transport"),
         (["--transport", "memory", "--browser-newcomers"],
-         "--browser-newcomers: only for the webrtc transport (Chromium pages and emulated hosts "
-         "join over WebRTC), and this sweep's transport is 'memory' (give --transport webrtc)"),
+         "--browser-newcomers: only for the webrtc transport (Chromium pages, emulated and node "
+         "hosts join over WebRTC), and this sweep's transport is 'memory' (give --transport webrtc)"),
         (["--transport", "sim", "--hosts", "netns", "--browser-peers", "2"],
          "--browser-peers, --hosts: only for the webrtc transport"),
         (["--transport", "webrtc", "--peers", "3", "4", "--browser-peers", "4"],
@@ -77,5 +77,6 @@ def test_impossible_placements_are_usage_errors(
 def test_a_scenarios_browsers_go_with_it_and_are_checked_too(capsys: Any) -> None:
     scenario = str(ROOT / "scenarios" / "three_peers_rlnc_browser_newcomer.toml")
     err = _usage_error(capsys, ["sweep", "--scenario", scenario, "--transport", "memory"])
-    assert f"{scenario}: its browser_peers, browser_newcomers or hosts: only for the webrtc " in err
+    its = "its browser_peers, browser_newcomers, hosts or node_hosts"
+    assert f"{scenario}: {its}: only for the webrtc " in err
     assert "this sweep's transport is 'memory'" in err
