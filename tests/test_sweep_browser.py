@@ -55,7 +55,8 @@ def _usage_error(capsys: Any, argv: list[str]) -> str:
         (["--browser-peers", "1"], "--browser-peers: only for the webrtc transport"),
         (["--transport", "memory", "--browser-newcomers"],
          "--browser-newcomers: only for the webrtc transport (Chromium pages, emulated and node "
-         "hosts join over WebRTC), and this sweep's transport is 'memory' (give --transport webrtc)"),
+         "hosts join over WebRTC), and this sweep's transport is 'memory' (give --transport "
+         "webrtc)"),
         (["--transport", "sim", "--hosts", "netns", "--browser-peers", "2"],
          "--browser-peers, --hosts: only for the webrtc transport"),
         (["--transport", "webrtc", "--peers", "3", "4", "--browser-peers", "4"],
