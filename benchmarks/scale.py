@@ -246,10 +246,15 @@ def report(rows: list[dict[str, Any]], processes: bool, node_hosts: int, symbols
             work = big["mb2"] / small["mb2"] if small["mb2"] and big["mb2"] else float("nan")
             verdict = "at most linear" if ratio <= grows else "FASTER than linear"
             per_byte = "at most linear" if ratio <= work else "FASTER than linear"
+            # With k fixed the bytes stay the same: a ratio per byte would say nothing more.
+            in_bytes = (
+                ""
+                if symbols
+                else f"; bytes x{work:6.2f}, per MB x{ratio / work:5.2f} ({per_byte} in the bytes)"
+            )
             print(
                 f"  N {small['n']:>5} -> {big['n']:<5} (x{grows:5.1f}): round x{ratio:6.2f} "
-                f"({verdict} in N); bytes x{work:6.2f}, per MB x{ratio / work:5.2f} "
-                f"({per_byte} in the bytes); start x{start:6.2f}"
+                f"({verdict} in N){in_bytes}; start x{start:6.2f}"
             )
     size, bound = TARGET
     for row in rows:
