@@ -101,6 +101,20 @@ def test_blocked_pivots_are_the_rows_innovative_in_order(kind: str) -> None:
         assert int((pivots < j).sum()) == _rank(rows[:j], field)
 
 
+def test_blocked_pivots_when_the_first_k_plus_slack_rows_are_not_full_rank() -> None:
+    """The shortcut (the first k + slack rows alone) must fall back to the whole matrix
+    when that prefix is short of rank k, and give the oracle's pivots either way."""
+    rng = np.random.default_rng(11)
+    k = 150
+    low = GF256.Random((260, 100), seed=rng) @ GF256.Random((100, k), seed=rng)
+    rows = np.vstack([np.asarray(low, dtype=np.uint8), rng.integers(0, 256, (80, k), np.uint8)])
+    assert _rank(rows[: k + 64], 256) == 100 and _rank(rows, 256) == k  # the fallback case
+    flags = _innovative(rows, 256)
+    assert blocked_pivots(rows).tolist() == np.flatnonzero(flags).tolist()
+    full = rng.integers(0, 256, (2 * k + 40, k), dtype=np.uint8)  # the shortcut case
+    assert blocked_pivots(full).tolist() == np.flatnonzero(_innovative(full, 256)).tolist()
+
+
 def test_blocked_pivots_edge_shapes() -> None:
     assert blocked_pivots(np.zeros((0, 5), dtype=np.uint8)).tolist() == []
     assert blocked_pivots(np.zeros((4, 0), dtype=np.uint8)).tolist() == []

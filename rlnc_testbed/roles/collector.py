@@ -61,6 +61,8 @@ DECODE_LIMIT = 512
 #: Column block of :func:`blocked_rank`, and rows reduced at once while finding a block's pivots.
 _BLOCK = 64
 _CHUNK = 128
+#: Rows beyond k in the prefix that :func:`blocked_pivots` tries alone first.
+_PREFIX_SLACK = 64
 
 
 @dataclass(frozen=True)
@@ -490,9 +492,27 @@ def blocked_rank(matrix: np.ndarray) -> int:
 
 def blocked_pivots(matrix: np.ndarray) -> np.ndarray:
     """The rows of a uint8 (m, k) matrix over GF(2^8) (or a 0/1 one over GF(2)) that are
-    innovative in row order - row i is one iff it is not in the span of rows 0 .. i-1 - as
-    ascending indices; there are rank(matrix) of them, and the rows of any prefix 0 .. j-1
-    among them number rank(matrix[:j]).
+    innovative in row order, as ascending indices (see :func:`_blocked_pivots`).
+
+    A shortcut first when m is well above k: the first k + :data:`_PREFIX_SLACK` rows alone.
+    Whether a row is innovative depends only on the rows before it, so the prefix's pivots
+    are the whole matrix's pivots among those rows; if they number k (full column rank), no
+    later row can be innovative, and they are the answer. A round's batches (r k packets, in
+    ascending peer order) are mostly so, and the prefix takes ~0.36 s where the 4,000 x 2,000
+    whole takes ~0.5 s here. Otherwise the whole matrix is eliminated as before."""
+    rows, columns = matrix.shape
+    head = columns + _PREFIX_SLACK
+    if columns and rows > head:
+        first = _blocked_pivots(matrix[:head])
+        if len(first) == columns:
+            return first
+    return _blocked_pivots(matrix)
+
+
+def _blocked_pivots(matrix: np.ndarray) -> np.ndarray:
+    """:func:`blocked_pivots` of the whole matrix: row i is innovative iff it is not in the
+    span of rows 0 .. i-1; there are rank(matrix) of them, and the rows of any prefix
+    0 .. j-1 among them number rank(matrix[:j]).
 
     Columns go in blocks of :data:`_BLOCK`: a block's pivot rows are found by a small
     elimination (:func:`_block_pivots`), every other row is cleared on the block with one
