@@ -191,6 +191,56 @@ def test_two_terminals_serve_and_the_printed_node_lines(tmp_path: Path) -> None:
     assert [_outcomes(history.trials[t]) for t in sorted(history.trials)] == expected
 
 
+def test_one_node_host_line_takes_every_external_peer_slot(tmp_path: Path) -> None:
+    """The printed ``node-host --session-slots`` line, run as it stands as one OS process,
+    serves all three peer slots in both trials: the outcomes are the simulator's."""
+    serve = _serve(tmp_path, "--external-peers", "all", "--wait", "30", "--json", "out.json")
+    assert serve.stdout is not None
+    out = _lines(serve.stdout)
+    printed: list[str] = []
+    deadline = time.monotonic() + 30
+    while not any("rlnc-testbed node-host " in line for line in printed):
+        line = out.get(timeout=max(0.1, deadline - time.monotonic()))
+        assert line is not None, f"serve ended early: {printed}"
+        printed.append(line)
+    hosted = next(line for line in printed if "rlnc-testbed node-host " in line)
+    words = shlex.split(hosted.split(": ", 1)[1])
+    assert words[:2] == ["rlnc-testbed", "node-host"] and "--session-slots" in words
+    assert words[words.index("--session-slots") + 1] == "1-3"
+    host = subprocess.Popen(
+        PROGRAM + words[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+    )
+    try:
+        code, err = _finish(serve, 60, tmp_path / "serve.err")
+        host_code, host_err = _finish(host, 30)
+    finally:
+        for process in (serve, host):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            for pipe in (process.stdout, process.stderr):
+                if pipe is not None:
+                    pipe.close()
+    assert code == 0, err
+    assert host_code == 0, host_err
+    assert "3 of 3 peer slots served 2 trials" in host_err, host_err
+    params = Params.from_dict({**_SCENARIO_PARAMS, "trials": 2})
+    written = json.loads((tmp_path / "out.json").read_text())
+    assert [_outcomes(TrialRecord.from_dict(t)) for t in written["trials"]] == [
+        _outcomes(simulate_trial(params, trial)) for trial in range(2)
+    ]
+
+
+def test_node_host_session_options_are_checked(tmp_path: Path) -> None:
+    from rlnc_testbed.cli.entry import main
+
+    base = ["node-host", "--server", "ws://127.0.0.1:1/ws"]
+    assert main([*base, "--session-slots", "1-3"]) == 2  # no --token-dir
+    assert main([*base, "--token-dir", str(tmp_path)]) == 2  # no --session-slots
+    assert main([*base, "--session-slots", "3-1", "--token-dir", str(tmp_path)]) == 2
+    assert main([*base, "--session-slots", "1-2", "--token-dir", str(tmp_path)]) == 2  # no file
+
+
 def test_a_missing_external_peer_is_an_error_naming_its_slot(tmp_path: Path) -> None:
     serve = _serve(tmp_path, "--external-peers", "1", "--wait", "1")
     assert serve.stdout is not None

@@ -273,12 +273,25 @@ def build_parser() -> argparse.ArgumentParser:
         "never on a command line). A cluster with node hosts (Cluster(node_hosts=W), "
         "benchmarks/scale.py --node-hosts W) starts W of these and spreads its slots over "
         "them. A malformed line is reported by its number and skipped; once stdin closes "
-        "the host waits (bounded) for its nodes to stop.",
+        "the host waits (bounded) for its nodes to stop. With --session-slots it takes part "
+        "in a serve session instead: those peer slots in every trial, their tokens from "
+        "--token-dir, as that many 'rlnc-testbed node --slot S --trials all' would.",
         epilog="Exit status: 0 when stdin ended and every node stopped as told, 1 when a line "
         "was malformed or a node failed (each on stderr, as it happens), 2 for invalid options.",
     )
     host.add_argument("--server", required=True, metavar="URL", help="ws://HOST:PORT/ws")
     _node_ice_option(host)
+    host.add_argument(
+        "--session-slots",
+        metavar="SLOTS",
+        help="take these peer slots of a serve session in every trial (1-500, 2,5,9), not "
+        "the nodes stdin names; needs --token-dir",
+    )
+    host.add_argument(
+        "--token-dir",
+        metavar="DIR",
+        help="with --session-slots: the directory serve wrote the peer-<slot>.token files to",
+    )
     _serve_parser(sub)
 
     sweep = sub.add_parser(

@@ -14,6 +14,11 @@ arrives and reports every node that fails, on stderr, as it happens. A malformed
 reported by its number and skipped; the host and its other nodes go on. Once stdin closes
 (the cluster is done) the host waits at most :data:`HOST_STOP_UNITS` units for its nodes to
 stop, cancels the rest, and exits: 0 when every node stopped as told, 1 otherwise.
+
+A host can also take part in a serve session (:func:`host_session`, ``rlnc-testbed node-host
+--session-slots 1-500 --token-dir DIR``): every listed peer slot, in every trial, as that
+many ``rlnc-testbed node --slot S --trials all`` processes would, from one process - how a
+machine brings hundreds of external peers to a session.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from ..protocol.messages import MAX_TOKEN
 from ..signaling.server import NUMBERED_ROLES
 from ..timeouts import unit
 from .heap import young_generation
-from .standalone import node_command, run_node, spawn_node_process
+from .standalone import node_command, read_token, run_node, serve_trials, spawn_node_process
 
 __all__ = [
     "HOST_JOIN_CONCURRENCY",
@@ -39,6 +44,8 @@ __all__ = [
     "NodeHostError",
     "NodeHosts",
     "host_nodes",
+    "host_session",
+    "parse_slots",
     "parse_node_line",
 ]
 
@@ -137,6 +144,72 @@ async def host_nodes(
                 task.cancel()
             if late:
                 await asyncio.wait(late, timeout=5 * unit())
+    return 1 if failures else 0
+
+
+def parse_slots(text: str) -> list[str]:
+    """``"1-6"``, ``"2,5,9"`` or a mix (``"1-3,7"``) as ascending distinct peer slots;
+    ValueError naming the problem."""
+    slots: set[int] = set()
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise ValueError(f"slots must be like 1-6 or 2,5,9; got {text!r}")
+        low, high = int(first), int(last) if dash else int(first)
+        if not 1 <= low <= high:
+            raise ValueError(f"slot range {part.strip()!r} must go up from 1")
+        if high - low >= 100_000:
+            raise ValueError(f"slot range {part.strip()!r} is too long")
+        slots.update(range(low, high + 1))
+    return [str(slot) for slot in sorted(slots)]
+
+
+async def host_session(
+    url: str,
+    slots: list[str],
+    token_dir: str,
+    *,
+    interfaces: str = "loopback",
+    log: logging.Logger | None = None,
+    report: Any = None,
+) -> int:
+    """Serve the peer ``slots`` of the serve session at ``url`` in every trial, their tokens
+    read from ``token_dir/peer-<slot>.token`` (as serve writes them; checked as ``--token-file``
+    is) before anything joins; 0 once every slot's part of the session is over, 1 if one
+    failed (each failure on ``report``, default stderr, as it happens)."""
+    import os
+
+    log = log or logger
+    out = report if report is not None else sys.stderr
+    tokens = {slot: read_token(os.path.join(token_dir, f"peer-{slot}.token")) for slot in slots}
+    joining = asyncio.Semaphore(HOST_JOIN_CONCURRENCY)
+    served: dict[str, int] = {}
+
+    async def one(slot: str) -> None:
+        nodes = await serve_trials(
+            url,
+            token=tokens[slot],
+            role="peer",
+            slot=slot,
+            interfaces=interfaces,
+            log=log,
+            joining=joining,
+        )
+        served[slot] = len(nodes)
+
+    with young_generation(len(slots)):
+        results = await asyncio.gather(*(one(slot) for slot in slots), return_exceptions=True)
+    failures = [(slot, r) for slot, r in zip(slots, results, strict=True) if r is not None]
+    for slot, exc in failures:
+        detail = f"{type(exc).__name__}: {exc or 'no detail given'}"
+        print(f"rlnc-testbed node-host: peer {slot} failed: {detail}", file=out, flush=True)
+    trials = sorted(set(served.values()))
+    print(
+        f"rlnc-testbed node-host: {len(served)} of {len(slots)} peer slots served "
+        f"{'/'.join(map(str, trials)) or 0} trials",
+        file=out,
+        flush=True,
+    )
     return 1 if failures else 0
 
 

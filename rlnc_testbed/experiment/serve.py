@@ -196,6 +196,18 @@ class ServeSession:
         for the slot and its token file's text)."""
         return "http" + self.server.url.removesuffix("/ws")[2:] + "/web/session.html"
 
+    def host_command(self) -> str | None:
+        """One ``rlnc-testbed node-host ... --session-slots`` line that takes every external
+        peer slot from one process (None with fewer than two); no secret in it."""
+        if len(self.peers) < 2 or self.token_dir is None:
+            return None
+        slots = f"{self.peers[0]}-{self.peers[-1]}"  # external slots are 1..n
+        argv = [self.command, "node-host", "--server", self.url, "--session-slots", slots]
+        argv += ["--token-dir", str(self.token_dir.resolve())]
+        if self.interfaces != "loopback":
+            argv += ["--ice-interfaces", "all"]
+        return shlex.join(argv)
+
     def commands(self) -> list[str]:
         """One ``rlnc-testbed node ...`` line per external slot (the newcomer pool's once per
         round: one pool node per newcomer a trial needs); no secret in any of them."""

@@ -207,12 +207,14 @@ async def serve_trials(
     data: bytes | None = None,
     log: logging.Logger | None = None,
     on_trial: Callable[[int, int, Node], None] | None = None,
+    joining: asyncio.Semaphore | None = None,
 ) -> list[Node]:
     """Take part in a serve session's trials: ``slot``'s (``token`` its session credential)
     in each trial, at most ``trials`` of them (None: all), or with ``pool`` (a newcomer,
     ``token`` the pool credential) the newcomer slot the session announces, each time one is
     free. Returns the finished nodes, one per trial taken part in, once the session's last
     trial is over (or ``trials`` were served); ``on_trial(trial, trials, node)`` after each.
+    ``joining`` bounds the joins in flight of the session nodes sharing it (a node host's).
 
     Raises :class:`~rlnc_testbed.signaling.client.SignalingError` when the server refuses a
     join (a pool newcomer merely goes back to the pool: another took the slot) or is no
@@ -278,6 +280,7 @@ async def serve_trials(
                     interfaces=interfaces,
                     data=data,
                     log=log,
+                    joining=joining,
                 )
             except SignalingError as exc:
                 if not pool:

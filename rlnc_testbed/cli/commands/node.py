@@ -82,11 +82,22 @@ def cmd_node(args: argparse.Namespace) -> int:
 
 def cmd_node_host(args: argparse.Namespace) -> int:
     """Run the nodes that stdin names (:mod:`rlnc_testbed.experiment.node_hosts`) until stdin
-    closes and they stopped; 1 when a line was malformed or a node failed."""
+    closes and they stopped, or a serve session's peer slots (--session-slots); 1 when a
+    line was malformed or a node failed."""
     import asyncio
 
-    from ...experiment.node_hosts import host_nodes, stdin_lines
+    from ...experiment.node_hosts import host_nodes, host_session, parse_slots, stdin_lines
 
+    if (args.session_slots is None) != (args.token_dir is None):
+        raise ParameterError("--session-slots and --token-dir go together (a serve session)")
+    if args.session_slots is not None:
+        try:
+            slots = parse_slots(args.session_slots)
+        except ValueError as exc:
+            raise ParameterError(f"--session-slots: {exc}") from None
+        return asyncio.run(
+            host_session(args.server, slots, args.token_dir, interfaces=args.ice_interfaces)
+        )
     return asyncio.run(host_nodes(args.server, stdin_lines(), interfaces=args.ice_interfaces))
 
 
@@ -146,6 +157,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 )
             for line in lines:
                 print(line, flush=True)
+            hosted = serve.host_command()
+            if hosted is not None:
+                print(f"or every peer slot from one process: {hosted}", flush=True)
             if lines:
                 print(
                     f"or take a slot in a browser: open {serve.browser_url} and give it the "
