@@ -359,6 +359,13 @@ async def test_session_credentials_are_per_trial_and_derivable() -> None:
             assert (await response.json())["session"]["trials"] == 2
 
 
+def test_missing_slots_are_said_as_ranges() -> None:
+    from rlnc_testbed.experiment.serve import slot_ranges
+
+    assert slot_ranges(["9", "1", "2", "3", "5", "7", "8", "134"]) == "1-3, 5, 7-9, 134"
+    assert slot_ranges(["4"]) == "4" and slot_ranges([]) == ""
+
+
 def test_serve_session_refuses_bad_external_counts() -> None:
     from rlnc_testbed.experiment.serve import external_slots
     from rlnc_testbed.protocol.params import ParameterError

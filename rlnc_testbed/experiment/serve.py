@@ -58,6 +58,17 @@ logger = logging.getLogger(__name__)
 PROGRESS_SECONDS = 5.0
 
 
+def slot_ranges(slots: list[str]) -> str:
+    """Ascending numeric slots as short text: ``1-71, 134, 266-297``."""
+    runs: list[list[int]] = []
+    for number in sorted(int(slot) for slot in slots):
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
 class ServeError(ConnectionError):
     """An external node did not join in time (the message names its slot)."""
 
@@ -326,7 +337,7 @@ class ServeSession:
                     counts.append(f"{pool} of {pool_wanted} pool newcomers waiting")
                 self._say(
                     f"trial {trial + 1} of {self.params.trials}: {', '.join(counts)}"
-                    + (f"; waiting for peer slot {', '.join(missing)}" if missing else "")
+                    + (f"; waiting for peer slot {slot_ranges(missing)}" if missing else "")
                     + f" ({waited:.0f} s of {self.wait:.0f} s)"
                 )
                 shown = (len(joined), pool, waited)
@@ -336,7 +347,7 @@ class ServeSession:
                 if missing:
                     which = "slots" if len(missing) > 1 else "slot"
                     raise ServeError(
-                        f"trial {trial}: peer {which} {', '.join(missing)} did not join within "
+                        f"trial {trial}: peer {which} {slot_ranges(missing)} did not join within "
                         f"{self.wait:g} s (run the 'rlnc-testbed node ... --slot {missing[0]}' "
                         "line printed for it)"
                     )
