@@ -121,6 +121,17 @@ def _finish(
     return process.returncode, text
 
 
+def _reap(*processes: subprocess.Popen[str]) -> None:
+    """Kill what still runs and close every pipe (nothing left behind by a failed test)."""
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
 def test_two_terminals_serve_and_the_printed_node_lines(tmp_path: Path) -> None:
     """Two external peers and the newcomer pool, two trials of two rounds: every printed
     line run as its own process; exit codes 0, the result table, no token in any cmdline."""
@@ -169,13 +180,7 @@ def test_two_terminals_serve_and_the_printed_node_lines(tmp_path: Path) -> None:
             node_code, node_err = _finish(process, 20)
             assert node_code == 0, node_err
     finally:
-        for process in (serve, *nodes):
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            for pipe in (process.stdout, process.stderr):
-                if pipe is not None:
-                    pipe.close()
+        _reap(serve, *nodes)
     table = "\n".join(rest)
     assert "served (webrtc, served)" in table, table
     assert "trials" in table and "success" in table, table
@@ -214,13 +219,7 @@ def test_one_node_host_line_takes_every_external_peer_slot(tmp_path: Path) -> No
         code, err = _finish(serve, 60, tmp_path / "serve.err")
         host_code, host_err = _finish(host, 30)
     finally:
-        for process in (serve, host):
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            for pipe in (process.stdout, process.stderr):
-                if pipe is not None:
-                    pipe.close()
+        _reap(serve, host)
     assert code == 0, err
     assert host_code == 0, host_err
     assert "3 of 3 peer slots served 2 trials" in host_err, host_err
