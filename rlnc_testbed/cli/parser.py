@@ -276,8 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
         "the host waits (bounded) for its nodes to stop. With --session-slots it takes part "
         "in a serve session instead: those peer slots in every trial, their tokens from "
         "--token-dir, as that many 'rlnc-testbed node --slot S --trials all' would.",
-        epilog="Exit status: 0 when stdin ended and every node stopped as told, 1 when a line "
-        "was malformed or a node failed (each on stderr, as it happens), 2 for invalid options.",
+        epilog="Exit status: 0 when stdin ended and every node stopped as told (with "
+        "--session-slots: when every slot's part of the session is over), 1 when a line was "
+        "malformed or a node failed (each on stderr, as it happens), 2 for invalid options or "
+        "a token file that is missing or readable by others.",
     )
     host.add_argument("--server", required=True, metavar="URL", help="ws://HOST:PORT/ws")
     _node_ice_option(host)
