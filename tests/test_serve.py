@@ -198,8 +198,12 @@ def test_two_terminals_serve_and_the_printed_node_lines(tmp_path: Path) -> None:
 
 def test_one_node_host_line_takes_every_external_peer_slot(tmp_path: Path) -> None:
     """The printed ``node-host --session-slots`` line, run as it stands as one OS process,
-    serves all three peer slots in both trials: the outcomes are the simulator's."""
-    serve = _serve(tmp_path, "--external-peers", "all", "--wait", "30", "--json", "out.json")
+    serves all three peer slots and the newcomer pool in both trials: the outcomes are the
+    simulator's."""
+    serve = _serve(
+        tmp_path, "--external-peers", "all", "--external-newcomers", "--wait", "30",
+        "--json", "out.json",
+    )  # fmt: skip
     assert serve.stdout is not None
     out = _lines(serve.stdout)
     printed: list[str] = []
@@ -212,6 +216,7 @@ def test_one_node_host_line_takes_every_external_peer_slot(tmp_path: Path) -> No
     words = shlex.split(hosted.split(": ", 1)[1])
     assert words[:2] == ["rlnc-testbed", "node-host"] and "--session-slots" in words
     assert words[words.index("--session-slots") + 1] == "1-3"
+    assert words[words.index("--session-pool") + 1] == "2"  # one pool newcomer per round
     host = subprocess.Popen(
         PROGRAM + words[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
     )
@@ -222,7 +227,10 @@ def test_one_node_host_line_takes_every_external_peer_slot(tmp_path: Path) -> No
         _reap(serve, host)
     assert code == 0, err
     assert host_code == 0, host_err
-    assert "3 of 3 peer slots served 2 trials" in host_err, host_err
+    # 3 peers x 2 trials, and 2 newcomers x 2 trials: every part to the end
+    assert "3 peer slots and 2 pool newcomers; 5 of 5 took part to the end, in 10 trial slots" in (
+        host_err
+    ), host_err
     params = Params.from_dict({**_SCENARIO_PARAMS, "trials": 2})
     written = json.loads((tmp_path / "out.json").read_text())
     assert [_outcomes(TrialRecord.from_dict(t)) for t in written["trials"]] == [
@@ -238,6 +246,7 @@ def test_node_host_session_options_are_checked(tmp_path: Path) -> None:
     assert main([*base, "--token-dir", str(tmp_path)]) == 2  # no --session-slots
     assert main([*base, "--session-slots", "3-1", "--token-dir", str(tmp_path)]) == 2
     assert main([*base, "--session-slots", "1-2", "--token-dir", str(tmp_path)]) == 2  # no file
+    assert main([*base, "--session-pool", "2"]) == 2  # a pool needs the session options
 
 
 def test_a_missing_external_peer_is_an_error_naming_its_slot(tmp_path: Path) -> None:

@@ -290,6 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
         "the nodes stdin names; needs --token-dir",
     )
     host.add_argument(
+        "--session-pool",
+        type=_non_negative_int,
+        default=0,
+        metavar="K",
+        help="with --session-slots: also wait with K newcomers in the session's pool (serve "
+        "prints one per round)",
+    )
+    host.add_argument(
         "--token-dir",
         metavar="DIR",
         help="with --session-slots: the directory serve wrote the peer-<slot>.token files to",

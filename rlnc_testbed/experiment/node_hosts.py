@@ -169,44 +169,49 @@ async def host_session(
     slots: list[str],
     token_dir: str,
     *,
+    pool: int = 0,
     interfaces: str = "loopback",
     log: logging.Logger | None = None,
     report: Any = None,
 ) -> int:
-    """Serve the peer ``slots`` of the serve session at ``url`` in every trial, their tokens
-    read from ``token_dir/peer-<slot>.token`` (as serve writes them; checked as ``--token-file``
-    is) before anything joins; 0 once every slot's part of the session is over, 1 if one
-    failed (each failure on ``report``, default stderr, as it happens)."""
+    """Serve the peer ``slots`` of the serve session at ``url`` in every trial, and wait with
+    ``pool`` newcomers in its pool, their tokens read from ``token_dir`` (``peer-<slot>.token``,
+    ``newcomer-pool.token``, as serve writes them; checked as ``--token-file`` is) before
+    anything joins; 0 once every part of the session is over, 1 if one failed (each failure
+    on ``report``, default stderr, as it happens)."""
     import os
 
     log = log or logger
     out = report if report is not None else sys.stderr
     tokens = {slot: read_token(os.path.join(token_dir, f"peer-{slot}.token")) for slot in slots}
+    pool_token = read_token(os.path.join(token_dir, "newcomer-pool.token")) if pool else ""
     joining = asyncio.Semaphore(HOST_JOIN_CONCURRENCY)
-    served: dict[str, int] = {}
+    parts = [("peer", slot) for slot in slots] + [("newcomer", "pool")] * pool
+    served: list[int] = []
 
-    async def one(slot: str) -> None:
+    async def one(role: str, slot: str) -> None:
+        in_pool = slot == "pool"
         nodes = await serve_trials(
             url,
-            token=tokens[slot],
-            role="peer",
-            slot=slot,
+            token=pool_token if in_pool else tokens[slot],
+            role=role,
+            slot=None if in_pool else slot,
+            pool=in_pool,
             interfaces=interfaces,
             log=log,
             joining=joining,
         )
-        served[slot] = len(nodes)
+        served.append(len(nodes))
 
-    with young_generation(len(slots)):
-        results = await asyncio.gather(*(one(slot) for slot in slots), return_exceptions=True)
-    failures = [(slot, r) for slot, r in zip(slots, results, strict=True) if r is not None]
-    for slot, exc in failures:
+    with young_generation(len(parts)):
+        results = await asyncio.gather(*(one(*part) for part in parts), return_exceptions=True)
+    failures = [(part, r) for part, r in zip(parts, results, strict=True) if r is not None]
+    for (role, slot), exc in failures:
         detail = f"{type(exc).__name__}: {exc or 'no detail given'}"
-        print(f"rlnc-testbed node-host: peer {slot} failed: {detail}", file=out, flush=True)
-    trials = sorted(set(served.values()))
+        print(f"rlnc-testbed node-host: {role} {slot} failed: {detail}", file=out, flush=True)
     print(
-        f"rlnc-testbed node-host: {len(served)} of {len(slots)} peer slots served "
-        f"{'/'.join(map(str, trials)) or 0} trials",
+        f"rlnc-testbed node-host: {len(slots)} peer slots and {pool} pool newcomers; "
+        f"{len(served)} of {len(parts)} took part to the end, in {sum(served)} trial slots",
         file=out,
         flush=True,
     )

@@ -209,11 +209,15 @@ class ServeSession:
 
     def host_command(self) -> str | None:
         """One ``rlnc-testbed node-host ... --session-slots`` line that takes every external
-        peer slot from one process (None with fewer than two); no secret in it."""
-        if len(self.peers) < 2 or self.token_dir is None:
+        peer slot (and, with external newcomers, one pool newcomer per round) from one
+        process (None with fewer than two nodes to run); no secret in it."""
+        pool = self.params.rounds if self.external_newcomers else 0
+        if len(self.peers) + pool < 2 or not self.peers or self.token_dir is None:
             return None
         slots = f"{self.peers[0]}-{self.peers[-1]}"  # external slots are 1..n
         argv = [self.command, "node-host", "--server", self.url, "--session-slots", slots]
+        if pool:
+            argv += ["--session-pool", str(pool)]
         argv += ["--token-dir", str(self.token_dir.resolve())]
         if self.interfaces != "loopback":
             argv += ["--ice-interfaces", "all"]

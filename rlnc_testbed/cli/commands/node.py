@@ -90,13 +90,21 @@ def cmd_node_host(args: argparse.Namespace) -> int:
 
     if (args.session_slots is None) != (args.token_dir is None):
         raise ParameterError("--session-slots and --token-dir go together (a serve session)")
+    if args.session_pool and args.session_slots is None:
+        raise ParameterError("--session-pool needs --session-slots and --token-dir")
     if args.session_slots is not None:
         try:
             slots = parse_slots(args.session_slots)
         except ValueError as exc:
             raise ParameterError(f"--session-slots: {exc}") from None
         return asyncio.run(
-            host_session(args.server, slots, args.token_dir, interfaces=args.ice_interfaces)
+            host_session(
+                args.server,
+                slots,
+                args.token_dir,
+                pool=args.session_pool,
+                interfaces=args.ice_interfaces,
+            )
         )
     return asyncio.run(host_nodes(args.server, stdin_lines(), interfaces=args.ice_interfaces))
 
